@@ -1,0 +1,1 @@
+"""The report as data, its templates, the report store and delivery to Grafana."""

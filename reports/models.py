@@ -1,0 +1,184 @@
+"""The report as data: the contract between intake, triage, the store, the pages and the JSON API.
+
+``SCHEMA_VERSION`` grows when a field is added; stored reports of older versions are upgraded on read by
+:func:`upgrade` so they stay readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+# Grafana sends this for "no end yet"; it means the alert is still firing.
+ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertStatus(StrEnum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+class Alert(BaseModel):
+    """One alert, normalised from a Grafana (v1) or Alertmanager (v4) notification."""
+
+    fingerprint: str
+    alertname: str
+    status: AlertStatus
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str | None = None
+    receiver: str | None = None
+    group_key: str | None = None
+    source: Literal["grafana", "alertmanager", "cli"] = "grafana"
+    dashboard_uid: str | None = None
+    panel_id: int | None = None
+    values: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def occurrence_key(self) -> str:
+        """Identity of this firing of the alert: fingerprint + start time. The dedup key and the report id."""
+        raw = f"{self.fingerprint}|{self.starts_at.astimezone(UTC).isoformat()}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+
+def labels_fingerprint(labels: dict[str, str]) -> str:
+    """A stable hash of a label set, used when the sender gives no fingerprint."""
+    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class Evidence(BaseModel):
+    """One finding of a check. ``score`` (0..1) ranks it; ``ref`` is what was run (PromQL, LogQL, API path)."""
+
+    id: str
+    source: str
+    kind: str
+    title: str
+    detail: str = ""
+    at: datetime | None = None
+    score: float = Field(0.0, ge=0.0, le=1.0)
+    ref: str | None = None
+    series: list[tuple[float, float]] | None = None  # (epoch seconds, value) for the inline chart
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Hypothesis(BaseModel):
+    title: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[str] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+
+
+class RunbookMatch(BaseModel):
+    title: str
+    source: str
+    section: str
+    score: float
+    anchor: str | None = None
+    excerpt: str = ""
+    url: str | None = None
+
+
+class History(BaseModel):
+    """How often this alert fired before (in ``window_days``), and what the last report said."""
+
+    frequency: Literal["new", "rare", "frequent", "unknown"] = "unknown"
+    count: int = 0
+    window_days: int = 30
+    last_report_id: str | None = None
+    last_fired_at: datetime | None = None
+    last_summary: str | None = None
+
+
+class SourceStatus(BaseModel):
+    ok: bool
+    ms: float = 0.0
+    error: str | None = None
+    requests: int = 0
+
+
+class LlmUsage(BaseModel):
+    model: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    skipped_reason: str | None = None
+
+
+class AnnotationRef(BaseModel):
+    id: int
+    dashboard_uid: str | None = None
+    panel_id: int | None = None
+
+
+class ReportStatus(StrEnum):
+    received = "received"  # alert stored, triage not finished
+    triaged = "triaged"  # evidence gathered and analysed (alert still firing)
+    resolved = "resolved"  # the alert resolved after triage
+    failed = "failed"  # the triage gave up; the alert is still stored
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+    disabled = "disabled"
+
+
+class Report(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    status: ReportStatus = ReportStatus.received
+    alert: Alert
+    summary: str = ""
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    runbooks: list[RunbookMatch] = Field(default_factory=list)
+    history: History = Field(default_factory=History)
+    sources: dict[str, SourceStatus] = Field(default_factory=dict)
+    llm: LlmUsage | None = None
+    annotation: AnnotationRef | None = None
+    delivery: DeliveryState = DeliveryState.pending
+    delivery_error: str | None = None
+    group_id: str | None = None
+    group_members: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    resolved_at: datetime | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        end = self.resolved_at or self.alert.ends_at
+        if end is None or end <= self.alert.starts_at:
+            return None
+        return (end - self.alert.starts_at).total_seconds()
+
+    def ranked_evidence(self) -> list[Evidence]:
+        return sorted(self.evidence, key=lambda e: e.score, reverse=True)
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a stored report of an older schema version up to ``SCHEMA_VERSION``."""
+    version = int(data.get("schema_version", 0))
+    if version < 1:
+        # version 0 (received-alert rows) had no analysis fields; the defaults fill them.
+        data = {**data, "schema_version": 1}
+    return data

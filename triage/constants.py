@@ -1,0 +1,14 @@
+"""Names shared by the API and the worker: queue, job functions, Redis keys."""
+
+QUEUE_NAME = "sre-triage:queue"
+HEALTH_CHECK_KEY = "sre-triage:health-check"
+
+JOB_TRIAGE = "triage_alert"
+JOB_RESOLVE = "resolve_alert"
+
+# job ids are the dedup keys: one triage per alert occurrence, one resolve per occurrence
+TRIAGE_JOB_PREFIX = "triage:"
+RESOLVE_JOB_PREFIX = "resolve:"
+
+ASK_SESSION_PREFIX = "sre-triage:ask:session:"
+LLM_BUDGET_PREFIX = "sre-triage:llm:tokens:"

@@ -1,0 +1,332 @@
+"""Settings: one typed object, nested per concern, read from the environment (and `.env`) once at start-up.
+
+Each group reads its own variables (``WEBHOOK_*``, ``PROMETHEUS_*`` …). :func:`load_settings` turns validation
+errors into a :class:`StartupError` whose message says, per variable, what is wrong and how to fix it.
+Nothing else in the code reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+class StartupError(Exception):
+    """The configuration cannot work; the message says what to fix."""
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+
+class WebhookSettings(BaseSettings):
+    model_config = _config("WEBHOOK_")
+
+    token: SecretStr | None = Field(None, description="Bearer token the alert sender must present.")
+    basic_user: str | None = Field(None, description="Basic-auth user name the alert sender must present.")
+    basic_password: SecretStr | None = Field(None, description="Basic-auth password (with WEBHOOK_BASIC_USER).")
+    hmac_secret: SecretStr | None = Field(
+        None, description="Secret of Grafana's HMAC signature (header X-Grafana-Alerting-Signature)."
+    )
+    hmac_timestamp_header: str | None = Field(
+        None, description="Header carrying the signing timestamp when Grafana is set to send one."
+    )
+    hmac_replay_window_s: int = Field(300, ge=1, description="Maximum age of a signed timestamp, in seconds.")
+    allow_unauthenticated: bool = Field(False, description="Accept alerts without any authentication.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted notification body, in bytes.")
+
+    @model_validator(mode="after")
+    def _basic_pair(self) -> Self:
+        if bool(self.basic_user) != bool(self.basic_password):
+            raise ValueError("set both WEBHOOK_BASIC_USER and WEBHOOK_BASIC_PASSWORD, or neither")
+        return self
+
+    @property
+    def auth_configured(self) -> bool:
+        return bool(self.token or self.basic_user or self.hmac_secret)
+
+
+class ApiSettings(BaseSettings):
+    model_config = _config("")
+
+    api_token: SecretStr | None = Field(None, description="Bearer token for /reports, /ask and the JSON API.")
+    public_url: str = Field("http://localhost:8080", description="Base URL users reach the service at (links).")
+    link_ttl_s: int = Field(30 * 86400, ge=60, description="Lifetime of signed report links, in seconds.")
+    link_signing_key: SecretStr | None = Field(
+        None, description="Key that signs report links (defaults to one derived from API_TOKEN)."
+    )
+    api_host: str = Field("0.0.0.0", description="Address the API listens on.")
+    api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class RedisSettings(BaseSettings):
+    model_config = _config("")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the job queue and sessions.")
+    dedup_window_s: int = Field(
+        6 * 3600,
+        ge=60,
+        description="How long a finished job blocks a re-sent alert from a second triage (s).",
+    )
+    job_timeout_s: int = Field(300, ge=10, description="Wall-clock limit of one triage job, in seconds.")
+    job_max_tries: int = Field(5, ge=1, description="Attempts per job before it is given up.")
+    worker_max_jobs: int = Field(8, ge=1, description="Jobs one worker process runs at once.")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+
+class SourceSettings(BaseSettings):
+    """Shared shape of one data source. ``url`` unset means the source is not configured."""
+
+    url: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    verify_tls: bool = True
+    ca_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        if value and not Path(value).is_file():
+            raise ValueError(f"CA file {value} does not exist")
+        return value or None
+
+    @property
+    def configured(self) -> bool:
+        return self.url is not None
+
+
+class PrometheusSettings(SourceSettings):
+    model_config = _config("PROMETHEUS_")
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class LokiSettings(SourceSettings):
+    model_config = _config("LOKI_")
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    tenant: str | None = None
+
+
+class GrafanaSettings(SourceSettings):
+    model_config = _config("GRAFANA_")
+    token: SecretStr | None = None
+    org_id: int = 1
+
+
+class ProxmoxSettings(SourceSettings):
+    model_config = _config("PROXMOX_")
+    token_id: str | None = None
+    token_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _token(self) -> Self:
+        if self.url and not (self.token_id and self.token_secret):
+            raise ValueError("set PROXMOX_TOKEN_ID (user@realm!tokenid) and PROXMOX_TOKEN_SECRET")
+        if self.token_id and ("@" not in self.token_id or "!" not in self.token_id):
+            raise ValueError("PROXMOX_TOKEN_ID must look like user@realm!tokenid")
+        return self
+
+
+class PbsSettings(SourceSettings):
+    model_config = _config("PBS_")
+    token_id: str | None = None
+    token_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _token(self) -> Self:
+        if self.url and not (self.token_id and self.token_secret):
+            raise ValueError("set PBS_TOKEN_ID (user@realm!tokenid) and PBS_TOKEN_SECRET")
+        if self.token_id and ("@" not in self.token_id or "!" not in self.token_id):
+            raise ValueError("PBS_TOKEN_ID must look like user@realm!tokenid")
+        return self
+
+
+class LlmSettings(BaseSettings):
+    model_config = _config("")
+
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp …).")
+    openai_api_key: SecretStr | None = Field(None, description="API key for the LLM endpoint.")
+    llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM endpoint.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call, in seconds.")
+    llm_max_output_tokens: int = Field(1200, ge=64, description="Completion token limit per LLM call.")
+    llm_hourly_token_budget: int = Field(
+        200_000, ge=0, description="Tokens the worker may spend per hour; over it reports use the summary."
+    )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.openai_base_url or self.openai_api_key)
+
+
+class KnowledgeSettings(BaseSettings):
+    model_config = _config("")
+
+    runbooks_dir: Path = Field(REPO_DIR / "runbooks", description="Folder of bundled Markdown runbooks.")
+    extra_docs_dirs: str = Field("", description="Colon-separated folders of more Markdown/Ansible docs to index.")
+    chroma_dir: Path = Field(Path("data/chroma"), description="Folder of the embedded Chroma index.")
+    chroma_url: str | None = Field(None, description="Chroma server URL (several hosts) instead of CHROMA_DIR.")
+    embeddings_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (optional).")
+    embeddings_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="Embedding model (the local ONNX model unless EMBEDDINGS_BASE_URL is set).",
+    )
+    embeddings_api_key: SecretStr | None = Field(None, description="API key for EMBEDDINGS_BASE_URL.")
+
+    @property
+    def extra_dirs(self) -> list[Path]:
+        return [Path(p) for p in self.extra_docs_dirs.split(":") if p.strip()]
+
+
+class StorageSettings(BaseSettings):
+    model_config = _config("")
+
+    database_url: str = Field(
+        "sqlite:///data/sre-triage.db", description="Report store: sqlite:///PATH or postgresql://…"
+    )
+    report_retention_days: int = Field(90, ge=0, description="Delete reports older than this (0 keeps all).")
+    report_retention_count: int = Field(0, ge=0, description="Keep at most this many reports (0: no limit).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("use sqlite:///PATH or postgresql://USER@HOST/DB")
+        return value
+
+
+class Settings(BaseModel):
+    """All settings, grouped. Build with :func:`load_settings`."""
+
+    webhook: WebhookSettings
+    api: ApiSettings
+    redis: RedisSettings
+    prometheus: PrometheusSettings
+    loki: LokiSettings
+    grafana: GrafanaSettings
+    proxmox: ProxmoxSettings
+    pbs: PbsSettings
+    llm: LlmSettings
+    knowledge: KnowledgeSettings
+    storage: StorageSettings
+
+
+GROUPS: dict[str, type[BaseSettings]] = {
+    "webhook": WebhookSettings,
+    "api": ApiSettings,
+    "redis": RedisSettings,
+    "prometheus": PrometheusSettings,
+    "loki": LokiSettings,
+    "grafana": GrafanaSettings,
+    "proxmox": ProxmoxSettings,
+    "pbs": PbsSettings,
+    "llm": LlmSettings,
+    "knowledge": KnowledgeSettings,
+    "storage": StorageSettings,
+}
+
+
+def env_names(group: type[BaseSettings]) -> list[str]:
+    """The environment variable names a settings group reads."""
+    prefix = str(group.model_config.get("env_prefix", ""))
+    return [(prefix + name).upper() for name in group.model_fields]
+
+
+def all_env_names() -> list[str]:
+    return [name for group in GROUPS.values() for name in env_names(group)]
+
+
+def _explain(group: type[BaseSettings], exc: ValidationError) -> list[str]:
+    prefix = str(group.model_config.get("env_prefix", ""))
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        var = (prefix + loc[0]).upper() if loc else prefix.rstrip("_") + " settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{var}: {msg}")
+    return lines
+
+
+UNKNOWN_CHECK_PREFIXES = (
+    "WEBHOOK_",
+    "PROMETHEUS_",
+    "LOKI_",
+    "GRAFANA_",
+    "PROXMOX_",
+    "PBS_",
+    "LLM_",
+    "EMBEDDINGS_",
+)
+
+
+def unknown_env_names(environ: dict[str, str]) -> list[str]:
+    """Variables that look like ours (known prefix) but are not a setting: most likely a typo."""
+    known = set(all_env_names())
+    return sorted(k for k in environ if k.upper().startswith(UNKNOWN_CHECK_PREFIXES) and k.upper() not in known)
+
+
+def load_settings(require_webhook_auth: bool = False, **overrides: Any) -> Settings:
+    """Read every group from the environment; raise StartupError listing every problem with a fix.
+
+    ``overrides`` maps a group name to keyword arguments for that group (tests and the CLI use it).
+    """
+    built: dict[str, BaseSettings] = {}
+    problems: list[str] = [
+        f"{name}: not a setting of sre-triage (see the configuration table in the README)"
+        for name in unknown_env_names(dict(os.environ))
+    ]
+    for name, group in GROUPS.items():
+        try:
+            built[name] = group(**overrides.get(name, {}))
+        except ValidationError as exc:
+            problems.extend(_explain(group, exc))
+    if problems:
+        raise StartupError("invalid configuration:\n  " + "\n  ".join(problems))
+    settings = Settings.model_validate(built)
+    if require_webhook_auth and not (settings.webhook.auth_configured or settings.webhook.allow_unauthenticated):
+        raise StartupError(
+            "no webhook authentication is configured: set WEBHOOK_TOKEN, WEBHOOK_BASIC_USER/WEBHOOK_BASIC_PASSWORD "
+            "or WEBHOOK_HMAC_SECRET, or set WEBHOOK_ALLOW_UNAUTHENTICATED=true to accept unauthenticated alerts"
+        )
+    return settings

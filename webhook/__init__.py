@@ -1,0 +1,1 @@
+"""HTTP surface: webhooks, reports, /ask, health and metrics."""
