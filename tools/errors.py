@@ -4,7 +4,8 @@ Every client translates third-party failures at its boundary, so callers only ev
 
     SourceError                      any failure talking to a data source
     ├── SourceUnavailable            the source could not be reached (transient: retried)
-    │   ├── SourceConnectError       connection refused, DNS failure, TLS handshake
+    │   ├── SourceConnectError       connection refused or reset, TLS handshake
+    │   │   └── SourceDNSError       the host name does not resolve
     │   └── SourceTimeout            connect/read/write/pool timeout
     ├── SourceHTTPError              the source answered with a non-2xx status (.status_code, .body_excerpt)
     │   ├── SourceAuthError          401/403: the credentials are wrong or lack a permission
@@ -45,11 +46,18 @@ class SourceConnectError(SourceUnavailable):
     pass
 
 
+class SourceDNSError(SourceConnectError):
+    """The source's host name does not resolve (a typo in the URL, or the resolver is down)."""
+
+
 class SourceTimeout(SourceUnavailable):
     pass
 
 
 class SourceHTTPError(SourceError):
+    # seconds from a Retry-After header, when the source sent one
+    retry_after_s: float | None = None
+
     def __init__(self, message: str, *, source: str, url: str = "", status_code: int, body_excerpt: str = "") -> None:
         super().__init__(message, source=source, url=url)
         self.status_code = status_code

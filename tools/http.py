@@ -8,17 +8,23 @@ bounded retries with jittered backoff for transient failures, and translation of
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import random
+import socket
 import ssl
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from tools.errors import (
     SourceAuthError,
     SourceConnectError,
+    SourceDNSError,
     SourceError,
     SourceHTTPError,
     SourceMalformedResponse,
@@ -33,6 +39,8 @@ BODY_EXCERPT_CHARS = 300
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 0.2
+MAX_RETRY_AFTER_S = 5.0
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -46,8 +54,54 @@ class RequestStats:
     by_path: dict[str, int] = field(default_factory=dict)
 
     def reset(self) -> None:
+        """Zero the counters, e.g. before measuring one alert."""
         self.requests = self.retries = self.bytes_sent = self.bytes_received = 0
         self.by_path.clear()
+
+
+def _userinfo(url: str) -> list[str]:
+    password = urlsplit(url).password
+    return [password] if password else []
+
+
+def _strip_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _secret_forms(values: Iterable[str]) -> list[str]:
+    """Every form a credential may take in text: the header value, its credential part, and decoded Basic auth."""
+    forms: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        forms.add(value)
+        scheme, _, credential = value.partition(" ")
+        if credential and scheme.lower() in ("bearer", "basic", "token"):
+            forms.add(credential)
+            if scheme.lower() == "basic":
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    user_pass = base64.b64decode(credential, validate=True).decode()
+                    forms.add(user_pass.partition(":")[2])
+    # Longest first, so a token is not half-replaced by a secret that is a prefix of it. Fragments under four
+    # characters (a scheme word, a one-letter user) would garble every message and protect nothing.
+    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+
+def _not_acted_on(error: SourceError) -> bool:
+    """Whether a failed request certainly did nothing at the source, so even a POST may be sent again."""
+    if isinstance(error, SourceHTTPError):
+        return error.status_code in (429, 503)
+    cause = error.__cause__
+    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _retry_after_s(error: SourceError) -> float:
+    """Honour a 429/503 ``Retry-After`` in seconds, capped so one alert never waits long on a busy source."""
+    seconds = error.retry_after_s if isinstance(error, SourceHTTPError) else None
+    return min(seconds, MAX_RETRY_AFTER_S) if seconds else 0.0
 
 
 def tls_verify(verify: bool, ca_file: str | None) -> ssl.SSLContext | bool:
@@ -57,18 +111,76 @@ def tls_verify(verify: bool, ca_file: str | None) -> ssl.SSLContext | bool:
     return verify
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _connect_error(exc: httpx.HTTPError, source: str, url: str) -> SourceError:
+    if _caused_by(exc, socket.gaierror) is not None or "Name or service not known" in str(exc):
+        return SourceDNSError("host name does not resolve", source=source, url=url)
+    if _caused_by(exc, ssl.SSLError) is not None:
+        error = SourceConnectError(f"TLS handshake failed: {exc}", source=source, url=url)
+        # a certificate that does not verify will not verify on the next attempt either
+        error.transient = False
+        return error
+    reason = str(exc) or type(exc).__name__
+    return SourceConnectError(f"cannot connect: {reason}", source=source, url=url)
+
+
+# Every httpx exception class, mapped deliberately. tests/test_http_errors.py fails when httpx grows a class that
+# is not listed here, so a new failure mode is a decision rather than a silent fallback.
+HTTPX_ERRORS: dict[type[httpx.HTTPError], type[SourceError]] = {
+    httpx.HTTPError: SourceRequestError,
+    httpx.RequestError: SourceRequestError,
+    httpx.TransportError: SourceRequestError,
+    httpx.TimeoutException: SourceTimeout,
+    httpx.ConnectTimeout: SourceTimeout,
+    httpx.ReadTimeout: SourceTimeout,
+    httpx.WriteTimeout: SourceTimeout,
+    httpx.PoolTimeout: SourceTimeout,
+    httpx.NetworkError: SourceConnectError,
+    httpx.ConnectError: SourceConnectError,
+    httpx.ReadError: SourceConnectError,
+    httpx.WriteError: SourceConnectError,
+    httpx.CloseError: SourceConnectError,
+    httpx.ProxyError: SourceConnectError,
+    # the server dropped the connection or spoke broken HTTP: usually a restart in progress, so transient
+    httpx.RemoteProtocolError: SourceConnectError,
+    httpx.ProtocolError: SourceRequestError,
+    httpx.LocalProtocolError: SourceRequestError,
+    httpx.UnsupportedProtocol: SourceRequestError,
+    httpx.DecodingError: SourceMalformedResponse,
+    httpx.TooManyRedirects: SourceRequestError,
+    httpx.HTTPStatusError: SourceHTTPError,
+}
+
+
 def map_transport_error(exc: httpx.HTTPError, *, source: str, url: str) -> SourceError:
-    """Translate an httpx exception into the ``tools.errors`` tree. Unknown types fall back to SourceRequestError."""
-    if isinstance(exc, httpx.TimeoutException):
-        return SourceTimeout(f"timed out ({type(exc).__name__})", source=source, url=url)
-    if isinstance(exc, httpx.ConnectError | httpx.NetworkError):
-        reason = str(exc) or type(exc).__name__
-        return SourceConnectError(f"cannot connect: {reason}", source=source, url=url)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError | httpx.ProxyError):
-        return SourceConnectError(f"protocol error: {type(exc).__name__}", source=source, url=url)
-    if isinstance(exc, httpx.DecodingError):
+    """Translate an httpx exception into the ``tools.errors`` tree, following :data:`HTTPX_ERRORS`.
+
+    Connection failures are split further: a name that does not resolve becomes SourceDNSError, a failed TLS
+    handshake a non-transient SourceConnectError.
+    """
+    if isinstance(exc, httpx.HTTPStatusError):
+        return map_status(exc.response, source=source, url=url)
+    target = next((HTTPX_ERRORS[k] for k in type(exc).__mro__ if k in HTTPX_ERRORS), SourceRequestError)
+    name = type(exc).__name__
+    if target is SourceTimeout:
+        return SourceTimeout(f"timed out ({name})", source=source, url=url)
+    if isinstance(exc, httpx.ConnectError):
+        return _connect_error(exc, source, url)
+    if target is SourceConnectError:
+        return SourceConnectError(f"connection failed ({name}): {exc}", source=source, url=url)
+    if target is SourceMalformedResponse:
         return SourceMalformedResponse("could not decode the response body", source=source, url=url)
-    return SourceRequestError(f"request failed: {type(exc).__name__}", source=source, url=url)
+    return SourceRequestError(f"request failed ({name}): {exc}", source=source, url=url)
 
 
 def map_status(response: httpx.Response, *, source: str, url: str) -> SourceHTTPError:
@@ -81,11 +193,17 @@ def map_status(response: httpx.Response, *, source: str, url: str) -> SourceHTTP
         return SourceAuthError(f"HTTP {status}: credentials rejected", **kwargs)
     if status == 404:
         return SourceNotFound(message, **kwargs)
+    error: SourceHTTPError
     if status == 429:
-        return SourceRateLimited(message, **kwargs)
-    if status >= 500:
-        return SourceServerError(message, **kwargs)
-    return SourceHTTPError(message, **kwargs)
+        error = SourceRateLimited(message, **kwargs)
+    elif status >= 500:
+        error = SourceServerError(message, **kwargs)
+    else:
+        return SourceHTTPError(message, **kwargs)
+    retry_after = response.headers.get("retry-after", "")
+    if retry_after.isdigit():
+        error.retry_after_s = int(retry_after)
+    return error
 
 
 class SourceClient:
@@ -107,12 +225,13 @@ class SourceClient:
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = DEFAULT_BACKOFF_S,
         transport: httpx.AsyncBaseTransport | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
         self.stats = RequestStats()
-        self._secrets = [v for v in (headers or {}).values() if v]
+        self._secrets = _secret_forms([*(headers or {}).values(), *secrets, *_userinfo(self.base_url)])
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -123,18 +242,39 @@ class SourceClient:
         )
 
     async def aclose(self) -> None:
+        """Close the connection pool; call once at shutdown."""
         await self._client.aclose()
 
-    async def __aenter__(self) -> SourceClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @property
+    def display_url(self) -> str:
+        """The base URL as it may appear in messages: without user:password."""
+        return _strip_userinfo(self.base_url)
+
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    def _upstream_error(self, response: httpx.Response, url: str) -> SourceError | None:
+        """Hook: turn a non-2xx answer that carries the API's own error document into a specific error.
+
+        Returns None to fall back to the HTTP status mapping. Prometheus and Loki override this to raise
+        SourceQueryError for a rejected query instead of a bare HTTP 400.
+        """
+        return None
+
+    def _scrub(self, error: SourceError) -> SourceError:
+        error.args = (self._redact(str(error.args[0])),)
+        error.url = self._redact(_strip_userinfo(error.url))
+        if isinstance(error, SourceHTTPError):
+            error.body_excerpt = self._redact(error.body_excerpt)
+        return error
 
     async def request(
         self,
@@ -145,9 +285,16 @@ class SourceClient:
         json_body: Any = None,
         data: Any = None,
         headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one request with bounded, jittered retries on transient failures; return the 2xx response."""
-        url = f"{self.base_url}{path}"
+        """Send one request with bounded, jittered retries on transient failures; return the 2xx response.
+
+        ``idempotent`` defaults to what the method promises (GET, HEAD, PUT, DELETE, OPTIONS). A request that is
+        not idempotent (a POST creating an annotation) is retried only when the source cannot have acted on it:
+        it was never connected, or it was refused with 429/503. Pass ``idempotent=True`` for read-only POSTs.
+        """
+        url = f"{self.display_url}{path}"
+        safe = idempotent if idempotent is not None else method.upper() in IDEMPOTENT_METHODS
         attempt = 0
         while True:
             try:
@@ -156,18 +303,19 @@ class SourceClient:
                 )
             except httpx.HTTPError as exc:
                 error: SourceError = map_transport_error(exc, source=self.source, url=url)
+                error.__cause__ = exc
             else:
                 self._count(path, response)
                 if response.is_success:
                     return response
-                error = map_status(response, source=self.source, url=url)
-            error.args = (self._redact(str(error.args[0])),)
-            if not error.transient or attempt >= self.retries:
+                error = self._upstream_error(response, url) or map_status(response, source=self.source, url=url)
+            error = self._scrub(error)
+            if not error.transient or attempt >= self.retries or not (safe or _not_acted_on(error)):
                 raise error
             attempt += 1
             self.stats.retries += 1
-            delay = self.backoff_s * (2 ** (attempt - 1))
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = self.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
+            await asyncio.sleep(max(delay, _retry_after_s(error)))
 
     def _count(self, path: str, response: httpx.Response) -> None:
         self.stats.requests += 1
@@ -182,11 +330,14 @@ class SourceClient:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SourceMalformedResponse(
-                f"response is not JSON: {response.text[:80]!r}",
-                source=self.source,
-                url=str(response.request.url),
+            raise self._scrub(
+                SourceMalformedResponse(
+                    f"response is not JSON: {response.text[:80]!r}",
+                    source=self.source,
+                    url=f"{self.display_url}{path}",
+                )
             ) from exc
 
     async def get_json(self, path: str, *, params: Any = None) -> Any:
+        """GET ``path`` and return the parsed JSON body."""
         return await self.request_json("GET", path, params=params)

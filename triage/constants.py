@@ -10,5 +10,8 @@ JOB_RESOLVE = "resolve_alert"
 TRIAGE_JOB_PREFIX = "triage:"
 RESOLVE_JOB_PREFIX = "resolve:"
 
+# worker job outcomes and durations, a hash the API's /metrics reads (workers expose no port of their own)
+JOB_STATS_KEY = "sre-triage:stats:jobs"
+
 ASK_SESSION_PREFIX = "sre-triage:ask:session:"
 LLM_BUDGET_PREFIX = "sre-triage:llm:tokens:"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +65,9 @@ class ApiSettings(BaseSettings):
     )
     api_host: str = Field("0.0.0.0", description="Address the API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    api_intake_only: bool = Field(
+        False, description="Serve only the webhooks, health and metrics (a dedicated intake replica)."
+    )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
 
     @field_validator("log_level")
@@ -95,6 +98,12 @@ class RedisSettings(BaseSettings):
     job_timeout_s: int = Field(300, ge=10, description="Wall-clock limit of one triage job, in seconds.")
     job_max_tries: int = Field(5, ge=1, description="Attempts per job before it is given up.")
     worker_max_jobs: int = Field(8, ge=1, description="Jobs one worker process runs at once.")
+    job_retry_backoff_s: float = Field(
+        5.0, gt=0, le=600, description="First retry delay after a transient failure; doubles per try (s)."
+    )
+    worker_shutdown_grace_s: int = Field(
+        30, ge=0, description="On SIGTERM, how long a worker lets running jobs finish before cancelling them (s)."
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -194,6 +203,13 @@ class LlmSettings(BaseSettings):
     llm_hourly_token_budget: int = Field(
         200_000, ge=0, description="Tokens the worker may spend per hour; over it reports use the summary."
     )
+    llm_structured_output: Literal["json_schema", "function_calling", "json_mode"] = Field(
+        "json_schema",
+        description="How the triage call asks for structured output; answers without it are parsed as JSON text.",
+    )
+    llm_prompt_evidence_tokens: int = Field(
+        3500, ge=200, description="Tokens of ranked evidence one triage prompt may carry."
+    )
 
     @property
     def configured(self) -> bool:
@@ -236,6 +252,34 @@ class StorageSettings(BaseSettings):
         return value
 
 
+class AskSettings(BaseSettings):
+    model_config = _config("ASK_")
+
+    max_tool_calls: int = Field(8, ge=0, le=64, description="Tool calls one /ask question may make in total.")
+    deadline_s: float = Field(60.0, gt=0, description="Wall-clock limit of one /ask question, in seconds.")
+    final_answer_s: float = Field(
+        15.0, gt=0, description="Part of ASK_DEADLINE_S kept for the final answer when a bound cuts the tool loop (s)."
+    )
+    tool_output_chars: int = Field(4000, ge=200, description="Characters of one tool result shown to the model.")
+    total_tool_output_chars: int = Field(
+        24000, ge=200, description="Characters of all tool results of one question shown to the model."
+    )
+    session_ttl_s: int = Field(86400, ge=60, description="Lifetime of an /ask conversation after its last turn (s).")
+    history_turns: int = Field(6, ge=0, le=50, description="Earlier turns of a conversation sent to the model.")
+    max_question_chars: int = Field(4000, ge=10, description="Longest accepted /ask question, in characters.")
+
+
+class TriageSettings(BaseSettings):
+    model_config = _config("TRIAGE_")
+
+    window_before_min: int = Field(60, ge=5, description="Minutes before an alert's start that checks look at.")
+    window_after_min: int = Field(30, ge=0, description="Minutes after an alert's start that checks look at.")
+    window_max_min: int = Field(360, ge=10, description="Longest window checks look at, in minutes.")
+    check_timeout_s: float = Field(20.0, gt=0, description="Deadline of one evidence check, in seconds.")
+    deadline_s: float = Field(45.0, gt=0, description="Deadline of all evidence checks of one alert, in seconds.")
+    history_days: int = Field(30, ge=1, description="Days of earlier reports the history check counts.")
+
+
 class Settings(BaseModel):
     """All settings, grouped. Build with :func:`load_settings`."""
 
@@ -250,6 +294,8 @@ class Settings(BaseModel):
     llm: LlmSettings
     knowledge: KnowledgeSettings
     storage: StorageSettings
+    ask: AskSettings
+    triage: TriageSettings
 
 
 GROUPS: dict[str, type[BaseSettings]] = {
@@ -264,6 +310,8 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "llm": LlmSettings,
     "knowledge": KnowledgeSettings,
     "storage": StorageSettings,
+    "ask": AskSettings,
+    "triage": TriageSettings,
 }
 
 
@@ -297,6 +345,8 @@ UNKNOWN_CHECK_PREFIXES = (
     "PBS_",
     "LLM_",
     "EMBEDDINGS_",
+    "ASK_",
+    "TRIAGE_",
 )
 
 

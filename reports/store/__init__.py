@@ -5,6 +5,7 @@ Writes are idempotent per alert occurrence: the report id is ``Alert.occurrence_
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Protocol
 
@@ -55,10 +56,10 @@ class ReportStore(Protocol):
 
     async def history(
         self, *, fingerprint: str, alertname: str, since: datetime, exclude_id: str | None = None
-    ) -> list[Report]:
+    ) -> builtins.list[Report]:
         """Earlier reports of the same alert (same fingerprint, or same alertname), newest first."""
 
-    async def search(self, text: str, *, limit: int = 10) -> list[Report]:
+    async def search(self, text: str, *, limit: int = 10) -> builtins.list[Report]:
         """Reports whose alert name, labels or summary contain the words of ``text``, newest first."""
 
     async def purge(self, *, older_than_days: int, keep_count: int) -> int:

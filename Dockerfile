@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# sre-triage: one image for the API (`sre-triage serve`), the worker (`sre-triage worker`) and `sre-triage ingest`.
+
+ARG PYTHON_VERSION=3.11
+
+# ---- build: resolve the locked dependencies into /app/.venv with uv ----
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+# dependencies first: this layer is reused until uv.lock changes
+COPY pyproject.toml uv.lock README.md ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-project
+COPY webhook ./webhook
+COPY triage ./triage
+COPY reports ./reports
+COPY tools ./tools
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable
+
+# ---- runtime: the virtualenv and the bundled runbooks, run as an unprivileged user ----
+FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+RUN groupadd --system --gid 10001 sre \
+    && useradd --system --uid 10001 --gid sre --home-dir /app --no-create-home --shell /usr/sbin/nologin sre \
+    && mkdir -p /app /data \
+    && chown sre:sre /data
+WORKDIR /app
+COPY --from=build /app/.venv /app/.venv
+COPY runbooks /app/runbooks
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    RUNBOOKS_DIR=/app/runbooks \
+    CHROMA_DIR=/data/chroma \
+    DATABASE_URL=sqlite:////data/sre-triage.db \
+    API_HOST=0.0.0.0 \
+    API_PORT=8080
+VOLUME ["/data"]
+USER sre:sre
+EXPOSE 8080
+# /healthz answers while the process serves; the worker service overrides this with `sre-triage worker --check`
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
+CMD ["sre-triage", "serve"]

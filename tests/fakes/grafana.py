@@ -1,0 +1,317 @@
+"""A fake Grafana: alert rules (provisioning and Prometheus-compatible APIs), dashboards, annotations, health.
+
+Auth is a service-account token sent as ``Authorization: Bearer <token>``; anything else is a 401 with Grafana's
+JSON error body. Unknown ``/api`` paths answer 404 ``{"message": "Not found"}``::
+
+    grafana = FakeGrafana(token="glsa_x")
+    grafana.add_dashboard("node", "Node exporter", panels=[{"id": 2, "title": "CPU", "type": "timeseries"}])
+    grafana.add_rule("cpu-high", "HighCPU", expr="avg(rate(node_cpu_seconds_total[5m])) > 0.9", state="firing",
+                     alerts=[{"labels": {"instance": "10.0.0.12:9100"}, "state": "Alerting"}])
+    client = grafana.client()            # GrafanaClient on an httpx.MockTransport
+    grafana.fail_next(2, status=503)     # two 503s, then normal answers
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from tests.fakes import FakeUpstream, json_response, raw_path, read_json
+from tools.grafana import GrafanaClient
+
+BASE_URL = "http://grafana.test"
+RULES_PATH = "/api/v1/provisioning/alert-rules"
+_RULE_BY_UID = re.compile(r"^/api/v1/provisioning/alert-rules/([^/]+)$")
+_ANNOTATION_BY_ID = re.compile(r"^/api/annotations/(\d+)$")
+_DASHBOARD_BY_UID = re.compile(r"^/api/dashboards/uid/([^/]+)$")
+
+
+class FakeGrafana(FakeUpstream):
+    """Grafana's state: ``rules`` (provisioning shape, plus evaluation state), ``annotations`` by id, ``dashboards``."""
+
+    default_fault_body = '{"message": "Service Unavailable"}'
+
+    def __init__(self, *, token: str = "glsa_fake_token", delay_s: float = 0.0, version: str = "11.3.0") -> None:
+        super().__init__(delay_s=delay_s)
+        self.token = token
+        self.version = version
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.rule_states: dict[str, dict[str, Any]] = {}
+        self.annotations: dict[int, dict[str, Any]] = {}
+        self.dashboards: dict[str, dict[str, Any]] = {}
+        self._next_id = 1
+
+    def client(self, **kwargs: Any) -> GrafanaClient:
+        """A GrafanaClient talking to this fake (keyword arguments override the defaults, e.g. ``retries``)."""
+        options: dict[str, Any] = {"token": self.token, "transport": self.transport(), "backoff_s": 0.0}
+        options.update(kwargs)
+        return GrafanaClient(BASE_URL, **options)
+
+    # -- world building -------------------------------------------------------------------------------------
+
+    def add_rule(
+        self,
+        uid: str,
+        title: str,
+        *,
+        expr: str = "up == 0",
+        folder_uid: str = "infra",
+        folder_title: str = "Infrastructure",
+        group: str = "hosts",
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        for_: str = "5m",
+        state: str = "inactive",
+        health: str = "ok",
+        last_error: str = "",
+        alerts: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Add a Grafana-managed rule with one Prometheus query ``A`` and a threshold condition ``B``."""
+        rule = {
+            "id": len(self.rules) + 1,
+            "uid": uid,
+            "orgID": 1,
+            "folderUID": folder_uid,
+            "ruleGroup": group,
+            "title": title,
+            "condition": "B",
+            "data": [
+                {
+                    "refId": "A",
+                    "queryType": "",
+                    "relativeTimeRange": {"from": 600, "to": 0},
+                    "datasourceUid": "prometheus",
+                    "model": {"expr": expr, "refId": "A", "intervalMs": 1000, "maxDataPoints": 43200},
+                },
+                {
+                    "refId": "B",
+                    "queryType": "",
+                    "relativeTimeRange": {"from": 0, "to": 0},
+                    "datasourceUid": "__expr__",
+                    "model": {"type": "threshold", "expression": "A", "refId": "B"},
+                },
+            ],
+            "updated": "2024-05-01T10:00:00Z",
+            "noDataState": "NoData",
+            "execErrState": "Error",
+            "for": for_,
+            "annotations": annotations,
+            "labels": labels,
+            "provenance": "",
+            "isPaused": False,
+        }
+        self.rules[uid] = rule
+        self.rule_states[uid] = {
+            "folder_title": folder_title,
+            "state": state,
+            "health": health,
+            "lastError": last_error,
+            "alerts": [
+                {
+                    "labels": a.get("labels", {}),
+                    "annotations": a.get("annotations", {}),
+                    "state": a.get("state", "Alerting"),
+                    "activeAt": a.get("activeAt", "2024-05-01T10:00:00Z"),
+                    "value": a.get("value", "1e+00"),
+                }
+                for a in alerts or []
+            ],
+        }
+        return rule
+
+    def add_dashboard(
+        self, uid: str, title: str, *, tags: list[str] | None = None, panels: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Add a dashboard; ``panels`` use Grafana's JSON model (rows may nest panels)."""
+        dashboard = {
+            "id": len(self.dashboards) + 1,
+            "uid": uid,
+            "title": title,
+            "tags": tags or [],
+            "panels": panels or [],
+        }
+        self.dashboards[uid] = dashboard
+        return dashboard
+
+    def add_annotation(self, text: str, tags: list[str], time_ms: int, **fields: Any) -> int:
+        """Store an annotation directly (as if another user created it) and return its id."""
+        return self._store_annotation({"text": text, "tags": tags, "time": time_ms, **fields})
+
+    # -- HTTP ----------------------------------------------------------------------------------------------
+
+    def respond(self, request: httpx.Request) -> httpx.Response:
+        """Route one request like Grafana's HTTP API."""
+        path = request.url.path
+        if path == "/api/health":
+            return json_response(200, {"commit": "abc1234", "database": "ok", "version": self.version})
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return json_response(
+                401,
+                {
+                    "extra": None,
+                    "message": "Invalid API key",
+                    "messageId": "auth.unauthorized",
+                    "statusCode": 401,
+                    "traceID": "",
+                },
+            )
+        method = request.method
+        encoded = raw_path(request)
+        if path == RULES_PATH and method == "GET":
+            return json_response(200, list(self.rules.values()))
+        if (m := _RULE_BY_UID.match(encoded)) and method == "GET":
+            rule = self.rules.get(unquote(m.group(1)))
+            return json_response(200, rule) if rule else json_response(404, {"message": "rule not found"})
+        if path == "/api/prometheus/grafana/api/v1/rules" and method == "GET":
+            return json_response(200, {"status": "success", "data": self._prom_rules()})
+        if path == "/api/prometheus/grafana/api/v1/alerts" and method == "GET":
+            alerts = [a for s in self.rule_states.values() for a in s["alerts"]]
+            return json_response(200, {"status": "success", "data": {"alerts": alerts}})
+        if (m := _DASHBOARD_BY_UID.match(encoded)) and method == "GET":
+            return self._dashboard(unquote(m.group(1)))
+        if path == "/api/annotations":
+            if method == "GET":
+                return json_response(200, self._find(request.url.params))
+            if method == "POST":
+                return self._create(read_json(request))
+        if (m := _ANNOTATION_BY_ID.match(path)) and method == "PATCH":
+            return self._patch(int(m.group(1)), read_json(request))
+        return json_response(404, {"message": "Not found"})
+
+    def _prom_rules(self) -> dict[str, Any]:
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for uid, rule in self.rules.items():
+            state = self.rule_states[uid]
+            key = (rule["folderUID"], rule["ruleGroup"])
+            group = groups.setdefault(
+                key,
+                {
+                    "name": rule["ruleGroup"],
+                    "file": state["folder_title"],
+                    "folderUid": rule["folderUID"],
+                    "rules": [],
+                    "interval": 60,
+                    "lastEvaluation": "2024-05-01T10:05:00.123456789Z",
+                    "evaluationTime": 0.01,
+                },
+            )
+            group["rules"].append(
+                {
+                    "state": state["state"],
+                    "name": rule["title"],
+                    "query": rule["data"][0]["model"]["expr"],
+                    "duration": _duration_s(rule["for"]),
+                    "labels": rule["labels"],
+                    "annotations": rule["annotations"],
+                    "alerts": state["alerts"],
+                    "health": state["health"],
+                    "lastError": state["lastError"],
+                    "type": "alerting",
+                    "lastEvaluation": "2024-05-01T10:05:00.123456789Z",
+                    "evaluationTime": 0.004,
+                }
+            )
+        return {"groups": list(groups.values()), "totals": {}}
+
+    def _dashboard(self, uid: str) -> httpx.Response:
+        dashboard = self.dashboards.get(uid)
+        if dashboard is None:
+            return json_response(404, {"message": "Dashboard not found"})
+        slug = re.sub(r"[^a-z0-9]+", "-", dashboard["title"].lower()).strip("-")
+        meta = {
+            "url": f"/d/{uid}/{slug}",
+            "slug": slug,
+            "folderUid": "infra",
+            "folderTitle": "Infrastructure",
+            "canSave": True,
+            "created": "2024-01-01T00:00:00Z",
+            "updated": "2024-05-01T00:00:00Z",
+        }
+        return json_response(200, {"dashboard": dashboard, "meta": meta})
+
+    def _store_annotation(self, body: dict[str, Any]) -> int:
+        annotation_id = self._next_id
+        self._next_id += 1
+        now_ms = int(time.time() * 1000)
+        time_ms = int(body.get("time") or now_ms)
+        dashboard_uid = body.get("dashboardUID") or ""
+        self.annotations[annotation_id] = {
+            "id": annotation_id,
+            "alertId": int(body.get("alertId") or 0),
+            "alertName": "",
+            "dashboardId": self.dashboards[dashboard_uid]["id"] if dashboard_uid in self.dashboards else 0,
+            "dashboardUID": dashboard_uid or None,
+            "panelId": int(body.get("panelId") or 0),
+            "userId": 1,
+            "newState": str(body.get("newState") or ""),
+            "prevState": "",
+            "created": now_ms,
+            "updated": now_ms,
+            "time": time_ms,
+            "timeEnd": int(body.get("timeEnd") or time_ms),
+            "text": body.get("text", ""),
+            "tags": list(body.get("tags") or []),
+            "login": "sa-sre-triage",
+            "email": "",
+            "avatarUrl": "/avatar/0",
+            "data": {},
+        }
+        return annotation_id
+
+    def _create(self, body: Any) -> httpx.Response:
+        if not isinstance(body, dict) or not str(body.get("text") or "").strip():
+            return json_response(400, {"message": "bad request data"})
+        uid = body.get("dashboardUID")
+        if uid and uid not in self.dashboards:
+            return json_response(400, {"message": "Invalid dashboard UID in annotation request"})
+        # alert-state fields are Grafana's own; the API does not let a client set them
+        annotation_id = self._store_annotation({k: v for k, v in body.items() if k not in ("alertId", "newState")})
+        return json_response(200, {"message": "Annotation added", "id": annotation_id})
+
+    def _patch(self, annotation_id: int, body: Any) -> httpx.Response:
+        annotation = self.annotations.get(annotation_id)
+        if annotation is None:
+            return json_response(404, {"message": "Annotation not found"})
+        if not isinstance(body, dict):
+            return json_response(400, {"message": "bad request data"})
+        for key in ("text", "tags", "time", "timeEnd"):
+            if key in body and body[key] is not None:
+                annotation[key] = body[key]
+        annotation["updated"] = int(time.time() * 1000)
+        return json_response(200, {"message": "Annotation patched"})
+
+    def _find(self, params: httpx.QueryParams) -> list[dict[str, Any]]:
+        tags = params.get_list("tags")
+        match_any = params.get("matchAny") == "true"
+        limit = int(params.get("limit") or 100)
+        from_ms = int(params["from"]) if "from" in params else None
+        to_ms = int(params["to"]) if "to" in params else None
+        wanted = {"dashboardUID": params.get("dashboardUID"), "panelId": params.get("panelId")}
+        kind = params.get("type")
+
+        def keep(a: dict[str, Any]) -> bool:
+            if tags and not (any if match_any else all)(t in a["tags"] for t in tags):
+                return False
+            if kind is not None and (a["alertId"] > 0) != (kind == "alert"):
+                return False
+            if from_ms is not None and a["timeEnd"] < from_ms:
+                return False
+            if to_ms is not None and a["time"] > to_ms:
+                return False
+            if wanted["dashboardUID"] is not None and a["dashboardUID"] != wanted["dashboardUID"]:
+                return False
+            return wanted["panelId"] is None or str(a["panelId"]) == wanted["panelId"]
+
+        found = sorted(
+            (a for a in self.annotations.values() if keep(a)), key=lambda a: (a["time"], a["id"]), reverse=True
+        )
+        return [dict(a) for a in found[:limit]]
+
+
+def _duration_s(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([smhd])", text))

@@ -1,0 +1,266 @@
+"""A fake Proxmox Backup Server behind ``/api2/json``: datastores, backup groups and snapshots, and tasks.
+
+Auth follows PBS: ``Authorization: PBSAPIToken=user@realm!tokenid:SECRET``. A header in another shape (say ``=``
+before the secret, the PVE style) or a wrong secret is 401. Errors come back as PBS's REST server sends them: the
+reason as the plain-text body (with a JSON content type), 400 for a bad parameter or an unknown datastore, 404 for
+an unknown path::
+
+    pbs = FakePbs()
+    pbs.add_datastore("backup", total=4 << 40, used=3 << 40)
+    pbs.add_snapshot("backup", "vm", "101", backup_time=1_714_550_000, size=12 << 30)
+    pbs.add_task("backup", "backup:vm/101", starttime=1_714_550_000, endtime=1_714_551_000, status="OK")
+    client = pbs.client()            # PbsClient on an httpx.MockTransport
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from tests.fakes import FakeUpstream, json_response, raw_path
+from tools.pbs import PbsClient
+
+BASE_URL = "https://pbs.test:8007"
+PREFIX = "/api2/json"
+_TOKEN = re.compile(r"^PBSAPIToken=(?P<id>[^\s:!]+@[^\s:!]+![^\s:]+):(?P<secret>\S+)$")
+_TASK_PARAMS = {
+    "since",
+    "until",
+    "typefilter",
+    "errors",
+    "running",
+    "limit",
+    "start",
+    "store",
+    "userfilter",
+    "statusfilter",
+}
+
+
+def _text(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, text=message, headers={"content-type": "application/json;charset=UTF-8"})
+
+
+def _data(value: Any, **extra: Any) -> httpx.Response:
+    return json_response(200, {"data": value, **extra})
+
+
+class FakePbs(FakeUpstream):
+    """PBS state: ``datastores`` by name (usage, ``snapshots``), ``tasks``."""
+
+    default_fault_body = "service unavailable"
+
+    def __init__(
+        self, *, token_id: str = "triage@pbs!ro", token_secret: str = "7d2e4f10-pbs-secret", delay_s: float = 0.0
+    ) -> None:
+        super().__init__(delay_s=delay_s)
+        self.token_id = token_id
+        self.token_secret = token_secret
+        self.datastores: dict[str, dict[str, Any]] = {}
+        self.tasks: list[dict[str, Any]] = []
+        self._pid = 0x2000
+
+    def client(self, **kwargs: Any) -> PbsClient:
+        """A PbsClient talking to this fake (keyword arguments override the defaults)."""
+        options: dict[str, Any] = {
+            "token_id": self.token_id,
+            "token_secret": self.token_secret,
+            "transport": self.transport(),
+            "backoff_s": 0.0,
+        }
+        options.update(kwargs)
+        return PbsClient(BASE_URL, **options)
+
+    # -- world building -------------------------------------------------------------------------------------
+
+    def add_datastore(
+        self, name: str, *, total: int = 4 << 40, used: int = 1 << 40, error: str | None = None
+    ) -> dict[str, Any]:
+        """Add a datastore with its usage in bytes (``error`` marks it unavailable, as PBS reports it)."""
+        store = {"name": name, "total": total, "used": used, "error": error, "snapshots": []}
+        self.datastores[name] = store
+        return store
+
+    def add_snapshot(
+        self,
+        store: str,
+        backup_type: str,
+        backup_id: str,
+        *,
+        backup_time: int,
+        size: int = 1 << 30,
+        verify_state: str | None = "ok",
+        protected: bool = False,
+    ) -> dict[str, Any]:
+        """Add a snapshot of group ``backup_type/backup_id`` (``vm``/``ct``/``host``) to a datastore."""
+        snap: dict[str, Any] = {
+            "backup-type": backup_type,
+            "backup-id": backup_id,
+            "backup-time": backup_time,
+            "size": size,
+            "owner": "root@pam",
+            "protected": protected,
+            "comment": f"{backup_id}",
+            "files": [
+                {"filename": "index.json.blob", "size": 512, "crypt-mode": "none"},
+                {"filename": "drive-scsi0.img.fidx", "size": size, "crypt-mode": "none"},
+            ],
+        }
+        if verify_state is not None:
+            snap["verification"] = {
+                "state": verify_state,
+                "upid": f"UPID:pbs:00000001:00000001:00000001:{backup_time:08X}:verificationjob:{store}:root@pam:",
+            }
+        self.datastores[store]["snapshots"].append(snap)
+        return snap
+
+    def add_task(
+        self,
+        worker_type: str,
+        worker_id: str | None,
+        *,
+        starttime: int,
+        endtime: int | None = None,
+        status: str | None = "OK",
+        user: str = "root@pam",
+    ) -> dict[str, Any]:
+        """Add a task (``backup``, ``verificationjob``, ``garbage_collection``, ``prune``, ``syncjob`` …).
+
+        ``worker_id`` starts with the datastore (``backup:vm/101``) for datastore tasks. ``endtime=None`` leaves it
+        running.
+        """
+        self._pid += 1
+        escaped = (worker_id or "").replace(":", "\\x3a").replace("/", "-")
+        upid = f"UPID:pbs:{self._pid:08X}:{self._pid * 5:08X}:00000001:{starttime:08X}:{worker_type}:{escaped}:{user}:"
+        task: dict[str, Any] = {
+            "upid": upid,
+            "node": "pbs",
+            "pid": self._pid,
+            "pstart": self._pid * 5,
+            "starttime": starttime,
+            "worker_type": worker_type,
+            "worker_id": worker_id,
+            "user": user,
+        }
+        if endtime is not None:
+            task |= {"endtime": endtime, "status": status}
+        self.tasks.append(task)
+        return task
+
+    # -- HTTP ----------------------------------------------------------------------------------------------
+
+    def respond(self, request: httpx.Request) -> httpx.Response:
+        """Route one request like proxmox-backup-proxy."""
+        auth = _TOKEN.match(request.headers.get("authorization", ""))
+        if auth is None:
+            return _text(401, "authentication failed - invalid API token format")
+        if auth.group("id") != self.token_id or auth.group("secret") != self.token_secret:
+            return _text(401, "authentication failed - invalid token")
+        path = request.url.path.removeprefix(PREFIX)
+        if request.method != "GET" or not request.url.path.startswith(PREFIX + "/"):
+            return _text(404, f"Path '{request.url.path}' not found.")
+        if path == "/version":
+            return _data({"version": "3.2", "release": "7", "repoid": "a1b2c3d4"})
+        if path == "/status/datastore-usage":
+            return _data([self._usage(s) for s in self.datastores.values()])
+        if path == "/nodes/localhost/tasks":
+            return self._tasks(request.url.params)
+        match = re.fullmatch(
+            r"/admin/datastore/([^/]+)/(status|groups|snapshots)", raw_path(request).removeprefix(PREFIX)
+        )
+        if match:
+            name = unquote(match.group(1))
+            store = self.datastores.get(name)
+            if store is None:
+                return _text(400, f"no such datastore '{name}'")
+            if match.group(2) == "status":
+                return _data({"total": store["total"], "used": store["used"], "avail": store["total"] - store["used"]})
+            if match.group(2) == "groups":
+                return _data(self._groups(store))
+            return self._snapshots(store, request.url.params)
+        return _text(404, f"Path '{request.url.path}' not found.")
+
+    def _usage(self, store: dict[str, Any]) -> dict[str, Any]:
+        if store["error"]:
+            return {"store": store["name"], "error": store["error"]}
+        return {
+            "store": store["name"],
+            "total": store["total"],
+            "used": store["used"],
+            "avail": store["total"] - store["used"],
+            "history-start": 1_714_000_000,
+            "history-delta": 86400,
+            "history": [store["used"] / store["total"]] * 3,
+            "estimated-full-date": 1_720_000_000,
+            "gc-status": {"upid": None, "index-file-count": 10, "disk-bytes": store["used"]},
+        }
+
+    def _groups(self, store: dict[str, Any]) -> list[dict[str, Any]]:
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        for snap in store["snapshots"]:
+            key = (snap["backup-type"], snap["backup-id"])
+            group = groups.setdefault(
+                key,
+                {
+                    "backup-type": key[0],
+                    "backup-id": key[1],
+                    "last-backup": 0,
+                    "backup-count": 0,
+                    "owner": snap["owner"],
+                    "files": [],
+                },
+            )
+            group["backup-count"] += 1
+            if snap["backup-time"] >= group["last-backup"]:
+                group["last-backup"] = snap["backup-time"]
+                group["files"] = [f["filename"] for f in snap["files"]]
+        return list(groups.values())
+
+    def _snapshots(self, store: dict[str, Any], params: httpx.QueryParams) -> httpx.Response:
+        unknown = sorted(set(params.keys()) - {"backup-type", "backup-id", "ns"})
+        if unknown:
+            return _text(
+                400, f"parameter verification failed - '{unknown[0]}': schema does not allow additional properties"
+            )
+        kind = params.get("backup-type")
+        if kind is not None and kind not in ("vm", "ct", "host"):
+            return _text(
+                400, f"parameter verification failed - 'backup-type': value '{kind}' is not defined in the enumeration."
+            )
+        snaps = [
+            s
+            for s in store["snapshots"]
+            if (kind is None or s["backup-type"] == kind)
+            and ("backup-id" not in params or s["backup-id"] == params["backup-id"])
+        ]
+        return _data(snaps)
+
+    def _tasks(self, params: httpx.QueryParams) -> httpx.Response:
+        unknown = sorted(set(params.keys()) - _TASK_PARAMS)
+        if unknown:
+            return _text(
+                400, f"parameter verification failed - '{unknown[0]}': schema does not allow additional properties"
+            )
+        for key in ("since", "until", "limit", "start"):
+            if key in params and not params[key].isdigit():
+                return _text(400, f"parameter verification failed - '{key}': expected integer, got '{params[key]}'")
+        tasks = list(self.tasks)
+        if "since" in params:
+            tasks = [t for t in tasks if t["starttime"] >= int(params["since"])]
+        if "until" in params:
+            tasks = [t for t in tasks if t["starttime"] <= int(params["until"])]
+        if "typefilter" in params:
+            tasks = [t for t in tasks if params["typefilter"] in t["worker_type"]]
+        if "store" in params:
+            tasks = [t for t in tasks if (t["worker_id"] or "").split(":", 1)[0] == params["store"]]
+        if params.get("errors") in ("1", "true"):
+            tasks = [t for t in tasks if t.get("status") not in (None, "OK")]
+        if params.get("running") in ("1", "true"):
+            tasks = [t for t in tasks if "endtime" not in t]
+        tasks.sort(key=lambda t: t["starttime"], reverse=True)
+        start = int(params.get("start", "0"))
+        limit = int(params.get("limit", "50"))
+        return _data(tasks[start : start + limit], total=len(tasks))

@@ -1,0 +1,322 @@
+"""A fake Proxmox VE cluster behind ``/api2/json``: nodes, guests (VMs and containers), their network, and tasks.
+
+Auth follows PVE: ``Authorization: PVEAPIToken=user@realm!tokenid=SECRET``. A header in another shape (say ``:``
+before the secret) is "401 No ticket"; a wrong token id or secret "401 invalid token value!". Errors come back the
+way pve-api-daemon sends them: the reason in the HTTP status line and in ``message``, ``{"data": null}``; a bad
+parameter is 400 with ``errors``; a missing guest is 500 "Configuration file … does not exist"; an unknown path 501::
+
+    pve = FakeProxmox()
+    pve.add_node("pve1")
+    pve.add_guest(101, "jellyfin", node="pve1", kind="lxc", ips=["10.0.0.12"])
+    pve.add_task("pve1", "vzdump", vmid=101, starttime=1_714_557_600, endtime=1_714_557_900)
+    client = pve.client()            # ProxmoxClient on an httpx.MockTransport
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+
+from tests.fakes import FakeUpstream, json_response, raw_path
+from tests.fakes.proxmox_payloads import agent_interfaces, guest_status, lxc_interfaces, node_status, resource_rows
+from tools.proxmox import ProxmoxClient
+
+BASE_URL = "https://pve.test:8006"
+PREFIX = "/api2/json"
+_TOKEN = re.compile(r"^PVEAPIToken=(?P<id>[^\s=!]+@[^\s=!]+![^\s=]+)=(?P<secret>\S+)$")
+_NODE_TASKS_PARAMS = {
+    "since",
+    "until",
+    "vmid",
+    "limit",
+    "start",
+    "typefilter",
+    "errors",
+    "source",
+    "userfilter",
+    "statusfilter",
+}
+
+
+def _error(status: int, reason: str, errors: dict[str, str] | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"data": None, "message": reason + "\n"}
+    if errors:
+        body["errors"] = errors
+    return json_response(status, body, reason=reason)
+
+
+def _data(value: Any) -> httpx.Response:
+    return json_response(200, {"data": value})
+
+
+class FakeProxmox(FakeUpstream):
+    """PVE state: ``nodes`` by name, ``guests`` by vmid (each with ``node``, ``kind``, ``config``), ``tasks``."""
+
+    default_fault_body = '{"data":null}'
+
+    def __init__(
+        self, *, token_id: str = "triage@pve!ro", token_secret: str = "5f1c0b9e-pve-secret", delay_s: float = 0.0
+    ) -> None:
+        super().__init__(delay_s=delay_s)
+        self.token_id = token_id
+        self.token_secret = token_secret
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.guests: dict[int, dict[str, Any]] = {}
+        self.tasks: list[dict[str, Any]] = []
+        self._pid = 0x1000
+
+    def client(self, **kwargs: Any) -> ProxmoxClient:
+        """A ProxmoxClient talking to this fake (keyword arguments override the defaults)."""
+        options: dict[str, Any] = {
+            "token_id": self.token_id,
+            "token_secret": self.token_secret,
+            "transport": self.transport(),
+            "backoff_s": 0.0,
+        }
+        options.update(kwargs)
+        return ProxmoxClient(BASE_URL, **options)
+
+    # -- world building -------------------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        name: str,
+        *,
+        online: bool = True,
+        cpu: float = 0.05,
+        mem_used: int = 8 << 30,
+        mem_total: int = 64 << 30,
+        uptime: int = 864_000,
+        loadavg: tuple[float, float, float] = (0.42, 0.38, 0.35),
+    ) -> dict[str, Any]:
+        """Add a cluster node (``online`` false makes it appear offline in ``/cluster/resources``)."""
+        node = {
+            "name": name,
+            "online": online,
+            "cpu": cpu,
+            "mem": mem_used,
+            "maxmem": mem_total,
+            "uptime": uptime,
+            "loadavg": loadavg,
+        }
+        self.nodes[name] = node
+        return node
+
+    def add_guest(
+        self,
+        vmid: int,
+        name: str,
+        *,
+        node: str,
+        kind: str = "qemu",
+        status: str = "running",
+        ips: list[str] | None = None,
+        static_ips: list[str] | None = None,
+        agent: bool = True,
+        mem: int = 2 << 30,
+        maxmem: int = 4 << 30,
+        uptime: int = 3600,
+        template: bool = False,
+        tags: str = "",
+        lock: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a VM (``qemu``) or container (``lxc``).
+
+        ``static_ips`` go into the config (``ipconfig0`` for VMs, ``net0`` for containers); ``ips`` are the live
+        addresses the guest agent / container reports. ``agent=False`` makes the agent look not running.
+        """
+        if node not in self.nodes:
+            self.add_node(node)
+        config: dict[str, Any] = {"memory": maxmem >> 20, "cores": 2, "onboot": 1, "digest": "0" * 40}
+        if kind == "qemu":
+            config |= {
+                "name": name,
+                "agent": "1" if agent else "0",
+                "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1",
+                "scsi0": f"local-lvm:vm-{vmid}-disk-0,size=32G",
+            }
+            for i, ip in enumerate(static_ips or []):
+                config[f"ipconfig{i}"] = f"ip={ip}/24,gw=10.0.0.1"
+        else:
+            config |= {"hostname": name, "ostype": "debian", "rootfs": f"local-lvm:vm-{vmid}-disk-0,size=8G"}
+            net = "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:02,type=veth"
+            config["net0"] = net + (f",ip={static_ips[0]}/24,gw=10.0.0.1" if static_ips else ",ip=dhcp")
+        guest = {
+            "vmid": vmid,
+            "name": name,
+            "node": node,
+            "kind": kind,
+            "status": status,
+            "ips": list(ips or []),
+            "agent": agent,
+            "mem": mem,
+            "maxmem": maxmem,
+            "uptime": uptime if status == "running" else 0,
+            "template": template,
+            "tags": tags,
+            "lock": lock,
+            "config": config,
+        }
+        self.guests[vmid] = guest
+        return guest
+
+    def add_task(
+        self,
+        node: str,
+        type: str,
+        *,
+        starttime: int,
+        endtime: int | None = None,
+        status: str | None = "OK",
+        vmid: int | None = None,
+        user: str = "root@pam",
+    ) -> dict[str, Any]:
+        """Add a task; ``endtime=None`` leaves it running (no ``status``/``endtime`` in answers)."""
+        self._pid += 1
+        task_id = str(vmid) if vmid is not None else ""
+        upid = f"UPID:{node}:{self._pid:08X}:{self._pid * 7:08X}:{starttime:08X}:{type}:{task_id}:{user}:"
+        task: dict[str, Any] = {
+            "upid": upid,
+            "node": node,
+            "pid": self._pid,
+            "pstart": self._pid * 7,
+            "starttime": starttime,
+            "type": type,
+            "id": task_id,
+            "user": user,
+        }
+        if endtime is not None:
+            task["endtime"] = endtime
+            task["status"] = status
+        self.tasks.append(task)
+        return task
+
+    # -- HTTP ----------------------------------------------------------------------------------------------
+
+    def respond(self, request: httpx.Request) -> httpx.Response:
+        """Route one request like pve-api-daemon."""
+        auth = _TOKEN.match(request.headers.get("authorization", ""))
+        if auth is None:
+            return json_response(401, {"data": None}, reason="No ticket")
+        if auth.group("id") != self.token_id or auth.group("secret") != self.token_secret:
+            return json_response(401, {"data": None}, reason="invalid token value!")
+        path = request.url.path.removeprefix(PREFIX)
+        if request.method != "GET" or not request.url.path.startswith(PREFIX + "/"):
+            return _error(501, f"Method '{request.method} {path}' not implemented")
+        parts = [unquote(p) for p in raw_path(request).removeprefix(PREFIX).strip("/").split("/")]
+        return self._route(path, parts, request.url.params)
+
+    def _route(self, path: str, parts: list[str], params: httpx.QueryParams) -> httpx.Response:
+        if path == "/version":
+            return _data({"version": "8.2.4", "release": "8.2", "repoid": "faa83925c9641325"})
+        if path == "/cluster/resources":
+            return self._resources(params.get("type"))
+        if path == "/cluster/tasks":
+            return _data(sorted(self.tasks, key=lambda t: t["starttime"], reverse=True))
+        if len(parts) >= 3 and parts[0] == "nodes":
+            node = parts[1]
+            if node not in self.nodes:
+                return _error(
+                    500,
+                    f"hostname lookup '{node}' failed - failed to get address info for: {node}: "
+                    "Name or service not known",
+                )
+            rest = parts[2:]
+            if rest == ["status"]:
+                return self._node_status(node)
+            if rest == ["tasks"]:
+                return self._node_tasks(node, params)
+            if len(rest) >= 3 and rest[0] in ("qemu", "lxc"):
+                return self._guest(node, rest[0], rest[1], rest[2:], path)
+        return _error(501, f"Method 'GET {path}' not implemented")
+
+    def _resources(self, kind: str | None) -> httpx.Response:
+        if kind not in (None, "vm", "node", "storage", "sdn", "pool"):
+            return _error(
+                400,
+                "Parameter verification failed.",
+                {"type": f"value '{kind}' does not have a value in the enumeration 'vm, storage, node, sdn, pool'"},
+            )
+        return _data(resource_rows(self.nodes, self.guests, kind))
+
+    def _node_status(self, node: str) -> httpx.Response:
+        n = self.nodes[node]
+        if not n["online"]:
+            return _error(595, f"no route to host ({node})")
+        return _data(node_status(n))
+
+    def _guest(self, node: str, kind: str, raw_vmid: str, rest: list[str], path: str) -> httpx.Response:
+        if not raw_vmid.isdigit() or int(raw_vmid) < 100:
+            return _error(
+                400,
+                "Parameter verification failed.",
+                {"vmid": "invalid format - value does not look like a valid VM ID"},
+            )
+        vmid = int(raw_vmid)
+        guest = self.guests.get(vmid)
+        if guest is None or guest["node"] != node or guest["kind"] != kind:
+            conf_dir = "qemu-server" if kind == "qemu" else "lxc"
+            return _error(500, f"Configuration file 'nodes/{node}/{conf_dir}/{vmid}.conf' does not exist")
+        if rest == ["status", "current"]:
+            return _data(guest_status(guest))
+        if rest == ["config"]:
+            return _data(guest["config"])
+        if kind == "qemu" and rest == ["agent", "network-get-interfaces"]:
+            if guest["status"] != "running":
+                return _error(500, f"VM {vmid} is not running")
+            if not guest["agent"]:
+                return _error(500, "QEMU guest agent is not running")
+            return _data(agent_interfaces(guest))
+        if kind == "lxc" and rest == ["interfaces"]:
+            if guest["status"] != "running":
+                return _error(500, f"CT {vmid} not running")
+            return _data(lxc_interfaces(guest))
+        return _error(501, f"Method 'GET {path}' not implemented")
+
+    def _node_tasks(self, node: str, params: httpx.QueryParams) -> httpx.Response:
+        unknown = sorted(set(params.keys()) - _NODE_TASKS_PARAMS)
+        if unknown:
+            return _error(
+                400,
+                "Parameter verification failed.",
+                {
+                    k: "property is not defined in schema and the schema does not allow additional properties"
+                    for k in unknown
+                },
+            )
+        problems = {
+            k: "type check ('integer') failed - got '" + params[k] + "'"
+            for k in ("since", "until", "vmid", "limit", "start")
+            if k in params and not params[k].isdigit()
+        }
+        if problems:
+            return _error(400, "Parameter verification failed.", problems)
+        if params.get("source", "archive") not in ("archive", "active", "all"):
+            return _error(
+                400,
+                "Parameter verification failed.",
+                {"source": "value does not have a value in the enumeration 'archive, active, all'"},
+            )
+        source = params.get("source", "archive")
+        tasks = [t for t in self.tasks if t["node"] == node]
+        if source == "archive":
+            tasks = [t for t in tasks if "endtime" in t]
+        elif source == "active":
+            tasks = [t for t in tasks if "endtime" not in t]
+        if "since" in params:
+            tasks = [t for t in tasks if t["starttime"] >= int(params["since"])]
+        if "until" in params:
+            tasks = [t for t in tasks if t["starttime"] <= int(params["until"])]
+        if "vmid" in params:
+            tasks = [t for t in tasks if t["id"] == params["vmid"]]
+        if "typefilter" in params:
+            tasks = [t for t in tasks if t["type"] == params["typefilter"]]
+        if params.get("errors") in ("1", "true"):
+            tasks = [t for t in tasks if t.get("status") not in (None, "OK")]
+        tasks.sort(key=lambda t: t["starttime"], reverse=True)
+        start = int(params.get("start", "0"))
+        limit = int(params.get("limit", "50"))
+        return json_response(200, {"data": tasks[start : start + limit], "total": len(tasks)})

@@ -1,0 +1,143 @@
+"""Answer bodies of the fake Proxmox VE (the ``data`` members), built from the fake's world state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def resource_rows(
+    nodes: dict[str, dict[str, Any]], guests: dict[int, dict[str, Any]], kind: str | None
+) -> list[dict[str, Any]]:
+    """Rows of ``/cluster/resources`` for ``type=kind`` (all kinds when None)."""
+    rows: list[dict[str, Any]] = []
+    if kind in (None, "node"):
+        for name, n in nodes.items():
+            row: dict[str, Any] = {
+                "id": f"node/{name}",
+                "type": "node",
+                "node": name,
+                "status": "online" if n["online"] else "offline",
+            }
+            if n["online"]:
+                row |= {
+                    "cpu": n["cpu"],
+                    "maxcpu": 16,
+                    "mem": n["mem"],
+                    "maxmem": n["maxmem"],
+                    "uptime": n["uptime"],
+                    "disk": 20 << 30,
+                    "maxdisk": 100 << 30,
+                    "level": "",
+                    "cgroup-mode": 2,
+                }
+            rows.append(row)
+    if kind in (None, "vm"):
+        for g in guests.values():
+            rows.append(
+                {
+                    "id": f"{g['kind']}/{g['vmid']}",
+                    "type": g["kind"],
+                    "node": g["node"],
+                    "vmid": g["vmid"],
+                    "name": g["name"],
+                    "status": g["status"],
+                    "cpu": 0.02,
+                    "maxcpu": 2,
+                    "mem": g["mem"],
+                    "maxmem": g["maxmem"],
+                    "disk": 0,
+                    "maxdisk": 32 << 30,
+                    "uptime": g["uptime"],
+                    "template": int(g["template"]),
+                    "tags": g["tags"],
+                    "netin": 1000,
+                    "netout": 2000,
+                    "diskread": 0,
+                    "diskwrite": 0,
+                    **({"lock": g["lock"]} if g["lock"] else {}),
+                }
+            )
+    return rows
+
+
+def node_status(n: dict[str, Any]) -> dict[str, Any]:
+    """``/nodes/{node}/status`` of an online node."""
+    return {
+        "uptime": n["uptime"],
+        "cpu": n["cpu"],
+        "wait": 0.001,
+        "loadavg": [f"{x:.2f}" for x in n["loadavg"]],
+        "memory": {"total": n["maxmem"], "used": n["mem"], "free": n["maxmem"] - n["mem"]},
+        "swap": {"total": 8 << 30, "used": 0, "free": 8 << 30},
+        "rootfs": {"total": 100 << 30, "used": 20 << 30, "avail": 80 << 30, "free": 80 << 30},
+        "cpuinfo": {"cpus": 16, "sockets": 1, "cores": 8, "model": "AMD Ryzen 7 5800X"},
+        "kversion": "Linux 6.8.8-2-pve #1 SMP PREEMPT_DYNAMIC",
+        "pveversion": "pve-manager/8.2.4/faa83925c9641325",
+    }
+
+
+def agent_interfaces(guest: dict[str, Any]) -> dict[str, Any]:
+    """``agent/network-get-interfaces`` of a VM: loopback plus eth0 with the guest's live addresses."""
+    return {
+        "result": [
+            {
+                "name": "lo",
+                "hardware-address": "00:00:00:00:00:00",
+                "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8}],
+            },
+            {
+                "name": "eth0",
+                "hardware-address": "bc:24:11:00:00:01",
+                "ip-addresses": [
+                    {
+                        "ip-address": ip,
+                        "ip-address-type": "ipv6" if ":" in ip else "ipv4",
+                        "prefix": 64 if ":" in ip else 24,
+                    }
+                    for ip in guest["ips"]
+                ],
+            },
+        ]
+    }
+
+
+def lxc_interfaces(guest: dict[str, Any]) -> list[dict[str, Any]]:
+    """``interfaces`` of a running container: loopback plus eth0 with its first IPv4 and IPv6 address."""
+    v4 = [ip for ip in guest["ips"] if ":" not in ip]
+    v6 = [ip for ip in guest["ips"] if ":" in ip]
+    eth0: dict[str, Any] = {"name": "eth0", "hwaddr": "bc:24:11:00:00:02"}
+    if v4:
+        eth0["inet"] = f"{v4[0]}/24"
+    if v6:
+        eth0["inet6"] = f"{v6[0]}/64"
+    return [{"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"}, eth0]
+
+
+def guest_status(guest: dict[str, Any]) -> dict[str, Any]:
+    """``status/current`` of a guest."""
+    status: dict[str, Any] = {
+        "vmid": guest["vmid"],
+        "name": guest["name"],
+        "status": guest["status"],
+        "uptime": guest["uptime"],
+        "cpu": 0.02,
+        "cpus": 2,
+        "mem": guest["mem"],
+        "maxmem": guest["maxmem"],
+        "disk": 0,
+        "maxdisk": 32 << 30,
+        "netin": 1000,
+        "netout": 2000,
+        "diskread": 0,
+        "diskwrite": 0,
+        "ha": {"managed": 0},
+    }
+    if guest["kind"] == "qemu":
+        status |= {"qmpstatus": guest["status"], "agent": int(guest["agent"]), "pid": 4242}
+    else:
+        status["type"] = "lxc"
+    if guest["lock"]:
+        status["lock"] = guest["lock"]
+    if guest["tags"]:
+        status["tags"] = guest["tags"]
+    return status

@@ -1,0 +1,76 @@
+"""The pieces the triage benchmarks stand on: the agent baseline's tool calls and the scripted LLM's answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from tests.fakes.grafana import FakeGrafana
+from tests.fakes.loki import FakeLoki
+from tests.fakes.pbs import FakePbs
+from tests.fakes.proxmox import FakeProxmox
+from tests.scenarios import all_scenarios, select
+from tests.scenarios.llm_script import ScenarioResponder, agent_tool_plan
+from tests.scenarios.world import make_alert
+from tests.support.llm_server import RecordedRequest
+from tools.langchain_tools import build_tools
+from tools.prometheus import PrometheusClient
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+async def test_the_agent_baseline_makes_a_valid_call_to_every_tool_for_every_scenario() -> None:
+    prometheus = PrometheusClient("http://127.0.0.1:9")
+    loki, grafana, proxmox, pbs = (
+        FakeLoki().client(),
+        FakeGrafana().client(),
+        FakeProxmox().client(),
+        FakePbs().client(),
+    )
+    clients = [prometheus, loki, grafana, proxmox, pbs]
+    try:
+        tools = build_tools(prometheus=prometheus, loki=loki, grafana=grafana, proxmox=proxmox, pbs=pbs)
+        by_name = {tool.name: tool for tool in tools}
+        for scenario in all_scenarios():
+            plan = agent_tool_plan(make_alert(scenario, T0), T0, list(by_name), "backup")
+            assert [name for name, _ in plan] == list(by_name)
+            for name, args in plan:
+                schema = by_name[name].args_schema
+                assert isinstance(schema, type) and issubclass(schema, BaseModel)
+                schema.model_validate(args)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def _request(body: dict[str, object]) -> RecordedRequest:
+    return RecordedRequest("/v1/chat/completions", {}, body)
+
+
+def test_the_scripted_llm_answers_a_triage_request_citing_evidence_ids_of_the_prompt() -> None:
+    responder = ScenarioResponder(delay_s=0)
+    prompt = json.dumps({"evidence": [{"id": "sat-cpu-1"}, {"id": "log-oom-2"}]}, indent=1)
+    reply = responder(
+        _request({"messages": [{"role": "user", "content": prompt}], "response_format": {"type": "json_schema"}})
+    )
+    assert reply.structured["hypotheses"][0]["evidence_ids"] == ["sat-cpu-1", "log-oom-2"]
+    assert responder.triage_calls == 1 and responder.agent_calls == 0
+
+
+def test_the_scripted_agent_calls_each_planned_tool_once_then_answers() -> None:
+    (scenario,) = select(["oom_leak"])
+    responder = ScenarioResponder(delay_s=0)
+    responder.plan = agent_tool_plan(make_alert(scenario, T0), T0, ["proxmox_nodes", "loki_query"], None)
+    tools = [{"type": "function", "function": {"name": "proxmox_nodes"}}]
+    history: list[dict[str, object]] = [{"role": "user", "content": "alert"}]
+    first = responder(_request({"messages": history, "tools": tools}))
+    assert [c.name for c in first.tool_calls] == ["proxmox_nodes"]
+    history.append({"role": "tool", "content": "nodes"})
+    second = responder(_request({"messages": history, "tools": tools}))
+    assert [c.name for c in second.tool_calls] == ["loki_query"]
+    history.append({"role": "tool", "content": "lines"})
+    final = responder(_request({"messages": history, "tools": tools}))
+    assert not final.tool_calls and final.content
+    assert responder.agent_calls == 3

@@ -1,0 +1,102 @@
+"""Guest status and backup checks against the Proxmox VE and PBS fakes: healthy, anomalous, failing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.support.engine import EngineWorld, make_alert
+from tools.errors import SourceError
+from triage.checks import backups, guest_status
+from triage.checks.context import CheckFailed
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[EngineWorld]:
+    w = EngineWorld()
+    w.proxmox.add_node("pve1")
+    w.proxmox.add_node("pve2")
+    yield w
+    await w.aclose()
+
+
+def by_kind(items: list, kind: str) -> list:  # type: ignore[type-arg]
+    return [e for e in items if e.kind == kind]
+
+
+async def test_healthy_guest_found_by_its_ip_gives_one_low_scored_context_line(world: EngineWorld) -> None:
+    world.proxmox.add_guest(105, "jellyfin", node="pve1", static_ips=["10.0.0.12"], uptime=12 * 86400)
+    ctx = world.context(make_alert({"instance": "10.0.0.12:9100"}, starts_at=world.ago(5)))
+    items = await guest_status.run(ctx)
+    assert len(items) == 1
+    assert items[0].title.startswith("VM 105 (jellyfin) is running on pve1, up 12.0 days")
+    assert items[0].score < 0.1
+
+
+async def test_guest_rebooted_inside_the_window_is_reported_with_its_boot_time(world: EngineWorld) -> None:
+    world.proxmox.add_guest(105, "jellyfin", node="pve1", uptime=8 * 60)
+    ctx = world.context(make_alert({"instance": "jellyfin:9100"}, starts_at=world.ago(5)))
+    items = await guest_status.run(ctx)
+    reboot = [e for e in items if "rebooted" in e.title]
+    assert reboot and reboot[0].score >= 0.8
+    assert reboot[0].at == world.ago(8)
+
+
+async def test_stopped_guest_and_memory_near_its_limit_are_anomalies(world: EngineWorld) -> None:
+    world.proxmox.add_guest(201, "db", node="pve2", status="stopped")
+    world.proxmox.add_guest(202, "cache", node="pve2", mem=int(3.9 * (1 << 30)), maxmem=4 << 30, uptime=86400 * 3)
+    stopped = await guest_status.run(world.context(make_alert({"vmid": "201"}, starts_at=world.ago(5))))
+    assert any(e.title == "VM 201 (db) is stopped on pve2" and e.score > 0.9 for e in stopped)
+    memory = await guest_status.run(world.context(make_alert({"vmid": "202"}, starts_at=world.ago(5))))
+    assert any("97% of its 4.0 GiB memory limit" in e.title for e in memory)
+
+
+async def test_offline_node_is_reported_with_the_guests_last_known_state(world: EngineWorld) -> None:
+    world.proxmox.add_guest(301, "nas", node="pve2")
+    world.proxmox.nodes["pve2"]["online"] = False
+    items = await guest_status.run(world.context(make_alert({"vmid": "301", "node": "pve2"}, starts_at=world.ago(5))))
+    assert any(e.title == "Proxmox node pve2 is offline" for e in items)
+
+
+async def test_failing_proxmox_api_fails_the_guest_check_with_a_source_error(world: EngineWorld) -> None:
+    world.proxmox.add_guest(105, "jellyfin", node="pve1")
+    world.proxmox.fail_next(20, status=500)
+    with pytest.raises(SourceError) as raised:
+        await guest_status.run(world.context(make_alert({"vmid": "105"}, starts_at=world.ago(5))))
+    assert world.proxmox.token_secret not in str(raised.value)
+
+
+async def test_a_backup_running_across_the_alert_start_ranks_high_and_names_the_guest(world: EngineWorld) -> None:
+    world.proxmox.add_guest(105, "jellyfin", node="pve1")
+    world.pbs.add_datastore("main")
+    world.pbs.add_task("backup", "main:vm/105", starttime=world.epoch_ago(20))
+    world.pbs.add_task("backup", "main:vm/999", starttime=world.epoch_ago(500), endtime=world.epoch_ago(480))
+    items = await backups.run(world.context(make_alert({"vmid": "105"}, starts_at=world.ago(5))))
+    assert len(items) == 1
+    assert items[0].title == "PBS backup main:vm/105 running during the alert start"
+    assert items[0].score >= 0.9
+    assert items[0].data["active_until"] is None
+
+
+async def test_vzdump_and_full_datastore_are_found_while_quiet_times_give_nothing(world: EngineWorld) -> None:
+    ctx = world.context(make_alert({"instance": "pve1:9100"}, starts_at=world.ago(5)))
+    world.pbs.add_datastore("main")
+    assert await backups.run(ctx) == []
+    world.pbs.add_datastore("full", total=100 << 30, used=97 << 30)
+    world.proxmox.add_task(node="pve1", type="vzdump", starttime=world.epoch_ago(40), endtime=world.epoch_ago(15))
+    items = await backups.run(world.context(make_alert({"instance": "pve1:9100"}, starts_at=world.ago(5))))
+    assert {e.kind for e in items} == {"backup", "datastore"}
+    assert any(e.title == "PBS datastore full is 97% full" for e in items)
+
+
+async def test_backups_survive_one_failing_source_and_fail_when_both_do(world: EngineWorld) -> None:
+    world.pbs.add_datastore("main")
+    world.pbs.add_task("backup", "main:vm/105", starttime=world.epoch_ago(10))
+    world.proxmox.fail_next(50, status=500)
+    ctx = world.context(make_alert({"vmid": "105"}, starts_at=world.ago(5)))
+    items = await backups.run(ctx)
+    assert len(items) == 1 and "backups:proxmox" in ctx.partial_failures
+    world.pbs.fail_next(50, status=500)
+    with pytest.raises(CheckFailed):
+        await backups.run(world.context(make_alert({"vmid": "105"}, starts_at=world.ago(5))))

@@ -1,0 +1,149 @@
+"""History and runbook checks, and gathering checks under deadlines with failures kept out of the job."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from reports.models import Alert, Evidence, Report, RunbookMatch
+from reports.store.sqlite import SqliteStore
+from tests.support.engine import EngineWorld, make_alert
+from triage import gather as gather_module
+from triage.checks import CHECKS, CheckSpec, history, runbooks
+from triage.checks.context import CheckContext
+from triage.gather import gather
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[EngineWorld]:
+    w = EngineWorld()
+    yield w
+    await w.aclose()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "reports.db")
+    await s.init()
+    yield s
+    await s.close()
+
+
+async def _fired_before(store: SqliteStore, world: EngineWorld, times: int, summary: str = "") -> None:
+    for n in range(times):
+        earlier = make_alert({"instance": "web1:9100"}, starts_at=world.ago(60 * 24 * (n + 1)))
+        await store.save(Report(id=earlier.occurrence_key, alert=earlier, summary=summary or f"diagnosis {n}"))
+
+
+@pytest.mark.parametrize(("times", "frequency"), [(0, "new"), (2, "rare"), (7, "frequent")])
+async def test_history_counts_earlier_reports_of_the_same_alert(
+    world: EngineWorld, store: SqliteStore, times: int, frequency: str
+) -> None:
+    await _fired_before(store, world, times)
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), world.deps(store=store))
+    items = await history.run(ctx)
+    assert ctx.history is not None
+    assert (ctx.history.frequency, ctx.history.count) == (frequency, times)
+    assert bool(items) == (frequency == "frequent")
+    if times:
+        assert ctx.history.last_summary == "diagnosis 0"
+        assert ctx.history.last_fired_at == world.ago(60 * 24)
+
+
+async def test_history_ignores_the_report_of_this_very_occurrence(world: EngineWorld, store: SqliteStore) -> None:
+    alert = make_alert({"instance": "web1:9100"}, starts_at=world.ago(5))
+    await store.record_alert(alert)
+    ctx = world.context(alert, world.deps(store=store))
+    await history.run(ctx)
+    assert ctx.history is not None and ctx.history.frequency == "new"
+
+
+class FakeIndex:
+    def __init__(self, matches: list[RunbookMatch]) -> None:
+        self.matches = matches
+        self.seen: list[Alert] = []
+
+    async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
+        self.seen.append(alert)
+        return self.matches[:limit]
+
+
+async def test_runbook_linked_from_the_alert_comes_first_then_index_matches(world: EngineWorld) -> None:
+    index = FakeIndex([RunbookMatch(title="Disk IO", source="runbooks/disk.md", section="Backups", score=0.7)])
+    alert = make_alert(
+        {"instance": "web1:9100"}, starts_at=world.ago(5), annotations={"runbook_url": "https://wiki.lan/rb/cpu"}
+    )
+    ctx = world.context(alert, world.deps(runbooks=index))
+    assert await runbooks.run(ctx) == []
+    assert [m.title for m in ctx.runbooks] == ["Runbook linked from the alert", "Disk IO"]
+    assert ctx.runbooks[0].url == "https://wiki.lan/rb/cpu"
+
+
+async def test_a_runbook_url_that_is_not_http_is_not_linked(world: EngineWorld) -> None:
+    alert = make_alert({}, starts_at=world.ago(5), annotations={"runbook_url": "javascript:alert(1)"})
+    ctx = world.context(alert, world.deps())
+    await runbooks.run(ctx)
+    assert ctx.runbooks == []
+
+
+def _spec(name: str, fn: object) -> CheckSpec:
+    return CheckSpec(name, fn, ("proxmox",))  # type: ignore[arg-type]
+
+
+async def test_slow_failing_and_unconfigured_checks_become_source_entries(
+    world: EngineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fine(ctx: CheckContext) -> list[Evidence]:
+        return [Evidence(id="same", source="t", kind="k", title="fine")]
+
+    async def also_fine(ctx: CheckContext) -> list[Evidence]:
+        return [Evidence(id="same", source="t", kind="k", title="also fine")]
+
+    async def slow(ctx: CheckContext) -> list[Evidence]:
+        await asyncio.sleep(30)
+        return []
+
+    async def broken(ctx: CheckContext) -> list[Evidence]:
+        raise KeyError("secret-token-value")
+
+    checks = {
+        "fine": _spec("fine", fine),
+        "also_fine": _spec("also_fine", also_fine),
+        "slow": _spec("slow", slow),
+        "broken": _spec("broken", broken),
+        "unconfigured": CheckSpec("unconfigured", fine, ("loki",)),
+    }
+    monkeypatch.setattr(gather_module, "CHECKS", checks)
+    ctx = world.context(make_alert({}, starts_at=world.ago(5)), world.deps("proxmox"))
+    started = asyncio.get_running_loop().time()
+    evidence, sources = await gather(ctx, list(checks), check_timeout_s=0.3, deadline_s=5)
+    assert asyncio.get_running_loop().time() - started < 2
+    assert sorted(e.id for e in evidence) == ["same", "same-2"]
+    assert sources["fine"].ok and sources["also_fine"].ok
+    assert sources["slow"].ok is False and sources["slow"].error == "did not finish within 0.3s"
+    assert sources["broken"].ok is False and sources["broken"].error == "failed: KeyError"
+    assert sources["unconfigured"].error == "not configured (set LOKI_URL)"
+
+
+async def test_the_overall_deadline_stops_checks_that_are_still_running(
+    world: EngineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def slow(ctx: CheckContext) -> list[Evidence]:
+        await asyncio.sleep(30)
+        return []
+
+    monkeypatch.setattr(gather_module, "CHECKS", {"slow": _spec("slow", slow)})
+    ctx = world.context(make_alert({}, starts_at=world.ago(5)), world.deps("proxmox"))
+    _, sources = await gather(ctx, ["slow"], check_timeout_s=10, deadline_s=0.2)
+    assert sources["slow"].error == "did not finish within the triage deadline of 0.2s"
+
+
+def test_every_planned_check_has_a_module_with_a_docstring() -> None:
+    from triage.plan import ALL_CHECKS
+
+    assert set(CHECKS) == set(ALL_CHECKS)
+    for spec in CHECKS.values():
+        assert spec.run.__doc__, spec.name

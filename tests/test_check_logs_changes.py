@@ -1,0 +1,111 @@
+"""Log error patterns and the change timeline against the Loki, Proxmox, PBS and Grafana fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.support.engine import EngineWorld, make_alert
+from tools.errors import SourceError
+from triage.checks import changes, log_errors
+from triage.checks._logs import template
+from triage.checks.context import CheckFailed
+
+WEB = {"job": "nginx", "host": "web1"}
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[EngineWorld]:
+    w = EngineWorld()
+    w.proxmox.add_node("pve1")
+    yield w
+    await w.aclose()
+
+
+def test_templates_mask_numbers_ids_addresses_and_quoted_text() -> None:
+    a = template('2026-03-01T12:00:01Z upstream 10.0.0.12:8080 timed out after 3000ms req="GET /a" id=9f8e7d6c5b4a')
+    b = template('2026-03-01T12:07:44Z upstream 10.0.0.99:8080 timed out after 12ms req="POST /b" id=0a1b2c3d4e5f')
+    assert a == b == "<ts> upstream <ip> timed out after <n>ms req=<str> id=<hex>"
+    assert template("worker 3 failed: 550e8400-e29b-41d4-a716-446655440000") == "worker <n> failed: <uuid>"
+
+
+async def test_quiet_logs_give_no_error_patterns(world: EngineWorld) -> None:
+    world.loki.push_many(WEB, [(world.ago(m), f"GET /index 200 {m}ms") for m in range(1, 100, 3)])
+    ctx = world.context(make_alert({"instance": "web1:9100", "job": "nginx"}, starts_at=world.ago(5)))
+    assert await log_errors.run(ctx) == []
+
+
+async def test_a_new_error_pattern_outranks_a_steady_old_one(world: EngineWorld) -> None:
+    # the same warning every 10 minutes for three hours: known noise
+    world.loki.push_many(WEB, [(world.ago(m), f"error: cache miss for key {m}") for m in range(2, 180, 10)])
+    # a burst of a new failure right before the alert
+    world.loki.push_many(
+        WEB,
+        [(world.ago(8 - i * 0.2), f"upstream 10.0.0.{i}:5432 connect failed: connection refused") for i in range(20)],
+    )
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
+    items = await log_errors.run(ctx)
+    assert items[0].data["new"] is True
+    assert items[0].title.startswith("20× upstream <ip> connect failed: connection refused (new pattern)")
+    old = next(e for e in items if not e.data["new"])
+    assert old.score < items[0].score
+    assert items[0].ref == '{host=~"(?i)(web1)"}'
+
+
+async def test_log_query_escapes_hostile_label_values(world: EngineWorld) -> None:
+    hostile = 'web1"} |= "x" or {job=~".+'
+    world.loki.push({"service": hostile}, "ERROR boom", at=world.ago(3))
+    world.loki.push({"service": "web1"}, "ERROR other service", at=world.ago(3))
+    ctx = world.context(make_alert({"service": hostile}, starts_at=world.ago(5)))
+    items = await log_errors.run(ctx)
+    assert [e.data["template"] for e in items] == ["ERROR boom"]
+
+
+async def test_failing_loki_fails_the_log_check(world: EngineWorld) -> None:
+    world.loki.fail_next(50, status=502)
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
+    with pytest.raises(SourceError):
+        await log_errors.run(ctx)
+
+
+async def test_changes_from_every_source_are_merged_in_time_order(world: EngineWorld) -> None:
+    world.proxmox.add_guest(105, "web1", node="pve1")
+    world.loki.push(WEB, "kernel: Out of memory: Killed process 4242 (php-fpm)", at=world.ago(7))
+    world.loki.push(WEB, "nginx: configuration reloaded, SIGHUP received", at=world.ago(30))
+    world.proxmox.add_task(node="pve1", type="qmreboot", starttime=world.epoch_ago(20), vmid=105)
+    world.proxmox.add_task(node="pve1", type="qmstart", starttime=world.epoch_ago(25), vmid=999)
+    world.pbs.add_task("garbage_collection", "main", starttime=world.epoch_ago(40), endtime=world.epoch_ago(35))
+    world.grafana.add_annotation("deployed web 2.4.1", ["deploy"], world.epoch_ago(12) * 1000)
+    world.grafana.add_annotation("report of an earlier alert", ["sre-triage"], world.epoch_ago(11) * 1000)
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
+    items = await changes.run(ctx)
+    kinds = [(e.source, e.kind) for e in items]
+    assert kinds == [
+        ("pbs", "garbage collection"),
+        ("loki", "config"),
+        ("proxmox", "reboot"),
+        ("grafana", "annotation"),
+        ("loki", "oom"),
+    ]
+    assert items[-1].detail.startswith("-2 min from the alert start")
+    assert not ctx.partial_failures
+
+
+async def test_one_failing_change_source_is_reported_while_the_others_still_count(world: EngineWorld) -> None:
+    world.grafana.add_annotation("deployed web 2.4.1", ["deploy"], world.epoch_ago(12) * 1000)
+    world.loki.fail_next(50, status=503)
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
+    items = await changes.run(ctx)
+    assert [e.source for e in items] == ["grafana"]
+    assert ctx.partial_failures["changes:loki"].ok is False
+
+
+async def test_changes_fail_when_every_source_fails(world: EngineWorld) -> None:
+    for fake in (world.loki, world.proxmox, world.pbs, world.grafana):
+        fake.fail_next(50, status=500)
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
+    with pytest.raises(CheckFailed) as raised:
+        await changes.run(ctx)
+    assert world.proxmox.token_secret not in str(raised.value)
+    assert world.pbs.token_secret not in str(raised.value)

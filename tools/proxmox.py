@@ -1,0 +1,291 @@
+"""Async client for the Proxmox VE API (``/api2/json``, API token ``PVEAPIToken=user@realm!tokenid=SECRET``).
+
+Read-only: cluster resources, the guest behind an alert (by vmid, name or the IP/host in an ``instance`` label,
+across every node), node status, guest status and config, and tasks in a time window::
+
+    async with ProxmoxClient("https://pve.lan:8006", token_id="triage@pve!ro", token_secret=secret) as pve:
+        match = await pve.find_guest("10.0.0.12:9100")
+        if match:
+            status = await pve.guest_status(match.guest.node, match.guest.vmid, match.guest.kind)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+import httpx
+
+from tools.errors import SourceError, SourceMalformedResponse
+from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from tools.proxmox_api import ProxmoxApiClient, parse_list, parse_model, segment
+from tools.proxmox_models import (
+    GuestConfig,
+    GuestKind,
+    GuestMatch,
+    GuestStatus,
+    NodeStatus,
+    Resource,
+    Task,
+    agent_addresses,
+    host_names,
+    lxc_addresses,
+    split_instance,
+)
+
+DEFAULT_MAX_LOOKUPS = 48
+DEFAULT_IP_CACHE_TTL_S = 600.0
+LOOKUP_CONCURRENCY = 4
+MAX_TASKS = 500
+
+
+class ProxmoxClient(ProxmoxApiClient):
+    """Proxmox VE. ``token_id`` is ``user@realm!tokenid``; ``token_secret`` the token's UUID secret.
+
+    ``max_lookups`` bounds the per-guest requests (guest agent, container interfaces, config) one IP look-up may
+    make, so an alert carrying an unknown address costs a bounded number of requests on a cluster of any size.
+    Addresses learnt on the way are cached for ``ip_cache_ttl_s``.
+    """
+
+    source = "proxmox"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token_id: str,
+        token_secret: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        verify: bool = True,
+        ca_file: str | None = None,
+        retries: int = DEFAULT_RETRIES,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+        max_lookups: int = DEFAULT_MAX_LOOKUPS,
+        ip_cache_ttl_s: float = DEFAULT_IP_CACHE_TTL_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            base_url,
+            auth_header=f"PVEAPIToken={token_id}={token_secret}",
+            secret=token_secret,
+            timeout_s=timeout_s,
+            verify=verify,
+            ca_file=ca_file,
+            retries=retries,
+            backoff_s=backoff_s,
+            transport=transport,
+        )
+        self.max_lookups = max(0, max_lookups)
+        self.ip_cache_ttl_s = ip_cache_ttl_s
+        # address -> (vmid, expiry on the monotonic clock): every look-up teaches all addresses of the guest it
+        # asked, so alerts from the same hosts resolve without look-ups and a large cluster is covered over time
+        self._ip_cache: dict[str, tuple[int, float]] = {}
+
+    async def version(self) -> dict[str, str]:
+        """``/version``: ``version``, ``release``, ``repoid`` — a cheap authenticated health probe."""
+        data = await self.data("/version")
+        if not isinstance(data, dict):
+            raise SourceMalformedResponse("version is not an object", source=self.source, url=self.display_url)
+        return {str(k): str(v) for k, v in data.items()}
+
+    async def resources(self, type: Literal["vm", "node", "storage"] | None = None) -> list[Resource]:
+        """``/cluster/resources``, optionally only guests (``vm``), nodes or storages."""
+        path = "/cluster/resources"
+        data = await self.data(path, params={"type": type})
+        return parse_list(Resource, data, source=self.source, url=self.display_url + path)
+
+    async def guests(self) -> list[Resource]:
+        """Every VM and container of the cluster, templates excluded."""
+        return [r for r in await self.resources("vm") if r.is_guest and r.vmid is not None and not r.template]
+
+    async def nodes(self) -> list[Resource]:
+        """Every node of the cluster with its ``status`` (``online``/``offline``)."""
+        return [r for r in await self.resources("node") if r.type == "node" and r.node]
+
+    async def find_guest(self, query: str | int) -> GuestMatch | None:
+        """Find the guest an alert is about, on any node.
+
+        ``query`` is a vmid (``101``), a guest name, or an ``instance`` label (``10.0.0.12:9100``,
+        ``jellyfin:9100``, ``jellyfin.lan``). Names match case-insensitively, also on the first DNS label. An IP is
+        matched against running guests: the live addresses the QEMU guest agent or the container reports, else the
+        static ``ipconfigN``/``netN`` addresses of the config — at most ``max_lookups`` requests in all, none when
+        the address was seen in the last ``ip_cache_ttl_s``.
+        """
+        guests = await self.guests()
+        text = str(query).strip()
+        if text.isdigit():
+            for guest in guests:
+                if guest.vmid == int(text):
+                    return GuestMatch(guest=guest, matched_by="vmid")
+            return None
+        host, is_address = split_instance(text)
+        if not is_address:
+            names = host_names(host)
+            # names need not be unique in PVE; a running guest is the one exporting metrics
+            for guest in sorted(guests, key=lambda g: g.status != "running"):
+                if guest.name and guest.name.lower() in names:
+                    return GuestMatch(guest=guest, matched_by="name")
+            return None
+        return await self._find_by_ip(host, guests)
+
+    async def _find_by_ip(self, address: str, guests: list[Resource]) -> GuestMatch | None:
+        by_vmid = {g.vmid: g for g in guests}
+        cached = self._ip_cache.get(address)
+        if cached is not None and cached[1] > time.monotonic() and cached[0] in by_vmid:
+            return GuestMatch(guest=by_vmid[cached[0]], matched_by="cached-ip")
+        budget = _Budget(self.max_lookups)
+
+        async def check(guest: Resource) -> GuestMatch | None:
+            found = await self._guest_ips(guest, budget)
+            if found is None:
+                return None
+            addresses, matched_by = found
+            expires = time.monotonic() + self.ip_cache_ttl_s
+            for ip in addresses:
+                self._ip_cache[ip] = (_vmid(guest), expires)
+            if address in addresses:
+                return GuestMatch(guest=guest, matched_by=matched_by, lookups=budget.used)
+            return None
+
+        return await _first(check, [g for g in guests if g.status == "running"])
+
+    async def _guest_ips(self, guest: Resource, budget: _Budget) -> tuple[list[str], str] | None:
+        """The guest's addresses in one request when it can answer live (container, running guest agent), else
+        the static addresses of its config (cloud-init ``ipconfigN``, container ``netN``)."""
+        node, vmid = _node(guest), _vmid(guest)
+        live = await budget.call(lambda: self.guest_addresses(node, vmid, guest.kind))
+        if live:
+            return live, "live-ip"
+        config = await budget.call(lambda: self.guest_config(node, vmid, guest.kind))
+        return (config.ips, "config-ip") if config is not None else None
+
+    async def guest_addresses(self, node: str, vmid: int, kind: GuestKind) -> list[str]:
+        """Live addresses of a running guest: the QEMU guest agent's interfaces, or the container's."""
+        if kind == "qemu":
+            data = await self.data(f"/nodes/{segment(node)}/qemu/{vmid}/agent/network-get-interfaces")
+            return agent_addresses(data)
+        return lxc_addresses(await self.data(f"/nodes/{segment(node)}/lxc/{vmid}/interfaces"))
+
+    async def node_status(self, node: str) -> NodeStatus:
+        """``/nodes/{node}/status``: uptime, CPU, load average, memory and root filesystem use."""
+        path = f"/nodes/{segment(node)}/status"
+        return parse_model(NodeStatus, await self.data(path), source=self.source, url=self.display_url + path)
+
+    async def guest_status(self, node: str, vmid: int, kind: GuestKind) -> GuestStatus:
+        """``status/current`` of a VM (``qemu``) or container (``lxc``): state, uptime, memory, lock, HA state."""
+        path = f"/nodes/{segment(node)}/{kind}/{vmid}/status/current"
+        return parse_model(GuestStatus, await self.data(path), source=self.source, url=self.display_url + path)
+
+    async def guest_config(self, node: str, vmid: int, kind: GuestKind) -> GuestConfig:
+        """The guest's current configuration (every key as text; ``ips``, ``name``, ``memory_mb`` parsed)."""
+        path = f"/nodes/{segment(node)}/{kind}/{vmid}/config"
+        data = await self.data(path)
+        if not isinstance(data, dict):
+            raise SourceMalformedResponse("config is not an object", source=self.source, url=self.display_url + path)
+        return GuestConfig(values={str(k): str(v) for k, v in data.items()})
+
+    async def node_tasks(
+        self,
+        node: str,
+        *,
+        since_s: int,
+        until_s: int | None = None,
+        vmid: int | None = None,
+        type_filter: str | None = None,
+        errors_only: bool = False,
+        limit: int = 50,
+    ) -> list[Task]:
+        """Tasks of one node that started in ``[since_s, until_s]`` (epoch seconds), running ones included."""
+        path = f"/nodes/{segment(node)}/tasks"
+        params: dict[str, Any] = {
+            "since": since_s,
+            "until": until_s,
+            "vmid": vmid,
+            "typefilter": type_filter,
+            "errors": errors_only or None,
+            "limit": max(1, min(limit, MAX_TASKS)),
+            # The default source is the archive only; "all" adds the tasks still running.
+            "source": "all",
+        }
+        data = await self.data(path, params=params)
+        return parse_list(Task, data, source=self.source, url=self.display_url + path)
+
+    async def cluster_tasks(
+        self, *, since_s: int, until_s: int | None = None, vmid: int | None = None, limit: int = 50
+    ) -> list[Task]:
+        """Recent tasks of the whole cluster (``/cluster/tasks``), filtered to the window, newest first.
+
+        PVE keeps only the latest tasks per node in this list; for older windows use :meth:`tasks`.
+        """
+        path = "/cluster/tasks"
+        tasks = parse_list(Task, await self.data(path), source=self.source, url=self.display_url + path)
+        return _window(tasks, since_s, until_s, vmid)[: max(1, min(limit, MAX_TASKS))]
+
+    async def tasks(
+        self,
+        *,
+        since_s: int,
+        until_s: int | None = None,
+        vmid: int | None = None,
+        errors_only: bool = False,
+        limit: int = 50,
+    ) -> list[Task]:
+        """Tasks of every online node in the window, merged newest first (one request per node)."""
+        nodes = [n.node for n in await self.nodes() if n.status == "online" and n.node]
+        per_node = await asyncio.gather(
+            *(
+                self.node_tasks(node, since_s=since_s, until_s=until_s, vmid=vmid, errors_only=errors_only, limit=limit)
+                for node in nodes
+            )
+        )
+        merged = [task for tasks in per_node for task in tasks]
+        return _window(merged, since_s, until_s, vmid)[: max(1, min(limit, MAX_TASKS))]
+
+
+class _Budget:
+    """Counts look-up requests; a failed look-up (agent not running, guest gone) spends budget, never raises."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    async def call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        if self.used >= self.limit:
+            return None
+        self.used += 1
+        try:
+            return await fn()
+        except SourceError:
+            return None
+
+
+async def _first(
+    check: Callable[[Resource], Awaitable[GuestMatch | None]], guests: list[Resource]
+) -> GuestMatch | None:
+    """Run ``check`` over ``guests`` a few at a time and stop at the first match."""
+    for start in range(0, len(guests), LOOKUP_CONCURRENCY):
+        batch = guests[start : start + LOOKUP_CONCURRENCY]
+        for match in await asyncio.gather(*(check(g) for g in batch)):
+            if match is not None:
+                return match
+    return None
+
+
+def _window(tasks: list[Task], since_s: int, until_s: int | None, vmid: int | None) -> list[Task]:
+    def inside(task: Task) -> bool:
+        # A task overlaps the window when it started before its end and had not ended before its start.
+        started_in_time = until_s is None or task.starttime <= until_s
+        still_relevant = task.endtime is None or task.endtime >= since_s
+        return started_in_time and still_relevant and (vmid is None or task.vmid == vmid)
+
+    return sorted((t for t in tasks if inside(t)), key=lambda t: t.starttime, reverse=True)
+
+
+def _node(guest: Resource) -> str:
+    return guest.node or ""
+
+
+def _vmid(guest: Resource) -> int:
+    return guest.vmid or 0

@@ -1,0 +1,356 @@
+"""Hybrid runbook retrieval: Chroma vectors and BM25 keywords fused by reciprocal rank.
+
+``RunbookIndex`` opens the collection lazily, keeps a BM25 index built from the chunk texts stored in Chroma (so
+every host sees the same keywords, embedded or ``CHROMA_URL``), and rebuilds it when an ingest changed the
+collection's revision. Blocking work (ONNX, Chroma) runs in a worker thread behind the async methods.
+
+Ranking: each retriever contributes ``1 / (RRF_K + rank)`` per chunk; runbooks whose front matter lists an alert
+name found in the query get one extra first-rank share, so ``HostDiskFull`` lands on the runbook declared for it.
+Results are one per section: split sections would otherwise crowd the list with the same link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from reports.models import Alert, RunbookMatch
+from tools.runbooks.collection import make_client, open_collection, revision
+from tools.runbooks.embeddings import RunbookEmbedder
+from tools.runbooks.keywords import KeywordIndex
+
+RRF_K = 60
+CANDIDATES = 40
+EXCERPT_CHARS = 280
+REVISION_CHECK_S = 5.0
+EMPTY_REASON = "the runbook index is empty: run `sre-triage ingest` to index runbooks/ and EXTRA_DOCS_DIRS"
+# Labels that say what is affected; their values help both retrievers. Others (instance IPs, ids) are noise.
+KEY_LABELS = ("job", "service", "mountpoint", "device", "fstype", "container", "name", "pool", "datastore", "type")
+
+Mode = Literal["hybrid", "vector", "keyword"]
+
+
+@dataclass
+class RunbookHit:
+    """One matching runbook section."""
+
+    source: str
+    title: str
+    section: str
+    anchor: str
+    score: float
+    excerpt: str
+    kind: str = "markdown"
+    pinned: bool = False
+
+    def to_match(self, base_url: str | None = None) -> RunbookMatch:
+        """As the report's ``RunbookMatch``; ``base_url`` turns the source path into a link."""
+        url = None
+        if base_url:
+            url = f"{base_url.rstrip('/')}/{self.source}" + (f"#{self.anchor}" if self.anchor else "")
+        return RunbookMatch(
+            title=self.title,
+            source=self.source,
+            section=self.section,
+            score=round(self.score, 4),
+            anchor=self.anchor or None,
+            excerpt=self.excerpt,
+            url=url,
+        )
+
+
+@dataclass
+class SearchResult:
+    """Hits best first; ``reason`` explains an empty list (no index yet, nothing matched)."""
+
+    hits: list[RunbookHit] = field(default_factory=list)
+    reason: str | None = None
+    took_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"hits": [asdict(h) for h in self.hits], "reason": self.reason, "took_ms": round(self.took_ms, 1)}
+
+
+def query_for_alert(alert: Alert) -> str:
+    """A search query from an alert: its name (split into words too), summary, description and key labels."""
+    name = alert.alertname
+    words = " ".join(re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name))
+    parts = [name, words]
+    for key in ("summary", "description", "message"):
+        value = alert.annotations.get(key)
+        if value:
+            parts.append(value[:500])
+    for key in KEY_LABELS:
+        value = alert.labels.get(key)
+        if value:
+            parts.append(f"{key} {value[:100]}")
+    return "\n".join(p for p in parts if p)
+
+
+def keyword_text(meta: dict[str, Any], document: str) -> str:
+    """What BM25 sees of a chunk: heading path and body, without the per-file prefix.
+
+    Every chunk of a file repeats the title, alert names and tags in its embedded text; for BM25 that shared
+    prefix would make the shortest sections of the matching file win by length normalisation alone.
+    """
+    import os
+    body = document[int(meta.get("body_offset", 0)) :]
+    v = os.environ.get("KW", "path")
+    if v == "full":
+        return document
+    if v == "path":
+        return f"{meta.get('section_path', '')}\n{body}"
+    if v == "section":
+        return f"{meta.get('section', '')}\n{body}"
+    return f"{meta.get('section_path', '')}\n{meta.get('alerts','')}\n{body}"
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    flat = re.sub(r"\s+", " ", text).strip()
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+@dataclass
+class _Snapshot:
+    revision: int
+    ids: list[str]
+    metas: dict[str, dict[str, Any]]
+    docs: dict[str, str]
+    keywords: KeywordIndex
+    alerts: dict[str, set[str]]  # lower-case alert name → sources declaring it
+
+
+class RunbookIndex:
+    """Search the runbook collection. Create once at start-up, share across requests."""
+
+    def __init__(
+        self,
+        embedder: RunbookEmbedder,
+        *,
+        chroma_dir: Path | None = None,
+        chroma_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        self.embedder = embedder
+        self._chroma_dir = chroma_dir
+        self._chroma_url = chroma_url
+        self._client = client
+        self._collection: Any = None
+        self._snapshot: _Snapshot | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    # -- opening and keeping the keyword index in step -------------------------------------------------------
+
+    def _open(self) -> Any:
+        if self._client is None:
+            self._client = make_client(self._chroma_dir, self._chroma_url)
+        if self._collection is None:
+            self._collection = open_collection(self._client, self.embedder, create=False)
+        return self._collection
+
+    def _current(self) -> _Snapshot | None:
+        with self._lock:
+            collection = self._open()
+            if collection is None:
+                return None
+            now = time.monotonic()
+            if self._snapshot is not None and now - self._checked_at < REVISION_CHECK_S:
+                return self._snapshot
+            fresh = self._client.get_collection(collection.name, embedding_function=self.embedder)
+            self._collection = fresh
+            self._checked_at = now
+            rev = revision(fresh)
+            if self._snapshot is None or self._snapshot.revision != rev:
+                self._snapshot = self._load(fresh, rev)
+            return self._snapshot
+
+    def _load(self, collection: Any, rev: int) -> _Snapshot:
+        got = collection.get(include=["metadatas", "documents"])
+        ids = list(got["ids"])
+        metas = {cid: dict(m) for cid, m in zip(ids, got["metadatas"] or [], strict=True)}
+        docs = dict(zip(ids, got["documents"] or [], strict=True))
+        alerts: dict[str, set[str]] = {}
+        for meta in metas.values():
+            for name in str(meta.get("alerts", "")).split("\n"):
+                if name.strip():
+                    alerts.setdefault(name.strip().lower(), set()).add(str(meta["source"]))
+        texts = [keyword_text(metas[i], docs[i]) for i in ids]
+        return _Snapshot(rev, ids, metas, docs, KeywordIndex(ids, texts), alerts)
+
+    def refresh(self) -> None:
+        """Forget the cached keyword index; the next search reloads it (tests, after an in-process ingest)."""
+        with self._lock:
+            self._snapshot = None
+            self._collection = None
+            self._checked_at = 0.0
+
+    # -- retrieval ---------------------------------------------------------------------------------------------
+
+    def _vector(self, query: str, limit: int) -> list[tuple[str, float]]:
+        vector = self.embedder.embed_query([query])[0]
+        got = self._collection.query(query_embeddings=[vector], n_results=limit, include=["distances"])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+
+    def _alert_sources(self, snap: _Snapshot, query: str) -> set[str]:
+        sources: set[str] = set()
+        for token in re.findall(r"[A-Za-z0-9_:-]+", query):
+            sources |= snap.alerts.get(token.lower(), set())
+        return sources
+
+    def _search_blocking(self, query: str, limit: int, mode: Mode, pinned: list[str] | None = None) -> SearchResult:
+        started = time.perf_counter()
+        snap = self._current()
+        if snap is None or not snap.ids:
+            return SearchResult(reason=EMPTY_REASON, took_ms=(time.perf_counter() - started) * 1000)
+        pool = max(CANDIDATES, limit * 4)
+        lists: list[list[str]] = []
+        if mode in ("hybrid", "vector"):
+            lists.append([cid for cid, _ in self._vector(query, min(pool, len(snap.ids)))])
+        if mode in ("hybrid", "keyword"):
+            lists.append([cid for cid, _ in snap.keywords.search(query, pool)])
+        fused, best = self._fuse(snap, lists)
+        if mode == "hybrid":
+            declared = self._alert_sources(snap, query)
+            for key in fused:
+                if key[0] in declared:
+                    fused[key] += 1.0 / (RRF_K + 1)
+        ranked = [(best[key], score) for key, score in sorted(fused.items(), key=lambda item: item[1], reverse=True)]
+        hits = [self._hit(snap, cid, 1.0 + 1.0 / (1 + i), pinned=True) for i, cid in enumerate(pinned or [])]
+        hits = self._dedupe([*hits, *(self._hit(snap, cid, score) for cid, score in ranked)], limit)
+        reason = None if hits else "no runbook section matches the query"
+        return SearchResult(hits=hits, reason=reason, took_ms=(time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _fuse(
+        snap: _Snapshot, lists: list[list[str]]
+    ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], str]]:
+        """Reciprocal rank fusion over sections: a long section split into several chunks counts once per list,
+        at the rank of its best chunk, so it neither crowds out nor outvotes short sections."""
+        fused: dict[tuple[str, str], float] = {}
+        best: dict[tuple[str, str], tuple[float, str]] = {}
+        for ranked in lists:
+            seen: set[tuple[str, str]] = set()
+            for cid in ranked:
+                meta = snap.metas[cid]
+                key = (str(meta.get("source", "")), str(meta.get("anchor", "")) or str(meta.get("section", "")))
+                if key in seen:
+                    continue
+                seen.add(key)
+                share = 1.0 / (RRF_K + len(seen))
+                fused[key] = fused.get(key, 0.0) + share
+                if key not in best or share > best[key][0]:
+                    best[key] = (share, cid)
+        return fused, {key: cid for key, (_, cid) in best.items()}
+
+    @staticmethod
+    def _dedupe(hits: list[RunbookHit], limit: int) -> list[RunbookHit]:
+        seen: set[tuple[str, str]] = set()
+        out: list[RunbookHit] = []
+        for hit in hits:
+            key = (hit.source, hit.anchor or hit.section)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(hit)
+            if len(out) >= limit:
+                break
+        return out
+
+    @staticmethod
+    def _hit(snap: _Snapshot, cid: str, score: float, pinned: bool = False) -> RunbookHit:
+        meta = snap.metas[cid]
+        body = snap.docs.get(cid, "")[int(meta.get("body_offset", 0)) :]
+        return RunbookHit(
+            source=str(meta.get("source", "")),
+            title=str(meta.get("title", "")),
+            section=str(meta.get("section", "")),
+            anchor=str(meta.get("anchor", "")),
+            score=score,
+            excerpt=_excerpt(body),
+            kind=str(meta.get("kind", "markdown")),
+            pinned=pinned,
+        )
+
+    def _pinned_for_url(self, snap: _Snapshot, url: str) -> list[str]:
+        """Chunks of the indexed runbook a ``runbook_url`` points at: the anchored section, else the first one."""
+        parts = urlsplit(url.strip())
+        path = unquote(parts.path).rstrip("/")
+        if not path:
+            return []
+        name = path.rsplit("/", 1)[-1]
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        anchor = unquote(parts.fragment).lower()
+        candidates = [
+            cid for cid in snap.ids
+            if (src := str(snap.metas[cid].get("source", ""))).endswith("/" + name)
+            or src.rsplit("/", 1)[-1].rsplit(".", 1)[0] == stem
+        ]  # fmt: skip
+        if not candidates:
+            return []
+        candidates.sort(key=lambda cid: int(snap.metas[cid].get("ordinal", 0)))
+        if anchor:
+            anchored = [cid for cid in candidates if str(snap.metas[cid].get("anchor", "")) == anchor]
+            if anchored:
+                return anchored[:1]
+        return candidates[:1]
+
+    def _search_alert_blocking(self, alert: Alert, limit: int) -> SearchResult:
+        snap = self._current()
+        pinned: list[str] = []
+        url = alert.annotations.get("runbook_url") or alert.annotations.get("runbook")
+        if snap is not None and url:
+            pinned = self._pinned_for_url(snap, url)
+        return self._search_blocking(query_for_alert(alert), limit, "hybrid", pinned)
+
+    def _count_blocking(self) -> int:
+        with self._lock:
+            collection = self._open()
+        return 0 if collection is None else int(collection.count())
+
+    # -- the async API -----------------------------------------------------------------------------------------
+
+    async def search(self, query: str, limit: int = 5, mode: Mode = "hybrid") -> SearchResult:
+        """Runbook sections for a free-text query, best first; an empty index gives a reason, not an error."""
+        return await asyncio.to_thread(self._search_blocking, query, limit, mode)
+
+    async def search_alert(self, alert: Alert, limit: int = 5) -> SearchResult:
+        """Runbook sections for an alert; the section its ``runbook_url`` annotation points at comes first."""
+        return await asyncio.to_thread(self._search_alert_blocking, alert, limit)
+
+    async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
+        """``search_alert`` as report models."""
+        result = await self.search_alert(alert, limit)
+        return [hit.to_match(base_url) for hit in result.hits]
+
+    async def runbook_search(self, query: str, limit: int = 5) -> str:
+        """Plain-text search results for a tool-using agent: one block per section, or why there is none."""
+        result = await self.search(query, limit)
+        if not result.hits:
+            return result.reason or "no runbook section matches the query"
+        blocks = [
+            f"[{i}] {h.title} — {h.section} ({h.source}{'#' + h.anchor if h.anchor else ''})\n{h.excerpt}"
+            for i, h in enumerate(result.hits, 1)
+        ]
+        return "\n\n".join(blocks)
+
+    async def count(self) -> int:
+        """Chunks in the index (0 when there is no index yet)."""
+        return await asyncio.to_thread(self._count_blocking)
+
+    async def ping(self) -> bool:
+        """Readiness: the store answers and holds at least one chunk. Never embeds anything."""
+        try:
+            return await self.count() > 0
+        except Exception:  # readiness reports, it does not raise: any failure is "not ready"
+            return False
+

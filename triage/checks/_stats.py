@@ -1,0 +1,74 @@
+"""Small statistics over metric series: baseline vs recent level, shift in standard deviations, onset time."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+
+from tools.types import Point, Series
+
+# a flat baseline has no spread; this share of its level (or an absolute floor) stands in for it
+MIN_SPREAD_SHARE = 0.05
+MIN_SPREAD_ABS = 1e-6
+ONSET_SIGMA = 3.0
+
+
+@dataclass(frozen=True)
+class Shift:
+    baseline_mean: float
+    baseline_std: float
+    recent_mean: float
+    recent_peak: float
+    z: float
+    onset: datetime | None
+    peak_at: datetime | None
+
+    @property
+    def relative(self) -> float:
+        """Recent mean relative to the baseline mean (0.5 = 50 % higher)."""
+        if abs(self.baseline_mean) < MIN_SPREAD_ABS:
+            return math.inf if self.recent_mean > MIN_SPREAD_ABS else 0.0
+        return (self.recent_mean - self.baseline_mean) / abs(self.baseline_mean)
+
+
+def _finite(points: list[Point]) -> list[Point]:
+    return [p for p in points if math.isfinite(p.value)]
+
+
+def shift(series: Series, split_at: datetime) -> Shift | None:
+    """Compare the points before ``split_at`` (baseline) with those from it on (recent); None without both."""
+    cut = split_at.timestamp()
+    points = _finite(series.points)
+    before = [p.value for p in points if p.t < cut]
+    after = [p for p in points if p.t >= cut]
+    if len(before) < 2 or not after:
+        return None
+    mean = statistics.fmean(before)
+    spread = max(statistics.pstdev(before), abs(mean) * MIN_SPREAD_SHARE, MIN_SPREAD_ABS)
+    values = [p.value for p in after]
+    recent = statistics.fmean(values)
+    peak_point = max(after, key=lambda p: p.value)
+    z = (recent - mean) / spread
+    threshold = mean + ONSET_SIGMA * spread if z >= 0 else mean - ONSET_SIGMA * spread
+    onset = None
+    for point in points:
+        if (z >= 0 and point.value > threshold) or (z < 0 and point.value < threshold):
+            onset = point.at
+            break
+    return Shift(mean, spread, recent, peak_point.value, z, onset, peak_point.at)
+
+
+def trend(series: Series) -> float:
+    """Least-squares slope per hour over the series (0 for fewer than two points)."""
+    points = _finite(series.points)
+    if len(points) < 2:
+        return 0.0
+    ts = [p.t for p in points]
+    vs = [p.value for p in points]
+    mean_t, mean_v = statistics.fmean(ts), statistics.fmean(vs)
+    denom = sum((t - mean_t) ** 2 for t in ts)
+    if denom == 0:
+        return 0.0
+    return sum((t - mean_t) * (v - mean_v) for t, v in zip(ts, vs, strict=True)) / denom * 3600.0

@@ -1,0 +1,167 @@
+"""Backup check: backup jobs that overlap the alert window (PBS and Proxmox vzdump), failures, and datastores
+running out of space.
+
+A backup reads every block of a guest's disks and writes them to the backup storage: the usual cause of disk IO
+alerts at night, and of slow services during the day when a job overruns. Jobs are looked up from well before the
+window, since a long job that started hours earlier can still be running at the alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from reports.models import Evidence
+from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
+
+NAME = "backups"
+SOURCES = ("pbs", "proxmox")
+LOOKBACK = timedelta(hours=12)
+STORE_FULL = 0.9
+FULL_SOON = timedelta(days=7)
+MAX_ITEMS = 6
+PBS_BACKUP_TYPES = {"backup", "reader"}
+
+
+def _overlap(start_s: int, end_s: int | None, ctx: CheckContext) -> tuple[bool, bool]:
+    """(overlaps the window, covers the alert start)."""
+    window_start, window_end = ctx.epoch_window
+    alert_s = ctx.alert.starts_at.timestamp()
+    end = end_s if end_s is not None else ctx.now.timestamp()
+    return start_s <= window_end and end >= window_start, start_s <= alert_s <= end + 60
+
+
+def _item(
+    ctx: CheckContext,
+    *,
+    ident: str,
+    source: str,
+    title: str,
+    start_s: int,
+    end_s: int | None,
+    failed: bool,
+    ours: bool,
+    ref: str,
+) -> Evidence | None:
+    overlaps, covers = _overlap(start_s, end_s, ctx)
+    if not overlaps:
+        return None
+    score = 0.75 if covers else 0.5
+    score += 0.15 if ours else 0.0
+    score += 0.1 if failed else 0.0
+    started = datetime.fromtimestamp(start_s, UTC)
+    duration = f"ran {((end_s or ctx.now.timestamp()) - start_s) / 60:.0f} min" + ("" if end_s else " so far")
+    outcome = "failed" if failed else ("running" if end_s is None else "finished")
+    offset = (started - ctx.alert.starts_at).total_seconds() / 60
+    return Evidence(
+        id=evidence_id("bak", source, ident),
+        source=source,
+        kind="backup",
+        title=f"{title} {outcome}" + (" during the alert start" if covers else " in the window"),
+        detail=f"started {offset:+.0f} min from the alert start, {duration}",
+        at=started,
+        score=min(1.0, score),
+        ref=ref,
+        data={"active_from": start_s, "active_until": end_s, "failed": failed},
+    )
+
+
+async def _pbs(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
+    pbs = ctx.deps.pbs
+    if pbs is None:
+        return []
+    since = int((ctx.plan.window_start - LOOKBACK).timestamp())
+    tasks, stores = await asyncio.gather(pbs.tasks(since_s=since, limit=500), pbs.datastores())
+    items: list[Evidence] = []
+    for task in tasks:
+        if task.worker_type not in PBS_BACKUP_TYPES:
+            continue
+        worker = task.worker_id or ""
+        ours = vmid is not None and worker.split(":")[-1].split("/")[-1] == str(vmid)
+        item = _item(
+            ctx,
+            ident=task.upid,
+            source="pbs",
+            title=f"PBS backup {worker}".strip(),
+            start_s=task.starttime,
+            end_s=task.endtime,
+            failed=task.failed,
+            ours=ours,
+            ref="/nodes/localhost/tasks",
+        )
+        if item:
+            items.append(item)
+    for store in stores:
+        ratio = store.used / store.total if store.total else None
+        soon = (
+            store.estimated_full_date is not None
+            and 0 < store.estimated_full_date - ctx.now.timestamp() < FULL_SOON.total_seconds()
+        )
+        if (ratio is not None and ratio >= STORE_FULL) or soon:
+            pct = f"{ratio * 100:.0f}%" if ratio is not None else "?"
+            items.append(
+                Evidence(
+                    id=evidence_id("bak", "store", store.store),
+                    source="pbs",
+                    kind="datastore",
+                    title=f"PBS datastore {store.store} is {pct} full" + (", full within a week" if soon else ""),
+                    score=0.7 if ratio is not None and ratio >= 0.95 else 0.55,
+                    ref="/status/datastore-usage",
+                    data={"store": store.store, "used": store.used, "total": store.total},
+                )
+            )
+    return items
+
+
+async def _vzdump(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
+    proxmox = ctx.deps.proxmox
+    if proxmox is None:
+        return []
+    since = int((ctx.plan.window_start - LOOKBACK).timestamp())
+    items: list[Evidence] = []
+    for task in await proxmox.tasks(since_s=since, limit=500):
+        if task.type != "vzdump":
+            continue
+        item = _item(
+            ctx,
+            ident=task.upid,
+            source="proxmox",
+            title=f"vzdump {task.id or 'job'} on {task.node}",
+            start_s=task.starttime,
+            end_s=task.endtime,
+            failed=task.failed,
+            ours=vmid is not None and task.vmid == vmid,
+            ref=f"/nodes/{task.node}/tasks",
+        )
+        if item:
+            items.append(item)
+    return items
+
+
+async def run(ctx: CheckContext) -> list[Evidence]:
+    """Backups overlapping the window (the alert's guest first), failed backups, and nearly full datastores."""
+    vmid = ctx.plan.vmid
+    if vmid is None and ctx.deps.proxmox is not None and ctx.plan.guest_hints:
+        try:
+            match = await ctx.guest()
+        except Exception as exc:
+            ctx.note_failure(f"{NAME}:guest-lookup", exc)
+            match = None
+        vmid = match.guest.vmid if match else None
+    results = await asyncio.gather(_pbs(ctx, vmid), _vzdump(ctx, vmid), return_exceptions=True)
+    failed = {
+        name: result
+        for name, result in zip(("pbs", "proxmox"), results, strict=True)
+        if isinstance(result, BaseException)
+    }
+    configured = [name for name in ("pbs", "proxmox") if getattr(ctx.deps, name) is not None]
+    if configured and set(configured) <= set(failed):
+        raise CheckFailed("; ".join(describe_error(error) for error in failed.values())[:500])
+    for name, error in failed.items():
+        if isinstance(error, Exception):
+            ctx.note_failure(f"{NAME}:{name}", error)
+        else:
+            raise error
+    items = [item for r in results if not isinstance(r, BaseException) for item in r]
+    items.sort(key=lambda e: e.score, reverse=True)
+    return items[:MAX_ITEMS]

@@ -1,0 +1,269 @@
+"""Change timeline check: what changed around the alert, from every source that records changes, merged in order.
+
+Sources: Loki lines that announce restarts, deploys, OOM kills, upgrades, reboots and config reloads; Proxmox
+tasks (start/stop/reboot, migrations, snapshots, config, updates); PBS maintenance tasks (garbage collection,
+verify, prune, sync); Grafana annotations (deploy markers, manual notes). A source that fails is reported on its
+own while the others still count. Backups are the backups check's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from reports.models import Evidence
+from tools.selectors import line_filter
+from triage.checks._logs import clip, group_lines, stream_selectors, template
+from triage.checks.context import CheckContext, CheckFailed, evidence_id
+
+NAME = "changes"
+SOURCES = ("loki", "proxmox", "pbs", "grafana")
+LINE_LIMIT = 500
+MAX_ITEMS = 10
+OWN_ANNOTATION_TAG = "sre-triage"
+
+LOG_KINDS: tuple[tuple[str, str, float], ...] = (
+    ("oom", r"(?i)(out of memory|oom[-_ ]?kill|killed process|oom-killer|memory cgroup out of memory)", 0.9),
+    ("reboot", r"(?i)(reboot|system is rebooting|kernel: linux version|startup finished in)", 0.75),
+    ("upgrade", r"(?i)(upgrad|unpacking|dpkg|apt-get|unattended-upgrade|new version)", 0.65),
+    ("deploy", r"(?i)(deploy|rollout|rolled out|pulling image|image pulled|new release)", 0.7),
+    ("config", r"(?i)(config(uration)? (changed|reload|updated)|reloading|reloaded|sighup)", 0.65),
+    ("restart", r"(?i)(restart|started|starting|stopping|stopped|exited with|shutting down)", 0.55),
+)
+CHANGE_PATTERN = "(?i)(" + "|".join(p.removeprefix("(?i)(").removesuffix(")") for _, p, _ in LOG_KINDS) + ")"
+_LOG_KINDS = [(kind, re.compile(pattern), score) for kind, pattern, score in LOG_KINDS]
+
+PVE_TASK_KINDS: dict[str, tuple[str, float]] = {
+    "qmstart": ("start", 0.6),
+    "vzstart": ("start", 0.6),
+    "qmstop": ("stop", 0.75),
+    "vzstop": ("stop", 0.75),
+    "qmshutdown": ("stop", 0.7),
+    "vzshutdown": ("stop", 0.7),
+    "qmreboot": ("reboot", 0.75),
+    "vzreboot": ("reboot", 0.75),
+    "qmreset": ("reboot", 0.75),
+    "qmigrate": ("migration", 0.7),
+    "vzmigrate": ("migration", 0.7),
+    "qmsnapshot": ("snapshot", 0.45),
+    "vzsnapshot": ("snapshot", 0.45),
+    "qmrollback": ("rollback", 0.75),
+    "vzrollback": ("rollback", 0.75),
+    "qmconfig": ("config", 0.6),
+    "vzconfig": ("config", 0.6),
+    "startall": ("node start", 0.8),
+    "stopall": ("node stop", 0.8),
+    "aptupdate": ("upgrade", 0.4),
+    "srvrestart": ("restart", 0.6),
+    "srvreload": ("config", 0.5),
+    "qmclone": ("clone", 0.35),
+    "qmcreate": ("create", 0.35),
+    "vzcreate": ("create", 0.35),
+    "qmdestroy": ("destroy", 0.5),
+    "vzdestroy": ("destroy", 0.5),
+}
+PBS_TASK_KINDS: dict[str, tuple[str, float]] = {
+    "garbage_collection": ("garbage collection", 0.5),
+    "verificationjob": ("verify", 0.45),
+    "verify": ("verify", 0.45),
+    "prune": ("prune", 0.35),
+    "prunejob": ("prune", 0.35),
+    "syncjob": ("sync", 0.45),
+}
+
+
+def _offset(at: datetime, ctx: CheckContext) -> str:
+    minutes = (at - ctx.alert.starts_at).total_seconds() / 60
+    return f"{minutes:+.0f} min from the alert start"
+
+
+def classify(line: str) -> tuple[str, float] | None:
+    """The kind of change a log line announces, with its weight; None when it announces none."""
+    for kind, pattern, score in _LOG_KINDS:
+        if pattern.search(line):
+            return kind, score
+    return None
+
+
+async def _from_loki(ctx: CheckContext) -> list[Evidence]:
+    loki = ctx.deps.loki
+    if loki is None:
+        return []
+    plan = ctx.plan
+    selectors = await stream_selectors(
+        loki, plan, plan.window_start, plan.window_end, guest_name=await ctx.guest_name()
+    )
+    if not selectors:
+        return []
+    results = await asyncio.gather(
+        *(
+            loki.query_range(
+                f"{s} {line_filter('|~', CHANGE_PATTERN)}", plan.window_start, plan.window_end, limit=LINE_LIMIT
+            )
+            for s in selectors
+        )
+    )
+    entries = [e for r in results for e in r.entries]
+    items: list[Evidence] = []
+    for group in group_lines(entries).values():
+        first = group.first
+        assert first is not None
+        kind = classify(first.line)
+        if kind is None:
+            continue
+        closest = min(
+            (e for e in entries if template(e.line) == group.template), key=lambda e: abs(e.at - ctx.alert.starts_at)
+        )
+        items.append(
+            Evidence(
+                id=evidence_id("chg", kind[0], group.template),
+                source="loki",
+                kind=kind[0],
+                title=f"{kind[0]}: {clip(group.template, 140)}" + (f" ({group.count}×)" if group.count > 1 else ""),
+                detail=f"{_offset(closest.at, ctx)}; {clip(closest.line)}",
+                at=closest.at,
+                score=kind[1],
+                ref=" or ".join(selectors),
+                data={"count": group.count, "change": kind[0]},
+            )
+        )
+    return items
+
+
+async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
+    proxmox = ctx.deps.proxmox
+    if proxmox is None:
+        return []
+    since, until = ctx.epoch_window
+    match = await ctx.guest() if ctx.plan.guest_hints else None
+    vmid = match.guest.vmid if match else ctx.plan.vmid
+    guest_node = match.guest.node if match else None
+    tasks = await proxmox.tasks(since_s=since, until_s=until, limit=200)
+    items: list[Evidence] = []
+    for task in tasks:
+        known = PVE_TASK_KINDS.get(task.type)
+        if known is None:
+            continue
+        relevant = (
+            vmid is None or task.vmid == vmid or (task.vmid is None and task.node in (guest_node, *ctx.plan.nodes))
+        )
+        if not relevant:
+            continue
+        at = datetime.fromtimestamp(task.starttime, UTC)
+        kind, score = known
+        outcome = "running" if task.running else ("failed: " + clip(task.status or "", 120) if task.failed else "OK")
+        target = f" of {task.id}" if task.id else ""
+        items.append(
+            Evidence(
+                id=evidence_id("pve", task.type, task.upid),
+                source="proxmox",
+                kind=kind,
+                title=f"Proxmox {task.type}{target} on {task.node} ({outcome})",
+                detail=f"{_offset(at, ctx)}; by {task.user or 'unknown'}",
+                at=at,
+                score=min(
+                    1.0,
+                    score + (0.15 if task.failed else 0.0) + (0.1 if vmid is not None and task.vmid == vmid else 0.0),
+                ),
+                ref=f"/nodes/{task.node}/tasks",
+                data={"upid": task.upid, "type": task.type, "vmid": task.vmid},
+            )
+        )
+    return items
+
+
+async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
+    pbs = ctx.deps.pbs
+    if pbs is None:
+        return []
+    since, until = ctx.epoch_window
+    items: list[Evidence] = []
+    for task in await pbs.tasks(since_s=since, until_s=until, limit=200):
+        known = PBS_TASK_KINDS.get(task.worker_type)
+        if known is None:
+            continue
+        at = datetime.fromtimestamp(task.starttime, UTC)
+        outcome = "running" if task.endtime is None else ("failed" if task.failed else "OK")
+        items.append(
+            Evidence(
+                id=evidence_id("pbs", task.worker_type, task.upid),
+                source="pbs",
+                kind=known[0],
+                title=f"PBS {known[0]} {task.worker_id or ''} ({outcome})".replace("  ", " "),
+                detail=f"{_offset(at, ctx)}",
+                at=at,
+                score=min(1.0, known[1] + (0.15 if task.failed else 0.0)),
+                ref="/nodes/localhost/tasks",
+                data={
+                    "upid": task.upid,
+                    "type": task.worker_type,
+                    "active_from": task.starttime,
+                    "active_until": task.endtime,
+                },
+            )
+        )
+    return items
+
+
+async def _from_grafana(ctx: CheckContext) -> list[Evidence]:
+    grafana = ctx.deps.grafana
+    if grafana is None:
+        return []
+    since, until = ctx.epoch_window
+    items: list[Evidence] = []
+    for note in await grafana.find_annotations(from_ms=since * 1000, to_ms=until * 1000, limit=100):
+        if OWN_ANNOTATION_TAG in note.tags or note.alert_id:
+            continue  # our own reports and Grafana's alert state changes are not changes
+        at = datetime.fromtimestamp(note.time_ms / 1000, UTC)
+        tags = ", ".join(note.tags[:5])
+        items.append(
+            Evidence(
+                id=evidence_id("ann", note.id),
+                source="grafana",
+                kind="annotation",
+                title=f"Annotation: {clip(note.text, 140)}" + (f" [{tags}]" if tags else ""),
+                detail=f"{_offset(at, ctx)}; by {note.login or 'unknown'}",
+                at=at,
+                score=0.6,
+                ref="/api/annotations",
+                data={"annotation_id": note.id, "tags": note.tags[:10]},
+            )
+        )
+    return items
+
+
+SUBSOURCES: dict[str, Callable[[CheckContext], Awaitable[list[Evidence]]]] = {
+    "loki": _from_loki,
+    "proxmox": _from_proxmox,
+    "pbs": _from_pbs,
+    "grafana": _from_grafana,
+}
+
+
+async def _timed(
+    ctx: CheckContext, name: str, fn: Callable[[CheckContext], Awaitable[list[Evidence]]]
+) -> list[Evidence] | None:
+    started = time.perf_counter()
+    try:
+        return await fn(ctx)
+    except Exception as exc:
+        ctx.note_failure(f"{NAME}:{name}", exc, (time.perf_counter() - started) * 1000)
+        return None
+
+
+async def run(ctx: CheckContext) -> list[Evidence]:
+    """Changes near the alert from Loki, Proxmox, PBS and Grafana, merged and ordered by time."""
+    configured = {name: fn for name, fn in SUBSOURCES.items() if getattr(ctx.deps, name) is not None}
+    results = await asyncio.gather(*(_timed(ctx, name, fn) for name, fn in configured.items()))
+    if configured and all(r is None for r in results):
+        failures = [ctx.partial_failures[f"{NAME}:{n}"].error for n in configured]
+        raise CheckFailed("; ".join(f for f in failures if f))
+    merged = [item for r in results if r for item in r]
+    near = sorted(merged, key=lambda e: (-e.score, abs((e.at or ctx.alert.starts_at) - ctx.alert.starts_at)))[
+        :MAX_ITEMS
+    ]
+    near.sort(key=lambda e: e.at or ctx.alert.starts_at)
+    return near

@@ -1,0 +1,91 @@
+"""What every check receives: the alert, the plan, the clients, and lookups shared between checks.
+
+The guest behind the alert is looked up once per triage (the first check that needs it does the work, the others
+await the same result), so the Proxmox API sees one lookup however many checks use the guest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from reports.models import Alert, History, RunbookMatch, SourceStatus
+from tools.errors import SourceError
+from tools.proxmox_models import GuestMatch
+from triage.deps import Deps
+from triage.plan import Plan
+
+
+class CheckFailed(Exception):
+    """A check could not produce its findings; the message is report text (no secrets)."""
+
+
+@dataclass
+class CheckContext:
+    alert: Alert
+    plan: Plan
+    deps: Deps
+    now: datetime
+    history_days: int = 30
+    runbooks: list[RunbookMatch] = field(default_factory=list)
+    history: History | None = None
+    partial_failures: dict[str, SourceStatus] = field(default_factory=dict)
+    _guest: asyncio.Task[GuestMatch | None] | None = None
+
+    def note_failure(self, name: str, exc: Exception, ms: float = 0.0) -> None:
+        """Record that one source inside a multi-source check failed while the check went on with the others."""
+        self.partial_failures[name] = SourceStatus(ok=False, ms=round(ms, 1), error=describe_error(exc))
+
+    async def guest(self) -> GuestMatch | None:
+        """The Proxmox guest behind the alert (first plan hint that matches), looked up once per triage."""
+        if self.deps.proxmox is None or not self.plan.guest_hints:
+            return None
+        if self._guest is None:
+            self._guest = asyncio.create_task(self._find_guest())
+        return await asyncio.shield(self._guest)
+
+    async def guest_name(self) -> str | None:
+        """The guest's name for matching logs; a failed lookup gives None (the guest check reports the failure)."""
+        try:
+            match = await self.guest()
+        except SourceError:
+            return None
+        return match.guest.name if match is not None else None
+
+    async def _find_guest(self) -> GuestMatch | None:
+        assert self.deps.proxmox is not None
+        for hint in self.plan.guest_hints:
+            match = await self.deps.proxmox.find_guest(hint)
+            if match is not None:
+                return match
+        return None
+
+    async def close(self) -> None:
+        """Stop a guest lookup nobody waits for any more (its checks timed out)."""
+        if self._guest is not None and not self._guest.done():
+            self._guest.cancel()
+            await asyncio.gather(self._guest, return_exceptions=True)
+
+    @property
+    def epoch_window(self) -> tuple[int, int]:
+        return int(self.plan.window_start.timestamp()), int(self.plan.window_end.timestamp())
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failure as report text: data-source errors as the client words them (redacted), others by type only."""
+    if isinstance(exc, SourceError | CheckFailed):
+        return str(exc)[:500]
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ValueError) and type(exc).__name__ == "SelectorError":
+        return f"cannot build a query: {exc}"[:300]
+    return f"failed: {type(exc).__name__}"
+
+
+def evidence_id(prefix: str, *parts: object) -> str:
+    """A short id that is the same for the same finding on every run (the LLM cites it, reports link to it)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:6]
+    key = str(parts[0]) if parts else ""
+    return f"{prefix}-{key}-{digest}" if key and key.isidentifier() else f"{prefix}-{digest}"

@@ -1,0 +1,31 @@
+"""Runbook check: the runbook sections that match the alert (its ``runbook_url`` first), for ``report.runbooks``.
+
+Runbooks are guidance, not observations, so they are not evidence: they go to the report's runbook section and,
+in short, into the prompt.
+"""
+
+from __future__ import annotations
+
+from reports.models import Evidence, RunbookMatch
+from triage.checks.context import CheckContext
+
+NAME = "runbooks"
+SOURCES = ("runbooks",)
+LIMIT = 5
+
+
+def linked_runbook(url: str) -> RunbookMatch:
+    return RunbookMatch(title="Runbook linked from the alert", source=url, section="", score=1.0, url=url)
+
+
+async def run(ctx: CheckContext) -> list[Evidence]:
+    """Hybrid (vector + keyword) runbook matches for the alert; sets ``ctx.runbooks``, returns no evidence."""
+    matches: list[RunbookMatch] = []
+    url = ctx.plan.runbook_url
+    if url and url.startswith(("http://", "https://")):
+        matches.append(linked_runbook(url))
+    if ctx.deps.runbooks is not None:
+        found = await ctx.deps.runbooks.matches_for_alert(ctx.alert, LIMIT, ctx.deps.public_url)
+        matches.extend(m for m in found if not url or m.url != url)
+    ctx.runbooks = matches[:LIMIT]
+    return []

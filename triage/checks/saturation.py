@@ -1,0 +1,211 @@
+"""Saturation check: CPU, memory, disk and network of the host or guest behind the alert, during vs before.
+
+Queries cover node_exporter (``instance`` of the host) and pve_exporter (``id="qemu/105"`` for a guest,
+``id="node/pve1"`` for a node). Each series is split at ``starts_at - 15 min`` (so a rise that began shortly before
+the alert counts as recent); the shift of the recent mean from the baseline, in baseline standard deviations, is
+the anomaly size. Metrics an exporter does not provide return nothing and are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from reports.models import Evidence
+from tools.errors import SourceError
+from tools.prometheus import PrometheusClient
+from tools.selectors import Matcher, regex_escape, selector
+from tools.types import Series
+from triage.checks._stats import Shift, shift
+from triage.checks.context import CheckContext, evidence_id
+from triage.ranking import saturate
+
+NAME = "saturation"
+SOURCES = ("prometheus",)
+RECENT_MIN = 15
+Z_HALF = 3.0
+HIGH_LEVEL = 0.9
+MAX_ITEMS = 6
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    key: str
+    label: str
+    promql: str
+    ratio: bool = True
+    two_sided: bool = False
+
+
+def _fmt(value: float, ratio: bool) -> str:
+    if ratio:
+        return f"{value * 100:.0f}%"
+    for unit, size in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value:.2f}"
+
+
+def host_queries(instance_matcher: Matcher, mountpoint: str | None) -> list[MetricQuery]:
+    """node_exporter queries for one host, selected by its ``instance`` label."""
+
+    def sel(metric: str, *extra: Matcher, **labels: str) -> str:
+        return selector(metric, labels, [instance_matcher, *extra])
+
+    fs = [Matcher("fstype", "tmpfs|overlay|squashfs|ramfs|nsfs", "!~")]
+    if mountpoint:
+        fs.append(Matcher("mountpoint", mountpoint))
+    return [
+        MetricQuery(
+            "cpu", "CPU busy", f"1 - avg by (instance) (rate({sel('node_cpu_seconds_total', mode='idle')}[5m]))"
+        ),
+        MetricQuery(
+            "memory",
+            "memory used",
+            f"1 - {sel('node_memory_MemAvailable_bytes')} / {sel('node_memory_MemTotal_bytes')}",
+        ),
+        MetricQuery(
+            "disk_space",
+            "disk space used",
+            f"max by (instance) (1 - {sel('node_filesystem_avail_bytes', *fs)} / {sel('node_filesystem_size_bytes', *fs)})",
+        ),
+        MetricQuery(
+            "disk_io", "disk busy time", f"max by (instance) (rate({sel('node_disk_io_time_seconds_total')}[5m]))"
+        ),
+        MetricQuery(
+            "iowait",
+            "CPU iowait",
+            f"avg by (instance) (rate({sel('node_cpu_seconds_total', mode='iowait')}[5m]))",
+        ),
+        MetricQuery(
+            "network",
+            "network traffic",
+            f"sum by (instance) (rate({sel('node_network_receive_bytes_total', Matcher('device', 'lo', '!='))}[5m]))"
+            f" + sum by (instance) (rate({sel('node_network_transmit_bytes_total', Matcher('device', 'lo', '!='))}[5m]))",
+            ratio=False,
+            two_sided=True,
+        ),
+    ]
+
+
+def pve_queries(pve_id: str) -> list[MetricQuery]:
+    """pve_exporter queries for a guest (``qemu/105``, ``lxc/105``) or a node (``node/pve1``)."""
+    ident = {"id": pve_id}
+    return [
+        MetricQuery("pve_cpu", "CPU (Proxmox)", selector("pve_cpu_usage_ratio", ident)),
+        MetricQuery(
+            "pve_memory",
+            "memory of its limit (Proxmox)",
+            f"{selector('pve_memory_usage_bytes', ident)} / {selector('pve_memory_size_bytes', ident)}",
+        ),
+        MetricQuery(
+            "pve_disk_io",
+            "disk IO (Proxmox)",
+            f"rate({selector('pve_disk_read_bytes', ident)}[5m]) + rate({selector('pve_disk_write_bytes', ident)}[5m])",
+            ratio=False,
+            two_sided=True,
+        ),
+    ]
+
+
+async def _targets(ctx: CheckContext) -> list[tuple[str, list[MetricQuery]]]:
+    plan = ctx.plan
+    targets: list[tuple[str, list[MetricQuery]]] = []
+    if plan.instance:
+        targets.append((plan.instance, host_queries(Matcher("instance", plan.instance), plan.mountpoint)))
+    elif plan.hosts or plan.addresses:
+        host = (plan.hosts + plan.addresses)[0]
+        matcher = Matcher("instance", f"{regex_escape(host)}(:[0-9]+)?", "=~")
+        targets.append((host, host_queries(matcher, plan.mountpoint)))
+    vmid = plan.vmid
+    kind = None
+    if vmid is None and ctx.deps.proxmox is not None:
+        try:
+            match = await ctx.guest()
+        except SourceError as exc:
+            ctx.note_failure("saturation:guest-lookup", exc)
+            match = None
+        if match is not None:
+            vmid, kind = match.guest.vmid, match.guest.kind
+    if vmid is not None:
+        pve_id = f"{kind}/{vmid}" if kind else f"qemu/{vmid}"
+        targets.append((f"guest {vmid}", pve_queries(pve_id)))
+        if kind is None:
+            targets.append((f"guest {vmid}", pve_queries(f"lxc/{vmid}")))
+    for node in plan.nodes[:1]:
+        targets.append((f"node {node}", pve_queries(f"node/{node}")))
+    return targets
+
+
+def _evidence(ctx: CheckContext, target: str, query: MetricQuery, series: Series, found: Shift) -> Evidence | None:
+    z = found.z if query.two_sided else max(0.0, found.z)
+    anomaly = saturate(abs(z), Z_HALF)
+    if query.ratio and found.recent_peak >= HIGH_LEVEL:
+        anomaly = max(anomaly, 0.5 + (found.recent_peak - HIGH_LEVEL) * 4)
+    anomaly = min(1.0, anomaly)
+    direction = "rose" if found.z >= 0 else "fell"
+    title = (
+        f"{query.label} of {target} {direction} from {_fmt(found.baseline_mean, query.ratio)} "
+        f"to {_fmt(found.recent_mean, query.ratio)} ({found.z:+.1f}σ)"
+    )
+    detail = (
+        f"baseline {_fmt(found.baseline_mean, query.ratio)} ± {_fmt(found.baseline_std, query.ratio)}, "
+        f"recent mean {_fmt(found.recent_mean, query.ratio)}, peak {_fmt(found.recent_peak, query.ratio)}"
+    )
+    if found.onset is not None:
+        offset = (found.onset - ctx.alert.starts_at).total_seconds() / 60
+        detail += f"; left its usual range at {offset:+.0f} min from the alert start"
+    at = found.onset or found.peak_at
+    return Evidence(
+        id=evidence_id("sat", query.key, target, query.promql),
+        source="prometheus",
+        kind="saturation",
+        title=title,
+        detail=detail,
+        at=at,
+        score=anomaly,
+        ref=query.promql,
+        series=[(p.t, p.value) for p in series.points][-240:],
+        data={"metric": query.key, "z": round(found.z, 2), "target": target, "peak": found.recent_peak},
+    )
+
+
+async def _run_query(
+    ctx: CheckContext, prometheus: PrometheusClient, target: str, query: MetricQuery
+) -> list[Evidence]:
+    result = await prometheus.query_range(query.promql, ctx.plan.window_start, ctx.plan.window_end)
+    split_at = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
+    found: list[Evidence] = []
+    for series in result.series[:3]:
+        measured = shift(series, split_at)
+        if measured is None:
+            continue
+        item = _evidence(ctx, target, query, series, measured)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+async def run(ctx: CheckContext) -> list[Evidence]:
+    """CPU, memory, disk and network of the alert's host/guest: the size of the shift since before the alert."""
+    prometheus = ctx.deps.prometheus
+    if prometheus is None:
+        return []
+    jobs = [(target, query) for target, queries in await _targets(ctx) for query in queries]
+    if not jobs:
+        return []
+    results = await asyncio.gather(
+        *(_run_query(ctx, prometheus, target, query) for target, query in jobs), return_exceptions=True
+    )
+    evidence: list[Evidence] = []
+    errors: list[BaseException] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            errors.append(result)
+        else:
+            evidence.extend(result)
+    if errors and len(errors) == len(results):
+        raise errors[0]
+    evidence.sort(key=lambda e: e.score, reverse=True)
+    return evidence[:MAX_ITEMS]

@@ -1,0 +1,110 @@
+"""``sre-triage ask QUESTION``: the /ask agent in the terminal, streaming the same events as ``POST /ask/stream``.
+
+Progress goes to stderr, the answer and its sources to stdout (``--json`` prints the answer event as JSON), so the
+answer can be piped. ``--session`` continues a conversation; the session id is printed after every answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any, TextIO
+
+from redis.asyncio import Redis
+
+from reports.store import open_store
+from triage.agent.events import AskError, AskEvent
+from triage.agent.sessions import owner_identity
+from triage.agent.wiring import open_ask_service
+from triage.settings import Settings, load_settings
+
+# Without API_TOKEN the terminal still gets sessions of its own, apart from any API client.
+LOCAL_OWNER = "sre-triage ask (local)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", nargs="+", help="the question, e.g. 'why is jellyfin slow since yesterday?'")
+    parser.add_argument("--session", metavar="ID", help="continue the conversation with this session id")
+    parser.add_argument("--json", action="store_true", help="print the answer event as JSON instead of text")
+    parser.add_argument("--quiet", action="store_true", help="do not print progress to stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    return asyncio.run(
+        ask(settings, " ".join(args.question), session_id=args.session, as_json=args.json, quiet=args.quiet)
+    )
+
+
+def owner_for(settings: Settings) -> str:
+    token = settings.api.api_token
+    return owner_identity(token.get_secret_value() if token else LOCAL_OWNER)
+
+
+async def ask(
+    settings: Settings,
+    question: str,
+    *,
+    session_id: str | None = None,
+    as_json: bool = False,
+    quiet: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Ask one question and print the stream; 0 when answered, 1 on an error event or a refused question."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    redis: Redis = Redis.from_url(settings.redis.redis_url)
+    store = open_store(settings.storage.database_url)
+    await store.init()
+    try:
+        async with open_ask_service(settings, redis=redis, store=store) as service:
+            try:
+                service.check_question(question)
+                service.agent()
+                session = await service.open_session(session_id, owner_for(settings))
+            except AskError as exc:
+                print(f"sre-triage ask: {exc}", file=err)
+                return 1
+            status = 0
+            async for event in service.stream(question, session=session):
+                if event is None:
+                    continue
+                if event.type == "error":
+                    status = 1
+                _print(event, as_json=as_json, quiet=quiet, out=out, err=err)
+            return status
+    finally:
+        await store.close()
+        await redis.aclose()
+
+
+def _print(event: AskEvent, *, as_json: bool, quiet: bool, out: TextIO, err: TextIO) -> None:
+    data: dict[str, Any] = event.data
+    if event.type == "answer":
+        if as_json:
+            print(json.dumps(data, ensure_ascii=False, indent=2), file=out)
+            return
+        print(data["answer"], file=out)
+        if data["sources"]:
+            print("\nSources:", file=out)
+            for source in data["sources"]:
+                detail = (
+                    json.dumps(source["args"], ensure_ascii=False) if source.get("args") else source.get("ref") or ""
+                )
+                link = f" <{source['url']}>" if source.get("url") else ""
+                print(f"  [{source['kind']}] {source['name']} {detail}{link}".rstrip(), file=out)
+        print(f"\nsession: {data['session_id']}", file=out)
+    elif event.type == "error":
+        print(f"error: {data.get('message', 'the question failed')}", file=err)
+    elif quiet or event.type == "done":
+        return
+    elif event.type == "status":
+        print(f"… {data.get('message', '')}", file=err)
+    elif event.type == "tool_start":
+        print(f"→ {data['name']} {json.dumps(data.get('args') or {}, ensure_ascii=False)}", file=err)
+    elif event.type == "tool_end":
+        state = "ok" if data.get("ok") else "failed"
+        print(f"← {data['name']} {state} in {data.get('ms', 0):.0f} ms ({data.get('chars', 0)} chars)", file=err)

@@ -1,0 +1,49 @@
+"""``sre-triage ingest``: index runbooks/ and EXTRA_DOCS_DIRS into the runbook index (incremental)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from triage.settings import load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rebuild", action="store_true", help="drop the index and re-embed everything (after changing the model)"
+    )
+    parser.add_argument(
+        "--dir", action="append", type=Path, default=None, metavar="DIR",
+        help="index these folders instead of RUNBOOKS_DIR and EXTRA_DOCS_DIRS (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tools.errors import SourceError
+    from tools.runbooks.collection import make_client
+    from tools.runbooks.ingest import ingest_blocking
+    from triage.cmd_search import make_embedder_from_settings
+
+    knowledge = load_settings().knowledge
+    roots = args.dir or [knowledge.runbooks_dir, *knowledge.extra_dirs]
+    missing = [str(r) for r in roots if not Path(r).is_dir()]
+    for root in missing:
+        print(f"sre-triage ingest: {root} is not a folder; skipped", file=sys.stderr)
+    embedder = make_embedder_from_settings(knowledge)
+    try:
+        client = make_client(None if knowledge.chroma_url else knowledge.chroma_dir, knowledge.chroma_url)
+        summary = ingest_blocking(
+            client,
+            embedder,  # type: ignore[arg-type]
+            [Path(r) for r in roots],
+            rebuild=args.rebuild,
+            progress=False if args.no_progress else None,
+            on_message=lambda m: print(m, file=sys.stderr),
+        )
+    except SourceError as exc:
+        print(f"sre-triage ingest: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line())
+    return 0

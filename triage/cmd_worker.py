@@ -1,0 +1,30 @@
+"""``sre-triage worker``: run the arq triage worker until SIGTERM (or, with ``--burst``, until the queue is empty)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from triage.logs import configure_logging
+from triage.settings import load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--burst", action="store_true", help="run the queued jobs, then exit")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 0 when a worker reported in the last minute, else 1 (healthcheck)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings)
+
+    from triage.worker import build_worker, check_worker_health
+
+    if args.check:
+        return asyncio.run(check_worker_health(settings))
+    worker = build_worker(settings, burst=args.burst)
+    # arq's run() installs SIGINT/SIGTERM handlers and finishes running jobs before it returns
+    worker.run()
+    return 0

@@ -1,0 +1,84 @@
+"""The clients one triage may use. ``None`` means the source is not configured: its checks are skipped."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+from reports.models import Alert, RunbookMatch
+from reports.store import ReportStore
+from tools.grafana import GrafanaClient
+from tools.loki import LokiClient
+from tools.pbs import PbsClient
+from tools.prometheus import PrometheusClient
+from tools.proxmox import ProxmoxClient
+from triage.analysis import Analyser
+from triage.budget import TokenBudget
+from triage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RunbookSearch(Protocol):
+    async def matches_for_alert(
+        self, alert: Alert, limit: int = 5, base_url: str | None = None
+    ) -> list[RunbookMatch]: ...
+
+
+@dataclass
+class Deps:
+    analyser: Analyser
+    prometheus: PrometheusClient | None = None
+    loki: LokiClient | None = None
+    grafana: GrafanaClient | None = None
+    proxmox: ProxmoxClient | None = None
+    pbs: PbsClient | None = None
+    runbooks: RunbookSearch | None = None
+    store: ReportStore | None = None
+    public_url: str | None = None
+
+
+def _runbook_index(settings: Settings) -> RunbookSearch | None:
+    knowledge = settings.knowledge
+    if not knowledge.chroma_url and not knowledge.chroma_dir.exists():
+        return None  # nothing was ingested yet: the runbook check still links the alert's runbook_url
+    from triage.cmd_search import index_from_settings
+
+    try:
+        return cast(RunbookSearch, index_from_settings(knowledge))
+    except Exception as exc:
+        # a broken index must not stop triage; the report then shows no runbook matches
+        log.warning("runbook index unavailable", extra={"error_type": type(exc).__name__})
+        return None
+
+
+def build_deps(
+    settings: Settings,
+    *,
+    budget: TokenBudget | None,
+    store: ReportStore | None = None,
+    with_runbooks: bool = True,
+) -> Deps:
+    """Clients for every configured source, the analyser and (when ingested) the runbook index."""
+    from triage.agent.wiring import open_source_clients
+
+    clients = open_source_clients(settings)
+    return Deps(
+        analyser=Analyser(settings.llm, budget),
+        prometheus=cast(PrometheusClient | None, clients.get("prometheus")),
+        loki=cast(LokiClient | None, clients.get("loki")),
+        grafana=cast(GrafanaClient | None, clients.get("grafana")),
+        proxmox=cast(ProxmoxClient | None, clients.get("proxmox")),
+        pbs=cast(PbsClient | None, clients.get("pbs")),
+        runbooks=_runbook_index(settings) if with_runbooks else None,
+        store=store,
+        public_url=settings.api.public_url,
+    )
+
+
+async def close_deps(deps: Deps) -> None:
+    """Close the clients :func:`build_deps` opened (the store belongs to whoever opened it)."""
+    for client in (deps.prometheus, deps.loki, deps.grafana, deps.proxmox, deps.pbs):
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,141 @@
+"""The arq job functions: one triage per alert occurrence, one resolve per resolved occurrence.
+
+A job receives the normalised alert (``Alert.model_dump(mode="json")``) and records it durably before anything else,
+so an alert is never lost even when later steps fail. Transient failures (store, Redis, a data source that is
+down) are retried with exponential backoff through :class:`arq.worker.Retry`; on the last try the error is raised so
+the job is recorded as failed. Every attempt is counted in :mod:`triage.stats`.
+
+The worker context (``ctx``) holds what :mod:`triage.worker` created at start-up: ``settings``, ``store`` and
+arq's ``redis`` pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from arq.worker import Retry
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from reports.models import Alert, AlertStatus, Report, ReportStatus, utcnow
+from reports.store import ReportStore, StoreError
+from tools.errors import SourceError
+from triage.job_triage import triage_and_deliver
+from triage.settings import Settings
+from triage.stats import record_job
+
+log = logging.getLogger("triage.jobs")
+
+Ctx = dict[str, Any]
+JobFunction = Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+MAX_RETRY_DELAY_S = 600.0
+
+
+class InvalidJob(Exception):
+    """The job's alert cannot be read; retrying would not help."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a later attempt may succeed: the store or Redis failed, or a data source is temporarily down."""
+    if isinstance(exc, StoreError | RedisError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, SourceError) and exc.transient
+
+
+def retry_delay_s(job_try: int, base_s: float) -> float:
+    """Exponential backoff: base, 2×base, 4×base … capped at ten minutes."""
+    return float(min(base_s * 2 ** max(job_try - 1, 0), MAX_RETRY_DELAY_S))
+
+
+def measured(function: JobFunction) -> JobFunction:
+    """Count the attempt's outcome and duration; turn transient errors into a deferred retry until the last try."""
+
+    @wraps(function)
+    async def run(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
+        settings: Settings = ctx["settings"]
+        job_try = int(ctx.get("job_try", 1))
+        started = time.monotonic()
+        outcome = "failure"
+        try:
+            result = await function(ctx, alert)
+            outcome = "success"
+            return result
+        except Exception as exc:
+            if is_transient(exc) and job_try < settings.redis.job_max_tries:
+                outcome = "retry"
+                delay_s = retry_delay_s(job_try, settings.redis.job_retry_backoff_s)
+                log.warning(
+                    "transient failure, retrying",
+                    extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "retry_in_s": delay_s},
+                )
+                raise Retry(defer=delay_s) from exc
+            log.error("job failed", extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "error": str(exc)})
+            raise
+        finally:
+            try:
+                await record_job(ctx["redis"], function.__name__, outcome, time.monotonic() - started)
+            except (RedisError, OSError) as exc:
+                log.warning("could not record job stats", extra={**_keys(ctx, alert), "error_type": type(exc).__name__})
+
+    return run
+
+
+def _keys(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
+    return {"job_id": ctx.get("job_id"), "job_try": ctx.get("job_try"), "fingerprint": alert.get("fingerprint")}
+
+
+def load_alert(data: dict[str, Any]) -> Alert:
+    try:
+        return Alert.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidJob(f"the job's alert is not valid: {exc.error_count()} problem(s)") from None
+
+
+async def record_received(store: ReportStore, alert: Alert) -> Report:
+    """Store the alert as a ``received`` report (or fetch the report this occurrence already has)."""
+    return await store.record_alert(alert)
+
+
+async def mark_resolved(store: ReportStore, report: Report, alert: Alert) -> Report:
+    """Close the occurrence's report: status ``resolved``, the end time the sender gave (or now)."""
+    ended_at = alert.ends_at or utcnow()
+    resolved_alert = report.alert.model_copy(update={"status": AlertStatus.resolved, "ends_at": ended_at})
+    updated = report.model_copy(
+        update={
+            "status": ReportStatus.resolved,
+            "resolved_at": ended_at,
+            "alert": resolved_alert,
+            "updated_at": utcnow(),
+        }
+    )
+    await store.save(updated)
+    return updated
+
+
+def job_result(report: Report) -> dict[str, Any]:
+    return {"report_id": report.id, "status": report.status.value, "fingerprint": report.alert.fingerprint}
+
+
+@measured
+async def triage_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
+    """Triage one firing alert occurrence: record it durably, gather and analyse evidence, store and deliver."""
+    parsed = load_alert(alert)
+    report = await record_received(ctx["store"], parsed)
+    log.info("alert recorded", extra={**_keys(ctx, alert), "report_id": report.id, "alertname": parsed.alertname})
+    report = await triage_and_deliver(ctx, report)
+    return job_result(report)
+
+
+@measured
+async def resolve_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
+    """Mark the report of a resolved alert occurrence as resolved (creating it when the firing was never seen)."""
+    parsed = load_alert(alert)
+    report = await record_received(ctx["store"], parsed)
+    report = await mark_resolved(ctx["store"], report, parsed)
+    log.info("alert resolved", extra={**_keys(ctx, alert), "report_id": report.id})
+    return job_result(report)

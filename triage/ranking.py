@@ -1,0 +1,128 @@
+"""Ranking: one score per evidence item from the size of its anomaly and its closeness in time to the alert's start.
+
+Checks report how unusual a finding is as ``Evidence.score`` (0..1, see :func:`saturate` for turning a z-score or a
+relative shift into one). :func:`rank` keeps that value as ``data["anomaly"]``, multiplies it by a time proximity
+weight and orders the items. Proximity halves every ``half_life_min`` before ``starts_at``; findings after the start
+decay twice as fast and count less, because they are more often consequences than causes. A floor keeps a large
+anomaly far from the start visible. Items without a time (current state, such as a guest's memory limit) get a
+fixed middle weight.
+
+:func:`select_for_prompt` picks the top items that fit a token budget, in the compact form the LLM sees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from reports.models import Evidence
+from triage.tokens import count_tokens
+
+HALF_LIFE_MIN = 15.0
+AFTER_START_FACTOR = 0.8
+PROXIMITY_FLOOR = 0.15
+UNDATED_PROXIMITY = 0.6
+PROMPT_DETAIL_CHARS = 600
+PROMPT_TITLE_CHARS = 200
+
+
+def saturate(value: float, half: float) -> float:
+    """Map a non-negative magnitude to 0..1, reaching 0.5 at ``half`` and approaching 1 for large values."""
+    magnitude = abs(value)
+    if not math.isfinite(magnitude):
+        return 1.0
+    if half <= 0:
+        return 1.0 if magnitude > 0 else 0.0
+    return magnitude / (magnitude + half)
+
+
+def proximity(at: datetime | None, starts_at: datetime, *, half_life_min: float = HALF_LIFE_MIN) -> float:
+    """Weight 0..1 of a finding at ``at`` for an alert that started at ``starts_at``."""
+    if at is None:
+        return UNDATED_PROXIMITY
+    offset_min = (at - starts_at).total_seconds() / 60.0
+    if offset_min <= 0:
+        decay: float = 0.5 ** (-offset_min / half_life_min)
+    else:
+        decay = AFTER_START_FACTOR * 0.5 ** (offset_min / (half_life_min / 2))
+    return PROXIMITY_FLOOR + (1.0 - PROXIMITY_FLOOR) * decay
+
+
+def anomaly_of(item: Evidence) -> float:
+    """The check-provided anomaly size of an item (kept in ``data`` once the item has been ranked)."""
+    value = item.data.get("anomaly", item.score)
+    try:
+        return float(min(1.0, max(0.0, float(value))))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def effective_time(item: Evidence, starts_at: datetime) -> datetime | None:
+    """The time that counts for proximity: ``at``, or for a finding that lasted (``data["active_from"]`` /
+    ``data["active_until"]``, epoch seconds; no end = still going) the point of it nearest the alert's start."""
+    begin = item.data.get("active_from")
+    if not isinstance(begin, int | float):
+        return item.at
+    end = item.data.get("active_until")
+    start_s = starts_at.timestamp()
+    if begin <= start_s and (not isinstance(end, int | float) or end >= start_s):
+        return starts_at
+    edge = begin if begin > start_s else float(end) if isinstance(end, int | float) else begin
+    return datetime.fromtimestamp(edge, starts_at.tzinfo)
+
+
+def rank(evidence: Iterable[Evidence], starts_at: datetime) -> list[Evidence]:
+    """Score every item (anomaly × proximity) and return them all, best first. Ranking twice gives the same result."""
+    scored: list[tuple[float, float, str, Evidence]] = []
+    for item in evidence:
+        anomaly = anomaly_of(item)
+        when = effective_time(item, starts_at)
+        weight = proximity(when, starts_at)
+        score = round(anomaly * weight, 4)
+        ranked = item.model_copy(
+            update={"score": score, "data": {**item.data, "anomaly": anomaly, "proximity": round(weight, 4)}}
+        )
+        distance = abs((when - starts_at).total_seconds()) if when else math.inf
+        scored.append((-score, distance, item.id, ranked))
+    scored.sort(key=lambda entry: entry[:3])
+    return [entry[3] for entry in scored]
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def prompt_view(item: Evidence, starts_at: datetime) -> dict[str, Any]:
+    """The compact form of an item the LLM sees: id, what, when relative to the alert, how strong."""
+    view: dict[str, Any] = {
+        "id": item.id,
+        "source": item.source,
+        "kind": item.kind,
+        "title": _clip(item.title, PROMPT_TITLE_CHARS),
+        "score": round(item.score, 2),
+    }
+    if item.at is not None:
+        view["offset_min"] = round((item.at - starts_at).total_seconds() / 60.0, 1)
+    if item.detail:
+        view["detail"] = _clip(item.detail, PROMPT_DETAIL_CHARS)
+    return view
+
+
+def view_tokens(view: dict[str, Any]) -> int:
+    return count_tokens(json.dumps(view, ensure_ascii=False))
+
+
+def select_for_prompt(evidence: Iterable[Evidence], token_budget: int, starts_at: datetime) -> list[Evidence]:
+    """The highest-ranked items whose prompt views fit ``token_budget`` (input order is rank order)."""
+    chosen: list[Evidence] = []
+    used = 0
+    for item in evidence:
+        cost = view_tokens(prompt_view(item, starts_at))
+        if used + cost > token_budget:
+            continue  # a smaller item further down may still fit
+        chosen.append(item)
+        used += cost
+    return chosen

@@ -1,0 +1,94 @@
+"""The arq worker: its settings, built from :class:`~triage.settings.Settings`, and its start-up and shutdown.
+
+Start-up opens what jobs share for the life of the process (the report store now, data-source clients as they land)
+and puts it in the job context; shutdown closes it. arq handles SIGINT/SIGTERM: with
+``WORKER_SHUTDOWN_GRACE_S`` > 0 it stops taking jobs and lets running ones finish for that long before cancelling
+them; a cancelled job is re-queued (it is retried, never lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq.worker import Worker, create_worker
+from redis.exceptions import RedisError
+
+from reports.store import open_store
+from triage.budget import RedisTokenBudget
+from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
+from triage.deps import build_deps, close_deps
+from triage.jobs import resolve_alert, triage_alert
+from triage.queue import JOB_EXPIRES_MS, dump_job, load_job, queue_client, redis_settings
+from triage.settings import Settings
+
+log = logging.getLogger("triage.worker")
+
+# The health-check key is rewritten this often and expires just after, so a stale key means a dead worker.
+HEALTH_CHECK_INTERVAL_S = 30
+# At start-up, wait this long for Redis (compose may start the worker first).
+STARTUP_CONN_RETRIES = 30
+
+FUNCTIONS = (triage_alert, resolve_alert)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Open the long-lived resources jobs use: the report store (more clients join here as they land)."""
+    settings: Settings = ctx["settings"]
+    store = open_store(settings.storage.database_url)
+    await store.init()
+    ctx["store"] = store
+    ctx["deps"] = build_deps(settings, budget=RedisTokenBudget(ctx["redis"]), store=store)
+    log.info("worker started", extra={"queue": QUEUE_NAME, "max_jobs": settings.redis.worker_max_jobs})
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    """Close what :func:`startup` opened, in reverse order."""
+    deps = ctx.pop("deps", None)
+    if deps is not None:
+        await close_deps(deps)
+    store = ctx.pop("store", None)
+    if store is not None:
+        await store.close()
+    log.info("worker stopped")
+
+
+def worker_settings(settings: Settings, *, conn_retries: int = STARTUP_CONN_RETRIES) -> dict[str, Any]:
+    """Keyword arguments of :class:`arq.worker.Worker` for these settings (arq's ``WorkerSettings``)."""
+    redis = settings.redis
+    return {
+        "functions": list(FUNCTIONS),
+        "queue_name": QUEUE_NAME,
+        "redis_settings": redis_settings(redis.redis_url, conn_retries=conn_retries),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {"settings": settings},
+        "max_jobs": redis.worker_max_jobs,
+        "job_timeout": redis.job_timeout_s,
+        "max_tries": redis.job_max_tries,
+        # A finished job's result blocks its job id (the dedup key) for as long as it is kept.
+        "keep_result": redis.dedup_window_s,
+        "health_check_key": HEALTH_CHECK_KEY,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+        "job_completion_wait": redis.worker_shutdown_grace_s,
+        "job_serializer": dump_job,
+        "job_deserializer": load_job,
+        "expires_extra_ms": JOB_EXPIRES_MS,
+        "log_results": False,
+    }
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    """A ready-to-run worker (``burst=True`` in ``overrides`` drains the queue and returns)."""
+    return create_worker(worker_settings(settings), **overrides)
+
+
+async def check_worker_health(settings: Settings) -> int:
+    """0 when a worker wrote its health-check key recently (the key expires otherwise), else 1."""
+    client = queue_client(settings.redis.redis_url)
+    try:
+        return 0 if await client.exists(HEALTH_CHECK_KEY) else 1
+    except (RedisError, OSError):
+        return 1
+    finally:
+        await client.aclose(close_connection_pool=True)

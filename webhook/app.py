@@ -1,0 +1,102 @@
+"""The FastAPI application factory.
+
+:func:`create_app` builds the app from settings; the lifespan opens the long-lived resources and closes them at
+shutdown:
+
+* ``app.state.settings`` — the :class:`~triage.settings.Settings` it was built with;
+* ``app.state.arq`` — an :class:`arq.connections.ArqRedis` pool (connects lazily: the API starts while Redis is
+  down and answers 503 until it is back);
+* ``app.state.store`` — the initialised report store;
+* ``app.state.metrics``, ``app.state.webhook_auth`` — this app's metrics registry and webhook authenticator.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from reports.store import open_store
+from triage.queue import UniqueEnqueuer, queue_client
+from triage.settings import Settings, StartupError, load_settings
+from webhook.auth import WebhookAuth
+from webhook.errors import install_error_handlers
+from webhook.logging import AccessLogMiddleware
+from webhook.metrics import IntakeMetrics
+
+log = logging.getLogger("webhook.app")
+
+# The API's routers, one module each, included in this order. Adding a feature's routes is one line here; a module
+# that is not part of this build yet is skipped. A router may bring its own lifespan (FastAPI merges it).
+INTAKE_ROUTERS: tuple[str, ...] = ("webhook.intake", "webhook.health")
+ROUTERS: tuple[str, ...] = (
+    *INTAKE_ROUTERS,
+    "webhook.reports_routes",
+    "webhook.ask_routes",
+)
+
+
+def _router(module_name: str) -> APIRouter | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None
+        raise
+    router = getattr(module, "router", None)
+    if not isinstance(router, APIRouter):
+        raise TypeError(f"{module_name} has no APIRouter named router")
+    return router
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    store = open_store(settings.storage.database_url)
+    await store.init()
+    arq = queue_client(settings.redis.redis_url)
+    app.state.store = store
+    app.state.arq = arq
+    app.state.enqueuer = UniqueEnqueuer(arq)
+    log.info("api started", extra={"routers": app.state.routers})
+    try:
+        yield
+    finally:
+        await arq.aclose(close_connection_pool=True)
+        await store.close()
+        log.info("api stopped")
+
+
+def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastAPI:
+    """The API for ``settings`` (validated already: see :func:`triage.settings.load_settings`).
+
+    ``routers`` picks the route modules: :data:`INTAKE_ROUTERS` gives an intake-only API (webhooks, health,
+    metrics), for a dedicated intake replica or a benchmark.
+    """
+    if not (settings.webhook.auth_configured or settings.webhook.allow_unauthenticated):
+        raise StartupError(
+            "no webhook authentication is configured: set WEBHOOK_TOKEN, WEBHOOK_BASIC_USER/WEBHOOK_BASIC_PASSWORD "
+            "or WEBHOOK_HMAC_SECRET, or set WEBHOOK_ALLOW_UNAUTHENTICATED=true to accept unauthenticated alerts"
+        )
+    app = FastAPI(title="sre-triage", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.metrics = IntakeMetrics()
+    app.state.webhook_auth = WebhookAuth(settings.webhook)
+    install_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware)
+    app.state.routers = []
+    for name in routers:
+        router = _router(name)
+        if router is not None:
+            app.include_router(router)
+            app.state.routers.append(name)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app ``sre-triage serve`` runs (uvicorn factory): settings from the environment, webhook auth required."""
+    settings = load_settings(require_webhook_auth=True)
+    return create_app(settings, routers=INTAKE_ROUTERS if settings.api.api_intake_only else ROUTERS)

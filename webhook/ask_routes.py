@@ -1,0 +1,189 @@
+"""/ask over HTTP, and the chat page.
+
+* ``POST /ask {question, session_id?}`` → ``{answer, session_id, sources, cut, tool_calls, usage}``
+* ``POST /ask/stream`` → server-sent events ``status``, ``tool_start``, ``tool_end``, ``answer``, ``error``, ``done``
+* ``GET /ask/reports`` → the newest triage reports (JSON), for the chat page
+* ``GET /`` → the chat page, ``GET /chat/{chat.js,chat.css}`` its assets (``webhook/static``; no external assets)
+
+Both /ask endpoints require ``Authorization: Bearer $API_TOKEN``; a session belongs to the token that opened it.
+Problems found before the stream starts (credentials, no model configured, unknown session, empty question) are
+JSON errors with their status; a failure during the run is an ``error`` event. When the client disconnects, the
+stream's generator is cancelled and it cancels the run: the model call and the tool calls stop.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from reports.links import LinkSigner
+from triage.agent.events import AskError, AskEvent
+from triage.agent.service import AskService, answer_event
+from triage.agent.sessions import Session, owner_identity
+from triage.agent.wiring import open_ask_service
+from triage.settings import Settings
+from webhook.errors import ApiError, ServiceUnavailable, Unauthorized
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {"chat.js": "text/javascript", "chat.css": "text/css"}
+RECENT_REPORTS = 20
+# The page loads nothing from elsewhere and runs no inline script.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
+
+
+@asynccontextmanager
+async def ask_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the /ask resources after the app's own (Redis, store) and close them first."""
+    if getattr(app.state, "ask", None) is not None:
+        yield
+        return
+    settings: Settings = app.state.settings
+    async with open_ask_service(
+        settings,
+        redis=app.state.arq,
+        store=app.state.store,
+        source_tools=getattr(app.state, "ask_source_tools", None),
+        runbooks=getattr(app.state, "runbooks", None),
+    ) as service:
+        app.state.ask = service
+        try:
+            yield
+        finally:
+            app.state.ask = None
+
+
+router = APIRouter(lifespan=ask_lifespan)
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=20_000)
+    session_id: str | None = Field(None, max_length=200)
+
+
+class AskFailed(ApiError):
+    """An AskError at the HTTP boundary, carrying the error's own status and code."""
+
+    def __init__(self, exc: AskError) -> None:
+        super().__init__(str(exc))
+        self.status = exc.status_code
+        self.code = exc.code
+
+
+def _owner(request: Request) -> str:
+    """The session owner for the request's credentials; Unauthorized unless it carries API_TOKEN."""
+    settings: Settings = request.app.state.settings
+    if settings.api.api_token is None:
+        raise ServiceUnavailable("/ask is disabled: set API_TOKEN on the server and send it as a bearer token")
+    expected = settings.api.api_token.get_secret_value()
+    kind, _, given = request.headers.get("authorization", "").strip().partition(" ")
+    if kind.lower() != "bearer" or not given.strip():
+        raise Unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)", headers=_CHALLENGE)
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise Unauthorized("invalid bearer token", headers=_CHALLENGE)
+    return owner_identity(expected)
+
+
+def _service(request: Request) -> AskService:
+    service: AskService | None = getattr(request.app.state, "ask", None)
+    if service is None:
+        raise ServiceUnavailable("/ask is starting or stopping; retry in a moment")
+    return service
+
+
+async def _prepare(request: Request, body: AskRequest) -> tuple[AskService, Session]:
+    owner = _owner(request)
+    service = _service(request)
+    try:
+        service.check_question(body.question)
+        service.agent()  # LlmNotConfigured before a session is opened
+        session = await service.open_session(body.session_id, owner)
+    except AskError as exc:
+        raise AskFailed(exc) from exc
+    return service, session
+
+
+@router.post("/ask")
+async def ask(request: Request, body: AskRequest) -> JSONResponse:
+    """Answer a question; the answer names its sources. 502 when the model fails, 503 when none is configured."""
+    service, session = await _prepare(request, body)
+    events: list[AskEvent] = []
+
+    async def collect(event: AskEvent) -> None:
+        events.append(event)
+
+    try:
+        result = await service.ask(body.question, session=session, emit=collect)
+    except AskError as exc:
+        raise AskFailed(exc) from exc
+    return JSONResponse(answer_event(result, session.id).data)
+
+
+@router.post("/ask/stream")
+async def ask_stream(request: Request, body: AskRequest) -> StreamingResponse:
+    """The same, as server-sent events while the work happens."""
+    service, session = await _prepare(request, body)
+
+    async def frames() -> AsyncIterator[str]:
+        async for event in service.stream(body.question, session=session):
+            yield ": keep-alive\n\n" if event is None else event.sse()
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/ask/reports")
+async def recent_reports(request: Request) -> dict[str, Any]:
+    """The newest triage reports, for the chat page's report list."""
+    _owner(request)
+    signer = LinkSigner.from_settings(request.app.state.settings)
+    reports = await request.app.state.store.list(limit=RECENT_REPORTS)
+    return {
+        "reports": [
+            {
+                "id": r.id,
+                "alertname": r.alert.alertname,
+                "status": r.status.value,
+                "starts_at": r.alert.starts_at.isoformat(),
+                "summary": r.summary[:300],
+                # relative and signed: the page opens it in the browser, which carries no bearer token
+                "url": f"/reports/{quote(r.id, safe='')}{signer.query(r.id)}",
+            }
+            for r in reports
+        ]
+    }
+
+
+@router.get("/", include_in_schema=False)
+async def chat_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "chat.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+class _NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+@router.get("/chat/{name}", include_in_schema=False)
+async def chat_asset(name: str) -> FileResponse:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        raise _NotFound(f"no chat asset named {name[:80]!r}")
+    return FileResponse(STATIC_DIR / name, media_type=f"{media_type}; charset=utf-8", headers=PAGE_HEADERS)

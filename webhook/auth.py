@@ -1,0 +1,108 @@
+"""Webhook authentication: bearer token, basic auth and Grafana's HMAC signature, in any combination.
+
+Every configured method must pass (configuring two means the sender must present both). Secrets are compared with
+:func:`hmac.compare_digest` on bytes, so neither their content nor their length leaks through timing. Failure
+messages say which credential is missing or wrong, never what was expected or received.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping
+
+from triage.settings import WebhookSettings
+from webhook.errors import Unauthorized
+
+SIGNATURE_HEADER = "x-grafana-alerting-signature"
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
+
+
+def _equal(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
+
+
+def _authorization(headers: Mapping[str, str], scheme: str) -> list[str]:
+    """Credentials of every Authorization header with ``scheme`` (Grafana can send bearer and basic together)."""
+    found = []
+    getter = getattr(headers, "getlist", None)
+    values = getter("authorization") if getter else [headers.get("authorization", "")]
+    for value in values:
+        kind, _, credentials = (value or "").strip().partition(" ")
+        if kind.lower() == scheme:
+            found.append(credentials.strip())
+    return found
+
+
+class WebhookAuth:
+    """Checks a request against the configured methods. Header checks run before the body is read."""
+
+    def __init__(self, settings: WebhookSettings, *, clock: Callable[[], float] = time.time) -> None:
+        self._token = settings.token.get_secret_value() if settings.token else None
+        self._user = settings.basic_user
+        self._password = settings.basic_password.get_secret_value() if settings.basic_password else None
+        self._hmac_key = settings.hmac_secret.get_secret_value().encode() if settings.hmac_secret else None
+        self._timestamp_header = settings.hmac_timestamp_header.lower() if settings.hmac_timestamp_header else None
+        self._window_s = settings.hmac_replay_window_s
+        self._clock = clock
+
+    @property
+    def needs_body(self) -> bool:
+        return self._hmac_key is not None
+
+    def check_headers(self, headers: Mapping[str, str]) -> None:
+        """Bearer and basic auth; raise :class:`Unauthorized` when a configured one is missing or wrong."""
+        if self._token is not None:
+            tokens = _authorization(headers, "bearer")
+            if not tokens:
+                raise Unauthorized("missing bearer token (Authorization: Bearer …)", headers=_CHALLENGE)
+            if not any(_equal(t, self._token) for t in tokens):
+                raise Unauthorized("invalid bearer token", headers=_CHALLENGE)
+        if self._user is not None and self._password is not None:
+            encoded = _authorization(headers, "basic")
+            if not encoded:
+                raise Unauthorized("missing basic auth credentials", headers={"WWW-Authenticate": "Basic"})
+            if not any(self._basic_ok(value) for value in encoded):
+                raise Unauthorized("invalid basic auth credentials", headers={"WWW-Authenticate": "Basic"})
+
+    def _basic_ok(self, encoded: str) -> bool:
+        assert self._user is not None and self._password is not None
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user, sep, password = decoded.partition(":")
+        # both comparisons always run, so a wrong user name takes as long as a wrong password
+        user_ok = _equal(user, self._user)
+        password_ok = _equal(password, self._password)
+        return bool(sep) and user_ok and password_ok
+
+    def check_body(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Grafana's HMAC-SHA256 signature (hex) over the raw body, or over ``"<timestamp>:" + body``."""
+        if self._hmac_key is None:
+            return
+        signature = (headers.get(SIGNATURE_HEADER) or "").strip().lower().removeprefix("sha256=")
+        if not signature:
+            raise Unauthorized(f"missing signature header {SIGNATURE_HEADER}")
+        signed = body
+        if self._timestamp_header is not None:
+            stamp = (headers.get(self._timestamp_header) or "").strip()
+            self._check_timestamp(stamp)
+            signed = stamp.encode() + b":" + body
+        expected = hmac.new(self._hmac_key, signed, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature.encode("ascii", "replace"), expected.encode()):
+            raise Unauthorized("invalid signature")
+
+    def _check_timestamp(self, stamp: str) -> None:
+        if not stamp:
+            raise Unauthorized(f"missing signature timestamp header {self._timestamp_header}")
+        if not stamp.isdigit() or len(stamp) > 16:
+            raise Unauthorized("signature timestamp is not a Unix time in seconds")
+        seconds = int(stamp)
+        if seconds > 10**11:  # a sender using milliseconds
+            seconds //= 1000
+        if abs(self._clock() - seconds) > self._window_s:
+            raise Unauthorized(f"signature timestamp is outside the {self._window_s}s replay window")

@@ -1,0 +1,164 @@
+"""Operations endpoints: ``/healthz`` (alive), ``/readyz`` (can take work), ``/health`` (each dependency), ``/metrics``.
+
+``/readyz`` gates traffic: Redis (the queue) and the report store must answer, else 503 naming what failed.
+``/health`` is for people and dashboards: every configured dependency is ``healthy``, ``degraded`` or ``unhealthy``
+with a short reason, and the overall status is the worst of them. Probes run concurrently, each with a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from reports.store import ReportStore, StoreError
+from tools.http import tls_verify
+from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
+from triage.settings import Settings, SourceSettings
+from webhook.errors import error_body
+
+router = APIRouter()
+
+PROBE_TIMEOUT_S = 3.0
+# A queue this deep with a live worker means the workers cannot keep up.
+BACKLOG_DEGRADED = 1000
+# Where each data source answers cheaply; any HTTP answer below 500 means it is reachable.
+SOURCE_PROBE_PATHS = {
+    "prometheus": "/-/ready",
+    "loki": "/ready",
+    "grafana": "/api/health",
+    "proxmox": "/api2/json/version",
+    "pbs": "/api2/json/version",
+}
+
+Status = Literal["healthy", "degraded", "unhealthy"]
+_RANK: dict[Status, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+
+
+@dataclass
+class Check:
+    status: Status
+    detail: str = ""
+    ms: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "detail": self.detail, "ms": round(self.ms, 1)}
+
+
+async def _timed(name: str, probe: Awaitable[Check]) -> tuple[str, Check]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            result = await probe
+    except TimeoutError:
+        result = Check("unhealthy", f"no answer within {PROBE_TIMEOUT_S:g}s")
+    result.ms = (time.perf_counter() - started) * 1000
+    return name, result
+
+
+async def probe_redis(request: Request) -> Check:
+    try:
+        await request.app.state.arq.ping()
+    except (RedisError, OSError) as exc:
+        return Check("unhealthy", f"unreachable ({type(exc).__name__})")
+    return Check("healthy")
+
+
+async def probe_store(store: ReportStore) -> Check:
+    try:
+        await store.ping()
+    except (StoreError, OSError) as exc:
+        return Check("unhealthy", f"not answering ({type(exc).__name__})")
+    return Check("healthy")
+
+
+async def probe_worker(request: Request) -> Check:
+    """A worker rewrites the health-check key every 30 s; no key means no worker is running."""
+    arq = request.app.state.arq
+    try:
+        alive = await arq.exists(HEALTH_CHECK_KEY)
+        depth = await arq.zcard(QUEUE_NAME)
+    except (RedisError, OSError):
+        return Check("unhealthy", "cannot read the worker health key: Redis is unreachable")
+    if not alive:
+        return Check("degraded", f"no worker has reported in the last minute; {depth} job(s) waiting")
+    if depth > BACKLOG_DEGRADED:
+        return Check("degraded", f"{depth} jobs waiting: the workers are not keeping up")
+    return Check("healthy", f"{depth} job(s) waiting")
+
+
+async def probe_http(url: str, *, verify: Any) -> Check:
+    try:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, verify=verify, follow_redirects=False) as client:
+            response = await client.get(url)
+    except httpx.TimeoutException:
+        return Check("unhealthy", "timed out")
+    except httpx.HTTPError as exc:
+        return Check("unhealthy", f"unreachable ({type(exc).__name__})")
+    if response.status_code >= 500:
+        return Check("degraded", f"answered HTTP {response.status_code}")
+    return Check("healthy", f"answered HTTP {response.status_code}")
+
+
+def _sources(settings: Settings) -> dict[str, SourceSettings]:
+    groups: dict[str, SourceSettings] = {
+        "prometheus": settings.prometheus,
+        "loki": settings.loki,
+        "grafana": settings.grafana,
+        "proxmox": settings.proxmox,
+        "pbs": settings.pbs,
+    }
+    return {name: group for name, group in groups.items() if group.configured}
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis and the report store answer")
+async def readyz(request: Request) -> JSONResponse:
+    results = dict(
+        await asyncio.gather(
+            _timed("redis", probe_redis(request)), _timed("store", probe_store(request.app.state.store))
+        )
+    )
+    failed = [name for name, check in results.items() if check.status != "healthy"]
+    checks = {name: check.as_json() for name, check in results.items()}
+    if failed:
+        body = error_body(503, "not_ready", "not ready: " + ", ".join(f"{n} {results[n].detail}" for n in failed))
+        return JSONResponse({**body, "checks": checks}, status_code=503)
+    return JSONResponse({"status": "ready", "checks": checks})
+
+
+@router.get("/health", summary="Status of every configured dependency")
+async def health(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    probes = [
+        _timed("redis", probe_redis(request)),
+        _timed("store", probe_store(request.app.state.store)),
+        _timed("worker", probe_worker(request)),
+    ]
+    for name, source in _sources(settings).items():
+        assert source.url is not None
+        verify = tls_verify(source.verify_tls, source.ca_file)
+        probes.append(_timed(name, probe_http(source.url + SOURCE_PROBE_PATHS[name], verify=verify)))
+    if settings.llm.openai_base_url:
+        probes.append(_timed("llm", probe_http(settings.llm.openai_base_url.rstrip("/") + "/models", verify=True)))
+    results = dict(await asyncio.gather(*probes))
+    overall: Status = max((c.status for c in results.values()), key=lambda s: _RANK[s], default="healthy")
+    body = {"status": overall, "dependencies": {name: check.as_json() for name, check in results.items()}}
+    return JSONResponse(body, status_code=503 if overall == "unhealthy" else 200)
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    text, content_type = await request.app.state.metrics.render(request.app.state.arq)
+    return Response(text, media_type=content_type)

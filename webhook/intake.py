@@ -1,0 +1,220 @@
+"""``POST /webhook/grafana`` and ``POST /webhook/alertmanager``: authenticate, read, parse, normalise, enqueue.
+
+The order matters. Header credentials are checked before the body is read, so an unauthenticated sender cannot make
+us buffer anything; the body is read as a stream and abandoned as soon as it passes the limit; the HMAC signature
+(which covers the raw bytes) is checked before the JSON is parsed. Each alert becomes one arq job whose id is the
+dedup key (:func:`triage.queue.job_for`): a second job with an id that is queued, running or whose result is
+still kept is refused (:class:`triage.queue.UniqueEnqueuer`, arq's rule in one round trip), and that is a duplicate. Any Redis failure answers 503, so the sender retries; alerts
+already enqueued by the failed attempt are duplicates on the retry, none is lost and none is triaged twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from reports.models import Alert
+from reports.payloads import PayloadError, Source, normalise, parse_payload
+from triage.queue import UniqueEnqueuer, job_for
+from webhook.auth import WebhookAuth
+from webhook.errors import ApiError, InvalidPayload, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
+from webhook.metrics import IntakeMetrics
+
+log = logging.getLogger("webhook.intake")
+router = APIRouter()
+
+# Redis answers in well under a millisecond; a notification that waits this long gets a 503 and is re-sent.
+ENQUEUE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: str
+    alert: Alert
+    duplicate: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.job_id,
+            "fingerprint": self.alert.fingerprint,
+            "alertname": self.alert.alertname,
+            "status": self.alert.status.value,
+            "duplicate": self.duplicate,
+        }
+
+
+def require_json(request: Request) -> None:
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        shown = media[:60] or "none"
+        raise UnsupportedMediaType(f"Content-Type must be application/json (got {shown})")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing it as soon as it is known to be over ``limit`` bytes (before or while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise InvalidPayload("Content-Length is not a number")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"the body is {int(declared)} bytes; the limit is {limit} (WEBHOOK_MAX_BODY_BYTES)")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes (WEBHOOK_MAX_BODY_BYTES)")
+    return bytes(body)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_json(body: bytes) -> Any:
+    if not body:
+        raise InvalidPayload("the body is empty; expected a JSON notification")
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise InvalidPayload("the body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidPayload(f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:
+        raise InvalidPayload(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidPayload("the body is nested too deeply") from None
+
+
+async def enqueue_alert(queue: UniqueEnqueuer, alert: Alert) -> Enqueued:
+    function, job_id = job_for(alert)
+    added = await queue.enqueue(function, alert.model_dump(mode="json"), job_id)
+    return Enqueued(job_id=job_id, alert=alert, duplicate=not added)
+
+
+async def enqueue_all(queue: UniqueEnqueuer, alerts: list[Alert]) -> list[Enqueued]:
+    """Enqueue every alert; raise :class:`ServiceUnavailable` unless each is enqueued or a known duplicate."""
+    results: list[Enqueued | BaseException]
+    try:
+        async with asyncio.timeout(ENQUEUE_TIMEOUT_S):
+            if len(alerts) == 1:
+                # the common case: no task per alert
+                results = [await _attempt(queue, alerts[0])]
+            else:
+                results = await asyncio.gather(*(enqueue_alert(queue, a) for a in alerts), return_exceptions=True)
+    except TimeoutError:
+        raise ServiceUnavailable("the job queue (Redis) did not answer in time; retry later") from None
+    done: list[Enqueued] = []
+    for result in results:
+        if isinstance(result, RedisError | OSError | TimeoutError):
+            raise ServiceUnavailable("the job queue (Redis) is unavailable; retry later") from result
+        if isinstance(result, BaseException):
+            raise result
+        done.append(result)
+    return done
+
+
+async def receive(request: Request, source: Source) -> JSONResponse:
+    state = request.app.state
+    metrics: IntakeMetrics = state.metrics
+    started = time.perf_counter()
+    receiver: str | None = None
+    try:
+        auth: WebhookAuth = state.webhook_auth
+        auth.check_headers(request.headers)
+        require_json(request)
+        body = await read_body(request, state.settings.webhook.max_body_bytes)
+        auth.check_body(request.headers, body)
+        try:
+            payload = parse_payload(source, decode_json(body))
+        except PayloadError as exc:
+            raise InvalidPayload(f"not a valid {source} notification: {exc}") from None
+        receiver = payload.receiver
+        alerts = normalise(source, payload)
+        try:
+            results = await enqueue_all(state.enqueuer, alerts)
+        except ServiceUnavailable:
+            metrics.enqueue_failures.labels(source).inc()
+            raise
+    except ApiError as exc:
+        metrics.notification(source, receiver, exc.code)
+        log.warning(
+            "notification refused",
+            extra={
+                "source": source,
+                "status": exc.status,
+                "code": exc.code,
+                "reason": exc.message,
+                "duration_ms": _ms_since(started),
+            },
+        )
+        raise
+    finally:
+        metrics.intake_seconds.labels(source).observe(time.perf_counter() - started)
+    return _accepted(metrics, source, receiver, payload.truncated_alerts, results, started)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+async def _attempt(queue: UniqueEnqueuer, alert: Alert) -> Enqueued | BaseException:
+    try:
+        return await enqueue_alert(queue, alert)
+    except (RedisError, OSError) as exc:
+        return exc
+
+
+def _accepted(
+    metrics: IntakeMetrics,
+    source: Source,
+    receiver: str | None,
+    truncated: int,
+    results: list[Enqueued],
+    started: float,
+) -> JSONResponse:
+    duplicates = sum(1 for r in results if r.duplicate)
+    accepted = len(results) - duplicates
+    metrics.notification(source, receiver, "accepted")
+    if accepted:
+        metrics.alerts.labels(source, "accepted").inc(accepted)
+    if duplicates:
+        metrics.alerts.labels(source, "duplicate").inc(duplicates)
+    jobs = [r.as_json() for r in results]
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "notification accepted",
+            extra={
+                "source": source,
+                "accepted": accepted,
+                "duplicates": duplicates,
+                "truncated_alerts": truncated,
+                "duration_ms": _ms_since(started),
+                "jobs": [
+                    {"job_id": j["id"], "fingerprint": j["fingerprint"], "duplicate": j["duplicate"]} for j in jobs
+                ],
+            },
+        )
+    body: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "jobs": jobs}
+    if truncated:
+        # the sender dropped alerts to respect its max_alerts; say so rather than pretend we saw everything
+        body["truncated_alerts"] = truncated
+    return JSONResponse(body, status_code=202)
+
+
+@router.post("/webhook/grafana", status_code=202, summary="Grafana unified alerting webhook (payload version 1)")
+async def grafana_webhook(request: Request) -> JSONResponse:
+    return await receive(request, "grafana")
+
+
+@router.post("/webhook/alertmanager", status_code=202, summary="Alertmanager webhook (payload version 4)")
+async def alertmanager_webhook(request: Request) -> JSONResponse:
+    return await receive(request, "alertmanager")

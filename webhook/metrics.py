@@ -1,0 +1,113 @@
+"""``GET /metrics``: intake counters of this API process, plus queue depth and worker job stats read from Redis.
+
+Each app has its own :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests) do not
+clash. The worker's job outcomes and durations come from the Redis hash of :mod:`triage.stats`, read at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from triage.constants import QUEUE_NAME
+from triage.stats import FunctionStats, bucket_labels, read_job_stats
+
+# receiver names come from the payload: cap how many distinct label values one process creates
+MAX_RECEIVERS = 50
+MAX_RECEIVER_CHARS = 64
+OTHER = "other"
+
+
+class WorkerJobsCollector(Collector):
+    """Exposes the last snapshot of worker job stats (refreshed by each scrape before rendering)."""
+
+    def __init__(self) -> None:
+        self.snapshot: dict[str, FunctionStats] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        jobs = CounterMetricFamily(
+            "sre_triage_jobs",
+            "Job attempts finished by the workers, by function and outcome.",
+            labels=["function", "outcome"],
+        )
+        durations = HistogramMetricFamily(
+            "sre_triage_job_duration_seconds", "Duration of job attempts, by function.", labels=["function"]
+        )
+        for function, stats in sorted(self.snapshot.items()):
+            for outcome, count in sorted(stats.outcomes.items()):
+                jobs.add_metric([function, outcome], count)
+            buckets = [(bound, float(stats.buckets.get(bound, 0))) for bound in bucket_labels()]
+            durations.add_metric([function], buckets, stats.sum_s)
+        yield jobs
+        yield durations
+
+
+class IntakeMetrics:
+    """The API's metrics; ``render`` refreshes the Redis-backed ones and returns the exposition text."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.notifications = Counter(
+            "sre_triage_notifications",
+            "Webhook notifications received, by sender, receiver and outcome.",
+            ["source", "receiver", "outcome"],
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "sre_triage_alerts",
+            "Alerts in accepted notifications: enqueued as a new job, or a duplicate of a known job.",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.enqueue_failures = Counter(
+            "sre_triage_enqueue_failures",
+            "Notifications answered 503 because Redis could not take the job.",
+            ["source"],
+            registry=self.registry,
+        )
+        self.intake_seconds = Histogram(
+            "sre_triage_intake_duration_seconds",
+            "Time from request to response of webhook notifications.",
+            ["source"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "sre_triage_queue_depth", "Jobs waiting in the queue (including deferred retries).", registry=self.registry
+        )
+        self.redis_up = Gauge("sre_triage_redis_up", "1 when the last scrape could read Redis.", registry=self.registry)
+        self.worker_jobs = WorkerJobsCollector()
+        self.registry.register(self.worker_jobs)
+        self._receivers: set[str] = set()
+
+    def receiver_label(self, receiver: str | None) -> str:
+        name = (receiver or "")[:MAX_RECEIVER_CHARS]
+        if name in self._receivers:
+            return name
+        if len(self._receivers) >= MAX_RECEIVERS:
+            return OTHER
+        self._receivers.add(name)
+        return name
+
+    def notification(self, source: str, receiver: str | None, outcome: str) -> None:
+        self.notifications.labels(source, self.receiver_label(receiver), outcome).inc()
+
+    async def refresh(self, redis: Redis) -> None:
+        try:
+            depth: Any = await redis.zcard(QUEUE_NAME)
+            self.worker_jobs.snapshot = await read_job_stats(redis)
+        except (RedisError, OSError):
+            self.redis_up.set(0)
+            return
+        self.queue_depth.set(int(depth))
+        self.redis_up.set(1)
+
+    async def render(self, redis: Redis) -> tuple[bytes, str]:
+        await self.refresh(redis)
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

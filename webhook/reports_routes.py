@@ -1,0 +1,240 @@
+"""Report pages and the report API: ``/reports``, ``/reports/{id}`` (HTML), ``.json``, ``.md``.
+
+Access: ``Authorization: Bearer $API_TOKEN`` for everything; a single report also opens with a signed link
+(``?exp=…&sig=…``, see :mod:`reports.links`) so a click on a Grafana annotation needs no login. With neither
+API_TOKEN nor LINK_SIGNING_KEY set, the pages are disabled (503), never open.
+
+Pages carry no JavaScript; the Content-Security-Policy forbids scripts outright, so even a template bug that let
+markup through could not run code. ``Referrer-Policy: no-referrer`` keeps the signed URL from leaking to the
+runbook and Grafana links on the page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from reports.context import Pair, ReportListPage, build_report_row
+from reports.links import LinkSigner
+from reports.models import Report, ReportStatus
+from reports.render import render_error_html, render_list_html, render_report_html, render_report_markdown
+from reports.store import ReportStore
+from triage.settings import Settings
+from webhook.errors import ServiceUnavailable, error_body
+
+router = APIRouter(tags=["reports"])
+
+_REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
+MAX_PAGE = 200
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "private, no-store",
+}
+
+
+class _Denied(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def wants_html(request: Request) -> bool:
+    """True for browsers: the Accept header asks for text/html before (or instead of) JSON."""
+    accept = request.headers.get("accept", "").lower()
+    if "text/html" not in accept:
+        return False
+    json_at = accept.find("application/json")
+    return json_at == -1 or accept.find("text/html") < json_at
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> ReportStore:
+    store: ReportStore | None = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ServiceUnavailable("the report store is starting or stopping; retry in a moment")
+    return store
+
+
+def _bearer_ok(request: Request, settings: Settings) -> bool:
+    if settings.api.api_token is None:
+        return False
+    kind, _, given = request.headers.get("authorization", "").strip().partition(" ")
+    if kind.lower() != "bearer" or not given.strip():
+        return False
+    return hmac.compare_digest(given.strip().encode(), settings.api.api_token.get_secret_value().encode())
+
+
+def _check_bearer(request: Request) -> None:
+    settings = _settings(request)
+    if settings.api.api_token is None:
+        raise _Denied(503, "unavailable", "the report API is disabled: set API_TOKEN on the server")
+    if not _bearer_ok(request, settings):
+        has_header = bool(request.headers.get("authorization"))
+        message = "invalid bearer token" if has_header else "missing bearer token (Authorization: Bearer $API_TOKEN)"
+        raise _Denied(401, "unauthorized", message, _CHALLENGE)
+
+
+def _check_report_access(request: Request, report_id: str) -> str:
+    """Allow a bearer token or a valid link signature; return the signed query to carry to sibling links."""
+    settings = _settings(request)
+    if _bearer_ok(request, settings):
+        return ""
+    signer = LinkSigner.from_settings(settings)
+    if settings.api.api_token is None and signer.key is None:
+        raise _Denied(503, "unavailable", "report pages are disabled: set API_TOKEN (or LINK_SIGNING_KEY)")
+    exp, sig = request.query_params.get("exp"), request.query_params.get("sig")
+    if exp is None and sig is None:
+        if request.headers.get("authorization"):
+            raise _Denied(401, "unauthorized", "invalid bearer token", _CHALLENGE)
+        raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE)
+    if not signer.verify(report_id, exp, sig):
+        raise _Denied(
+            401, "invalid_signature", "the link is invalid or has expired; open the report from Grafana again"
+        )
+    return "?" + urlencode({"exp": exp, "sig": sig})
+
+
+def _denied_response(request: Request, denied: _Denied) -> Response:
+    if wants_html(request):
+        titles = {401: "Not authorised", 503: "Unavailable"}
+        html = render_error_html(denied.status, titles.get(denied.status, "Error"), denied.message)
+        return HTMLResponse(html, status_code=denied.status, headers={**PAGE_HEADERS, **(denied.headers or {})})
+    return JSONResponse(
+        error_body(denied.status, denied.code, denied.message), status_code=denied.status, headers=denied.headers
+    )
+
+
+async def _load(request: Request, report_id: str) -> tuple[Report, str] | Response:
+    try:
+        if not _REPORT_ID.match(report_id):
+            # same answer as a bad signature: an id that can never exist reveals nothing
+            raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE)
+        link_query = _check_report_access(request, report_id)
+    except _Denied as denied:
+        return _denied_response(request, denied)
+    report = await _store(request).get(report_id)
+    if report is None:
+        raise HTTPException(404, detail="report not found")
+    return report, link_query
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The Report JSON contract of ARCHITECTURE.md: the report with its evidence ranked by score."""
+    data = report.model_dump(mode="json")
+    data["evidence"] = [e.model_dump(mode="json") for e in report.ranked_evidence()]
+    return data
+
+
+@router.get("/reports/{report_id}.json", summary="One report as JSON")
+async def get_report_json(request: Request, report_id: str) -> Response:
+    loaded = await _load(request, report_id)
+    if isinstance(loaded, Response):
+        return loaded
+    report, _ = loaded
+    return JSONResponse(report_json(report), headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/reports/{report_id}.md", summary="One report as Markdown")
+async def get_report_markdown(request: Request, report_id: str) -> Response:
+    loaded = await _load(request, report_id)
+    if isinstance(loaded, Response):
+        return loaded
+    report, link_query = loaded
+    base = _settings(request).api.public_url.rstrip("/")
+    text = render_report_markdown(report, report_url=f"{base}/reports/{report.id}{link_query}")
+    return PlainTextResponse(
+        text, media_type="text/markdown; charset=utf-8", headers={"Cache-Control": "private, no-store"}
+    )
+
+
+@router.get("/reports/{report_id}", summary="One report as an HTML page", response_class=HTMLResponse)
+async def get_report_page(request: Request, report_id: str) -> Response:
+    loaded = await _load(request, report_id)
+    if isinstance(loaded, Response):
+        return loaded
+    report, link_query = loaded
+    return HTMLResponse(render_report_html(report, link_query=link_query), headers=PAGE_HEADERS)
+
+
+def _list_href(params: dict[str, str], offset: int, limit: int) -> str:
+    query = {k: v for k, v in params.items() if k not in ("offset", "limit") and v}
+    query["limit"] = str(limit)
+    if offset:
+        query["offset"] = str(offset)
+    return "/reports?" + urlencode(query)
+
+
+@router.get("/reports", summary="Reports, newest first, filtered and paginated")
+async def list_reports(
+    request: Request,
+    alertname: Annotated[str | None, Query(max_length=200)] = None,
+    status: ReportStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Response:
+    try:
+        _check_bearer(request)
+    except _Denied as denied:
+        return _denied_response(request, denied)
+    store = _store(request)
+    filters: dict[str, Any] = {"alertname": alertname or None, "status": status, "since": since, "until": until}
+    total = await store.count(**filters)
+    reports = await store.list(**filters, limit=limit, offset=offset)
+    next_offset = offset + limit if offset + limit < total else None
+    if wants_html(request):
+        params = {
+            "alertname": alertname or "",
+            "status": status.value if status else "",
+            "since": since.isoformat() if since else "",
+            "until": until.isoformat() if until else "",
+        }
+        page = ReportListPage(
+            rows=[build_report_row(r, f"/reports/{r.id}") for r in reports],
+            total=total,
+            offset=offset,
+            limit=limit,
+            filters=[Pair(k, v) for k, v in params.items() if v],
+            prev_href=_list_href(params, max(0, offset - limit), limit) if offset > 0 else None,
+            next_href=_list_href(params, next_offset, limit) if next_offset is not None else None,
+        )
+        return HTMLResponse(render_list_html(page), headers=PAGE_HEADERS)
+    items = [
+        {
+            "id": r.id,
+            "status": r.status.value,
+            "alertname": r.alert.alertname,
+            "severity": r.alert.severity,
+            "fingerprint": r.alert.fingerprint,
+            "starts_at": r.alert.starts_at.isoformat(),
+            "ends_at": r.alert.ends_at.isoformat() if r.alert.ends_at else None,
+            "summary": r.summary,
+            "delivery": r.delivery.value,
+            "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat(),
+            "url": f"/reports/{r.id}",
+        }
+        for r in reports
+    ]
+    body = {"reports": items, "total": total, "limit": limit, "offset": offset, "next_offset": next_offset}
+    return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
