@@ -293,7 +293,9 @@ async def main_async(args: argparse.Namespace, redis_url: str, api: tuple[int, i
     p99 = combined["intake"].pct_ms(0.99)
     cpu_ratio = combined["floor"].cpu_us_per_request / combined["intake"].cpu_us_per_request
     print(f"  intake/floor throughput: {ratio:.0%} (goal ≥ 50%)   intake p99: {p99:.1f} ms (goal < 50 ms)")
-    print(f"  floor/intake server CPU per request: {cpu_ratio:.0%} (the throughput ratio on an idle machine)")
+    print(
+        f"  floor/intake server CPU per request: {cpu_ratio:.0%} (the throughput ratio when the API process is the bottleneck)"
+    )
 
     result = await storm(api[0], args.storm, redis_url)
     print(f"\nstorm: {result['notifications']} notifications, {STORM_ALERTS} distinct alerts, {result['seconds']:.1f}s")

@@ -1,15 +1,19 @@
 """Per-alert load on the data sources: how many HTTP requests and bytes each client spends on one typical alert.
 
-A "typical alert" is a host CPU alert on a Proxmox node (``HostHighCpuLoad`` on ``pve1:9100``). Each source has a
-*plan*: the calls the triage worker makes for such an alert (alert rule, the alert's own signal, saturation of the
-host, error lines and their rate now and in the previous window, the change timeline). The plans run against a
-real Prometheus loaded with three hours of node-exporter-like series and against the Loki fake holding three hours
-of logs, and the clients' request counters are printed.
+A "typical alert" is a Grafana-managed host CPU alert on a Proxmox node (``HostHighCpuLoad`` on ``pve1:9100``).
+Each source has a *plan*: the calls the triage worker makes for such an alert — Prometheus: the rule, the alert's
+own signal, saturation of the host; Loki: error lines and their rate now and in the previous window, restarts;
+Grafana: the rule, annotations in the window, and delivery of the report (annotation created, then extended when
+the alert resolves); Proxmox VE: the guest behind the alert, guest and node status, tasks in the window and in the
+backup look-back; PBS: tasks in both windows and datastore usage. The plans run against a real Prometheus loaded
+with three hours of node-exporter-like series, the Loki fake holding three hours of logs, and the Grafana, PVE and
+PBS fakes holding the reference homelab (:mod:`infra_world`: 3 nodes, 80 guests, three days of tasks). A second
+table shows what finding the guest behind an ``instance`` label costs Proxmox VE, by the form of the label.
 
     .venv/bin/python bench/source_load.py [--json] [--max-points N]
 
 To add a source, write ``async def plan(client, alert) -> None`` making the calls a triage makes, and register it
-with its client factory in :data:`PLANS` via :func:`register` (see ``prometheus_plan`` and ``loki_plan``).
+in :data:`PLANS` via :func:`register` (see ``prometheus_plan`` and ``loki_plan``); :func:`run` builds the clients.
 """
 
 from __future__ import annotations
@@ -27,14 +31,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.infra_world import DASHBOARD_UID, build, guest_ip  # noqa: E402
+from reports.delivery import deliver, deliver_resolve  # noqa: E402
+from reports.models import Alert, AlertStatus  # noqa: E402
 from tests.fakes.loki import FakeLoki  # noqa: E402
 from tests.support.prometheus import PrometheusWorld, SyntheticSeries  # noqa: E402
+from tests.support.sample_reports import sample_report  # noqa: E402
+from tools.grafana import GrafanaClient  # noqa: E402
 from tools.http import SourceClient  # noqa: E402
 from tools.loki import LokiClient  # noqa: E402
+from tools.pbs import PbsClient  # noqa: E402
 from tools.prometheus import PrometheusClient  # noqa: E402
+from tools.proxmox import ProxmoxClient  # noqa: E402
+from triage.settings import ApiSettings  # noqa: E402
+
+# as the backups check: a job that started this long before the window can still be running at the alert
+BACKUP_LOOKBACK = timedelta(hours=12)
 from tools.selectors import Matcher, line_filter, logql_query, logql_selector, selector  # noqa: E402
 from tools.types import DEFAULT_MAX_POINTS  # noqa: E402
 
@@ -46,6 +63,18 @@ class BenchAlert:
     alertname: str
     labels: dict[str, str]
     starts_at: datetime
+    rule_uid: str = "host-high-cpu"
+    dashboard_uid: str | None = DASHBOARD_UID
+    panel_id: int | None = 4
+
+    def window(self) -> tuple[datetime, datetime]:
+        """The triage window: an hour before the start to ten minutes after it."""
+        return self.starts_at - timedelta(hours=1), self.starts_at + timedelta(minutes=10)
+
+    def epoch_window(self) -> tuple[int, int]:
+        """:meth:`window` in epoch seconds, as the Proxmox APIs take it."""
+        start, end = self.window()
+        return int(start.timestamp()), int(end.timestamp())
 
 
 @dataclass
@@ -72,7 +101,7 @@ def register(source: str, plan: Plan) -> None:
 async def prometheus_plan(client: PrometheusClient, alert: BenchAlert) -> None:
     """Alert rule, the alert's own signal, and CPU/memory/disk/network of the host, one hour before to now."""
     instance = alert.labels["instance"]
-    start, end = alert.starts_at - timedelta(hours=1), alert.starts_at + timedelta(minutes=10)
+    start, end = alert.window()
     rule = await client.alerting_rule(alert.alertname)
     if rule is not None:
         await client.query_range(rule.query, start, end)
@@ -101,8 +130,67 @@ async def loki_plan(client: LokiClient, alert: BenchAlert) -> None:
     await client.query_range(logql_query(host, changes), start, end, limit=100)
 
 
+@dataclass(frozen=True)
+class _Api:
+    api: ApiSettings
+
+
+LINKS = _Api(ApiSettings(api_token=SecretStr("bench-token"), public_url="https://triage.lan"))
+
+
+async def grafana_plan(client: GrafanaClient, alert: BenchAlert) -> None:
+    """The rule's query (alert signal), annotations in the window (change timeline), then delivery of a report of
+    typical size: looked up by its tag, created on the alert's panel, extended when the alert resolves."""
+    start, end = alert.window()
+    await client.alert_rule(alert.rule_uid)
+    await client.find_annotations(from_ms=int(start.timestamp() * 1000), to_ms=int(end.timestamp() * 1000), limit=100)
+    fired = Alert(
+        fingerprint="bench0000000001",
+        alertname=alert.alertname,
+        status=AlertStatus.firing,
+        labels={"alertname": alert.alertname, **alert.labels},
+        starts_at=alert.starts_at,
+        dashboard_uid=alert.dashboard_uid,
+        panel_id=alert.panel_id,
+    )
+    delivered = await deliver(sample_report(alert=fired), client, LINKS, now=end)
+    await deliver_resolve(delivered, client, LINKS, ends_at=end, now=end + timedelta(minutes=5))
+
+
+async def proxmox_plan(client: ProxmoxClient, alert: BenchAlert) -> None:
+    """The guest behind ``instance`` and the cluster's nodes, the status of the guest and of its node (or of the
+    node the alert names), tasks in the window (change timeline) and in the backup look-back (vzdump jobs)."""
+    since, until = alert.epoch_window()
+    instance = alert.labels["instance"]
+    match, nodes = await asyncio.gather(client.find_guest(instance), client.nodes())
+    online = {n.node for n in nodes if n.node and n.status == "online"}
+    node = match.guest.node if match else instance.split(":")[0]
+    calls: list[Awaitable[object]] = [
+        client.tasks(since_s=since, until_s=until, limit=200),
+        client.tasks(since_s=since - int(BACKUP_LOOKBACK.total_seconds()), limit=500),
+    ]
+    if node in online:
+        calls.append(client.node_status(node))
+    if match is not None and match.guest.node in online and match.guest.vmid is not None:
+        calls.append(client.guest_status(match.guest.node, match.guest.vmid, match.guest.kind))
+    await asyncio.gather(*calls)
+
+
+async def pbs_plan(client: PbsClient, alert: BenchAlert) -> None:
+    """Tasks in the window (change timeline), tasks in the backup look-back and datastore usage (backups)."""
+    since, until = alert.epoch_window()
+    await asyncio.gather(
+        client.tasks(since_s=since, until_s=until, limit=200),
+        client.tasks(since_s=since - int(BACKUP_LOOKBACK.total_seconds()), limit=500),
+        client.datastores(),
+    )
+
+
 register("prometheus", prometheus_plan)
 register("loki", loki_plan)
+register("grafana", grafana_plan)
+register("proxmox", proxmox_plan)
+register("pbs", pbs_plan)
 
 
 async def measure(clients: dict[str, SourceClient], alert: BenchAlert) -> list[SourceLoad]:
@@ -136,7 +224,7 @@ def node_series(instance: str, start: datetime, end: datetime) -> list[Synthetic
                 {**busy, "mode": "idle"},
                 start,
                 end,
-                fn=lambda t, s=spike_from: t * 0.9 if t < s else s * 0.9 + (t - s) * 0.05,
+                fn=lambda t: t * 0.9 if t < spike_from else spike_from * 0.9 + (t - spike_from) * 0.05,
             )
         )
         series.append(
@@ -190,6 +278,48 @@ def loki_world(host: str, start: datetime, end: datetime) -> FakeLoki:
     return loki
 
 
+@dataclass
+class LookupLoad:
+    """What finding the guest behind one ``instance`` label cost Proxmox VE."""
+
+    instance: str
+    found: str
+    requests: int
+    bytes_received: int
+
+
+# one instance label per way the client can recognise a guest, and one it cannot
+LOOKUPS = [
+    ("svc7:9100", "name"),
+    (f"{guest_ip(9)}:9100", "container address"),
+    (f"{guest_ip(8)}:9100", "VM address, guest agent"),
+    (f"{guest_ip(30)}:9100", "VM address, no agent, config"),
+    (f"{guest_ip(64)}:9100", "address past the look-up budget"),
+    ("10.9.9.9:9100", "unknown address"),
+]
+
+
+async def guest_lookups(now: datetime) -> list[LookupLoad]:
+    """Resolve each of :data:`LOOKUPS` on a fresh client, then the last known address again on the same client."""
+    world = build(now, rule_uid=BenchAlert.rule_uid)
+    rows: list[LookupLoad] = []
+
+    async def lookup(client: ProxmoxClient, instance: str, label: str) -> None:
+        client.stats.reset()
+        match = await client.find_guest(instance)
+        found = f"{label}: {match.guest.vmid} by {match.matched_by}" if match else f"{label}: no guest"
+        rows.append(LookupLoad(instance, found, client.stats.requests, client.stats.bytes_received))
+
+    for instance, label in LOOKUPS:
+        async with world.proxmox.client() as client:
+            await lookup(client, instance, label)
+    async with world.proxmox.client() as client:
+        instance = LOOKUPS[3][0]
+        await client.find_guest(instance)
+        await lookup(client, instance, "same address again (cached)")
+    return rows
+
+
 def print_table(loads: list[SourceLoad]) -> None:
     print(f"{'source':<12}{'requests':>9}{'retries':>9}{'sent B':>10}{'received B':>12}  paths")
     for load in loads:
@@ -201,31 +331,48 @@ def print_table(loads: list[SourceLoad]) -> None:
     print(f"total: {total[0]} requests, {total[1]} bytes")
 
 
-async def run(workdir: Path, max_points: int) -> list[SourceLoad]:
-    now = datetime.now(UTC).replace(microsecond=0)
+def print_lookups(rows: list[LookupLoad]) -> None:
+    print(f"{'instance':<16}{'requests':>9}{'received B':>12}  found")
+    for row in rows:
+        print(f"{row.instance:<16}{row.requests:>9}{row.bytes_received:>12}  {row.found}")
+
+
+async def run(workdir: Path, max_points: int, *, now: datetime | None = None) -> list[SourceLoad]:
+    """Build the worlds at ``now`` (default: the current second) and measure the typical alert on every source."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(hours=3)
     alert = BenchAlert("HostHighCpuLoad", {"instance": "pve1:9100", "severity": "warning"}, now - timedelta(minutes=10))
     loki = loki_world("pve1", start, now)
+    infra = build(now, rule_uid=alert.rule_uid)
     with PrometheusWorld(workdir, node_series("pve1:9100", start, now), rules=RULES) as world:
         async with AsyncExitStack() as stack:
             clients: dict[str, SourceClient] = {
                 "prometheus": await stack.enter_async_context(PrometheusClient(world.url, max_points=max_points)),
                 "loki": await stack.enter_async_context(loki.client(max_points=max_points)),
+                "grafana": await stack.enter_async_context(infra.grafana.client()),
+                "proxmox": await stack.enter_async_context(infra.proxmox.client()),
+                "pbs": await stack.enter_async_context(infra.pbs.client()),
             }
             return await measure(clients, alert)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, help="point budget per series")
     args = parser.parse_args()
+    now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="source-load-") as workdir:
-        loads = asyncio.run(run(Path(workdir), args.max_points))
+        loads = asyncio.run(run(Path(workdir), args.max_points, now=now))
+    lookups = asyncio.run(guest_lookups(now))
     if args.json:
-        print(json.dumps([asdict(load) for load in loads], indent=2))
+        print(
+            json.dumps({"alert": [asdict(x) for x in loads], "guest_lookups": [asdict(x) for x in lookups]}, indent=2)
+        )
     else:
         print_table(loads)
+        print()
+        print_lookups(lookups)
 
 
 if __name__ == "__main__":

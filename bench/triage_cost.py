@@ -3,8 +3,10 @@
 Every scenario is triaged with the scripted OpenAI-compatible server as the LLM; the server counts prompt and
 completion tokens with tiktoken and reports them as ``usage``, which the pipeline records in ``report.llm``. The
 storm: node pve-j3 of the ``node_down_storm`` world goes down and 50 alerts arrive at once (TargetDown, guest down
-and HTTP probe alerts of its 16 guests, and the node's own), triaged eight at a time as one worker would; the
-server's own request count gives the LLM calls.
+and HTTP probe alerts of its 16 guests, and the node's own); they are enqueued as the webhook enqueues them and the
+real arq worker (eight jobs at once, a throwaway redis-server) triages them, storm grouping included. The server's
+own request count gives the LLM calls. Run twice: with the group keys Alertmanager sends under
+``group_by: [alertname]``, and without any group key.
 
     .venv/bin/python -m bench.triage_cost
     .venv/bin/python -m bench.triage_cost --json
@@ -22,18 +24,18 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from reports.models import Alert, AlertStatus, labels_fingerprint
+from redis.asyncio import Redis
+
 from tests.scenarios import select
-from tests.scenarios.catalog_outages import DOWN_AT_MIN, STORM_GUESTS
+from tests.scenarios.catalog_outages import DOWN_AT_MIN
 from tests.scenarios.llm_script import ScenarioResponder, TimedAnalyser
 from tests.scenarios.runner import Suite, make_deps, run_world
-from tests.scenarios.world import World
+from tests.scenarios.storm import storm_alerts
+from tests.scenarios.worker_run import drain, enqueue
 from tests.support.llm_server import ScriptedLLM
-from triage.analysis import Analyser
-from triage.pipeline import triage
-from triage.settings import LlmSettings, TriageSettings
+from tests.support.procs import RedisServer
+from triage.settings import LlmSettings, TriageSettings, load_settings
 
-STORM_SIZE = 50
 STORM_CONCURRENCY = 8
 
 
@@ -51,48 +53,38 @@ def llm_settings(url: str) -> LlmSettings:
     return LlmSettings(openai_base_url=url, openai_api_key="bench", llm_model="test-model", llm_timeout_s=30.0)
 
 
-def storm_alerts(world: World) -> list[Alert]:
-    """The alerts a node failure sends: per guest TargetDown, guest down and probe failure; the node's own two."""
-    started = world.anchor.t0 + (world.anchor.now - world.anchor.t0) / 2
-    specs: list[tuple[str, dict[str, str]]] = [
-        ("ProxmoxNodeDown", {"node": "pve-j3", "severity": "critical"}),
-        ("TargetDown", {"instance": "pve-j3:9100", "job": "node", "severity": "critical"}),
-    ]
-    for vmid, name, kind in STORM_GUESTS:
-        specs.append(("TargetDown", {"instance": f"{name}:9100", "job": "node", "severity": "critical"}))
-        specs.append(("ProxmoxGuestNotRunning", {"id": f"{kind}/{vmid}", "node": "pve-j3", "severity": "warning"}))
-        specs.append(("HttpProbeFailed", {"instance": f"https://{name}.lab.example", "job": "blackbox"}))
-    alerts = []
-    for alertname, labels in specs[:STORM_SIZE]:
-        full = {"alertname": alertname, **labels}
-        alerts.append(
-            Alert(
-                fingerprint=labels_fingerprint(full),
-                alertname=alertname,
-                status=AlertStatus.firing,
-                labels=full,
-                starts_at=started if alertname != "ProxmoxNodeDown" else world.anchor.t0,
-                source="alertmanager",
-            )
+async def run_storm(suite: Suite, llm: ScriptedLLM, redis_url: str, *, group_keys: bool) -> dict[str, object]:
+    """50 alerts of one node failure through the real worker (eight jobs at once), storm grouping as configured."""
+    (scenario,) = select(["node_down_storm"])
+    world = await suite.world(scenario, tag=f"-storm-{group_keys}")
+    client: Redis = Redis.from_url(redis_url)
+    try:
+        await client.flushdb()
+        settings = load_settings(
+            redis={"redis_url": redis_url, "worker_max_jobs": STORM_CONCURRENCY},
+            llm={"openai_base_url": llm.url, "openai_api_key": "bench", "llm_model": "test-model"},
+            storage={"database_url": "sqlite:///unused.db"},
         )
-    return alerts
-
-
-async def run_storm(world: World, analyser: Analyser) -> tuple[int, list[int], float]:
-    """Triage the storm's alerts, eight at a time; return the number of alerts, prompt tokens each, wall time."""
-    alerts = storm_alerts(world)
-    gate = asyncio.Semaphore(STORM_CONCURRENCY)
-    settings = TriageSettings()
-    loop = asyncio.get_running_loop()
-
-    async def one(alert: Alert) -> int:
-        async with gate:
-            report = await triage(alert, make_deps(world, analyser), settings, now=world.anchor.now)
-            return report.llm.input_tokens if report.llm else 0
-
-    started = loop.time()
-    tokens = await asyncio.gather(*(one(a) for a in alerts))
-    return len(alerts), list(tokens), loop.time() - started
+        alerts = storm_alerts(world.anchor, group_keys=group_keys)
+        before = llm.calls
+        await enqueue(redis_url, alerts)
+        run = await drain(settings, world.store, lambda analyser: make_deps(world, analyser))
+        reports = await world.store.list(limit=200)
+        storm_reports = [r for r in reports if r.id in {a.occurrence_key for a in alerts}]
+        return {
+            "alerts": len(alerts),
+            "group_keys": group_keys,
+            "llm_calls": llm.calls - before,
+            "groups": len({r.group_id for r in storm_reports if r.group_id}),
+            "members_linked": sum(1 for r in storm_reports if r.group_id and r.group_id != r.id),
+            "prompt_tokens": sum(r.llm.input_tokens for r in storm_reports if r.llm),
+            "jobs_complete": run.complete,
+            "jobs_failed": run.failed,
+            "wall_s": round(run.wall_s, 2),
+        }
+    finally:
+        await client.aclose()
+        await world.aclose()
 
 
 async def run(llm_delay_s: float) -> dict[str, object]:
@@ -100,36 +92,37 @@ async def run(llm_delay_s: float) -> dict[str, object]:
     responder = ScenarioResponder(delay_s=llm_delay_s)
     costs: list[Cost] = []
     with tempfile.TemporaryDirectory(prefix="sre-triage-cost-") as tmp:
-        async with Suite(scenarios, Path(tmp)) as suite:
-            with ScriptedLLM(responder=responder) as llm:
-                analyser = TimedAnalyser(llm_settings(llm.url), None)
-                for scenario in scenarios:
-                    world = await suite.world(scenario, tag="-cost")
-                    try:
-                        outcome = await run_world(world, analyser, TriageSettings())
-                    finally:
-                        await world.aclose()
-                    usage = outcome.report.llm
-                    assert usage is not None
-                    costs.append(
-                        Cost(
-                            scenario.name,
-                            usage.calls,
-                            usage.input_tokens,
-                            usage.output_tokens,
-                            len(outcome.report.evidence),
-                            usage.skipped_reason,
+        redis_server = RedisServer(Path(tmp))
+        redis_server.start()
+        try:
+            async with Suite(scenarios, Path(tmp)) as suite:
+                with ScriptedLLM(responder=responder) as llm:
+                    analyser = TimedAnalyser(llm_settings(llm.url), None)
+                    for scenario in scenarios:
+                        world = await suite.world(scenario, tag="-cost")
+                        try:
+                            outcome = await run_world(world, analyser, TriageSettings())
+                        finally:
+                            await world.aclose()
+                        usage = outcome.report.llm
+                        assert usage is not None
+                        costs.append(
+                            Cost(
+                                scenario.name,
+                                usage.calls,
+                                usage.input_tokens,
+                                usage.output_tokens,
+                                len(outcome.report.evidence),
+                                usage.skipped_reason,
+                            )
                         )
-                    )
-                suite_calls = llm.calls
-                (storm_scenario,) = select(["node_down_storm"])
-                world = await suite.world(storm_scenario, tag="-storm")
-                try:
-                    before = llm.calls
-                    storm_n, storm_tokens, storm_s = await run_storm(world, analyser)
-                    storm_calls = llm.calls - before
-                finally:
-                    await world.aclose()
+                    suite_calls = llm.calls
+                    storms = [
+                        await run_storm(suite, llm, redis_server.url, group_keys=True),
+                        await run_storm(suite, llm, redis_server.url, group_keys=False),
+                    ]
+        finally:
+            redis_server.stop()
     prompts = [c.prompt_tokens for c in costs]
     return {
         "alerts": len(costs),
@@ -138,11 +131,7 @@ async def run(llm_delay_s: float) -> dict[str, object]:
         "prompt_tokens_mean": round(statistics.fmean(prompts)),
         "prompt_tokens_max": max(prompts),
         "completion_tokens_mean": round(statistics.fmean(c.completion_tokens for c in costs)),
-        "storm_alerts": storm_n,
-        "storm_llm_calls": storm_calls,
-        "storm_prompt_tokens_total": sum(storm_tokens),
-        "storm_wall_s": round(storm_s, 2),
-        "storm_grouping": storm_calls < storm_n,
+        "storms": storms,
         "down_after_min": DOWN_AT_MIN,
         "per_scenario": [asdict(c) for c in costs],
     }
@@ -165,11 +154,16 @@ def print_table(summary: dict[str, object]) -> None:
         f"prompt tokens mean {summary['prompt_tokens_mean']}, max {summary['prompt_tokens_max']} (goal ≤ 6000), "
         f"completion mean {summary['completion_tokens_mean']}; server saw {summary['llm_calls_server']} calls"
     )
-    print(
-        f"storm of {summary['storm_alerts']} alerts: {summary['storm_llm_calls']} LLM calls (goal ≤ 5), "
-        f"{summary['storm_prompt_tokens_total']} prompt tokens, {summary['storm_wall_s']} s; grouped: "
-        f"{summary['storm_grouping']}"
-    )
+    storms = summary["storms"]
+    assert isinstance(storms, list)
+    for storm in storms:
+        keys = "with Alertmanager group keys" if storm["group_keys"] else "without group keys"
+        print(
+            f"storm of {storm['alerts']} alerts {keys}: {storm['llm_calls']} LLM calls (goal ≤ 5), "
+            f"{storm['groups']} group report(s), {storm['members_linked']} members linked, "
+            f"{storm['prompt_tokens']} prompt tokens, {storm['jobs_complete']} jobs done "
+            f"({storm['jobs_failed']} failed) in {storm['wall_s']} s"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,55 +14,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
 
 from reports.links import LinkSigner, SettingsLike
 from reports.models import AnnotationRef, DeliveryState, Report
 from reports.render import render_annotation_text
 from reports.text import one_line
 from tools.errors import SourceError, SourceHTTPError
-from tools.grafana import Annotation
+from tools.grafana import GrafanaClient
 
 TAG = "sre-triage"
 REPORT_TAG_PREFIX = "report:"
 MAX_TAG_CHARS = 100
 RETRY_BASE_S = 5.0
 RETRY_MAX_S = 300.0
-
-
-class AnnotationApi(Protocol):
-    """The part of ``tools.grafana.GrafanaClient`` delivery uses."""
-
-    async def create_annotation(
-        self,
-        text: str,
-        tags: list[str],
-        time_ms: int,
-        time_end_ms: int | None = None,
-        dashboard_uid: str | None = None,
-        panel_id: int | None = None,
-    ) -> int: ...
-
-    async def patch_annotation(
-        self,
-        annotation_id: int,
-        *,
-        text: str | None = None,
-        time_end_ms: int | None = None,
-        tags: list[str] | None = None,
-    ) -> None: ...
-
-    async def find_annotations(
-        self,
-        *,
-        tags: list[str] | None = None,
-        from_ms: int | None = None,
-        to_ms: int | None = None,
-        dashboard_uid: str | None = None,
-        panel_id: int | None = None,
-        match_any: bool = False,
-        limit: int = 100,
-    ) -> list[Annotation]: ...
 
 
 class DeliveryError(Exception):
@@ -101,7 +65,7 @@ def _end_ms(report: Report, now: datetime) -> int:
     return max(_ms(end), _ms(report.alert.starts_at))
 
 
-async def _existing(report: Report, grafana: AnnotationApi) -> AnnotationRef | None:
+async def _existing(report: Report, grafana: GrafanaClient) -> AnnotationRef | None:
     if report.annotation is not None:
         return report.annotation
     found = await grafana.find_annotations(tags=[report_tag(report.id)], limit=10)
@@ -112,7 +76,7 @@ async def _existing(report: Report, grafana: AnnotationApi) -> AnnotationRef | N
     return AnnotationRef(id=first.id, dashboard_uid=first.dashboard_uid or None, panel_id=first.panel_id or None)
 
 
-async def _create(report: Report, grafana: AnnotationApi, text: str, end_ms: int) -> AnnotationRef:
+async def _create(report: Report, grafana: GrafanaClient, text: str, end_ms: int) -> AnnotationRef:
     tags = annotation_tags(report)
     start_ms = _ms(report.alert.starts_at)
     dashboard_uid, panel_id = report.alert.dashboard_uid, report.alert.panel_id
@@ -140,7 +104,7 @@ def _failed(report: Report, exc: SourceError, now: datetime) -> DeliveryError:
     return DeliveryError(f"annotation delivery {verb}: {message}", transient=exc.transient, report=failed)
 
 
-async def _deliver(report: Report, grafana: AnnotationApi | None, settings: SettingsLike, now: datetime) -> Report:
+async def _deliver(report: Report, grafana: GrafanaClient | None, settings: SettingsLike, now: datetime) -> Report:
     if grafana is None:
         return report.model_copy(update={"delivery": DeliveryState.disabled, "delivery_error": None, "updated_at": now})
     link = LinkSigner.from_settings(settings).report_url(report.id, now=now.timestamp())
@@ -160,7 +124,7 @@ async def _deliver(report: Report, grafana: AnnotationApi | None, settings: Sett
 
 
 async def deliver(
-    report: Report, grafana: AnnotationApi | None, settings: SettingsLike, *, now: datetime | None = None
+    report: Report, grafana: GrafanaClient | None, settings: SettingsLike, *, now: datetime | None = None
 ) -> Report:
     """Put ``report`` on Grafana (create, or update the annotation a previous attempt made) and return it updated.
 
@@ -172,7 +136,7 @@ async def deliver(
 
 async def deliver_resolve(
     report: Report,
-    grafana: AnnotationApi | None,
+    grafana: GrafanaClient | None,
     settings: SettingsLike,
     *,
     ends_at: datetime | None = None,

@@ -10,6 +10,7 @@ field (``alerts.0.startsAt``) so the sender's configuration can be fixed.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -41,9 +42,10 @@ Timestamp = Annotated[datetime, BeforeValidator(_parse_time)]
 class PayloadError(ValueError):
     """A notification body is not a valid payload; ``field`` names the first offending field."""
 
-    def __init__(self, message: str, *, field: str = "") -> None:
+    def __init__(self, message: str, *, field: str = "", not_json: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        self.not_json = not_json
 
 
 class _Model(BaseModel):
@@ -69,7 +71,9 @@ class PayloadAlert(_Model):
     value_string: str | None = Field(None, alias="valueString")
 
 
-class _Notification(_Model):
+class Notification(_Model):
+    """Fields both senders share; see the two subclasses."""
+
     receiver: str = ""
     status: AlertStatus
     alerts: list[PayloadAlert]
@@ -81,7 +85,7 @@ class _Notification(_Model):
     truncated_alerts: int = Field(0, ge=0, alias="truncatedAlerts")
 
 
-class GrafanaPayload(_Notification):
+class GrafanaPayload(Notification):
     """Grafana unified alerting webhook body (``version: "1"``)."""
 
     version: Literal["1"]
@@ -91,14 +95,14 @@ class GrafanaPayload(_Notification):
     message: str | None = None
 
 
-class AlertmanagerPayload(_Notification):
+class AlertmanagerPayload(Notification):
     """Alertmanager webhook body (``version: "4"``)."""
 
     version: Literal["4"]
 
 
 Source = Literal["grafana", "alertmanager"]
-PAYLOAD_TYPES: dict[Source, type[_Notification]] = {"grafana": GrafanaPayload, "alertmanager": AlertmanagerPayload}
+PAYLOAD_TYPES: dict[Source, type[Notification]] = {"grafana": GrafanaPayload, "alertmanager": AlertmanagerPayload}
 
 
 def describe_validation_error(exc: ValidationError) -> PayloadError:
@@ -117,7 +121,24 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MAX_FIELD_CHARS else text[:_MAX_FIELD_CHARS] + "…"
 
 
-def parse_payload(source: Source, data: Any) -> _Notification:
+def parse_payload_json(source: Source, body: bytes) -> Notification:
+    """Validate a raw JSON body (parsed in pydantic-core, the webhook's fast path); errors as :func:`parse_payload`.
+
+    A body that is not JSON at all raises :class:`PayloadError` with ``field == ""`` and ``not_json`` set.
+    """
+    try:
+        return PAYLOAD_TYPES[source].model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            detail = str(errors[0]["msg"]).removeprefix("Invalid JSON: ")
+            raise PayloadError(f"the body is not valid JSON: {detail}", not_json=True) from None
+        if errors and errors[0]["type"] == "model_type" and not errors[0]["loc"]:
+            raise PayloadError("the body must be a JSON object") from None
+        raise describe_validation_error(exc) from None
+
+
+def parse_payload(source: Source, data: Any) -> Notification:
     """Validate a decoded JSON body as a ``source`` notification; raise :class:`PayloadError` naming the field."""
     if not isinstance(data, dict):
         raise PayloadError("the body must be a JSON object", field="")
@@ -127,7 +148,7 @@ def parse_payload(source: Source, data: Any) -> _Notification:
         raise describe_validation_error(exc) from None
 
 
-def normalise(source: Source, payload: _Notification) -> list[Alert]:
+def normalise(source: Source, payload: Notification) -> list[Alert]:
     """One :class:`Alert` per entry of ``payload.alerts``, in order."""
     return [_alert(source, payload, item) for item in payload.alerts]
 
@@ -137,7 +158,7 @@ def parse_alerts(source: Source, data: Any) -> list[Alert]:
     return normalise(source, parse_payload(source, data))
 
 
-def _alert(source: Source, payload: _Notification, item: PayloadAlert) -> Alert:
+def _alert(source: Source, payload: Notification, item: PayloadAlert) -> Alert:
     starts_at = _aware(item.starts_at)
     ends_at = _aware(item.ends_at) if item.ends_at is not None else None
     if ends_at is not None and ends_at <= ZERO_TIME:
@@ -157,7 +178,8 @@ def _alert(source: Source, payload: _Notification, item: PayloadAlert) -> Alert:
         source=source,
         dashboard_uid=dashboard_uid,
         panel_id=panel_id,
-        values={k: v for k, v in (item.values or {}).items() if v is not None},
+        # JSON has no NaN/Infinity, but senders (and lenient parsers) produce them; they are not measurements
+        values={k: v for k, v in (item.values or {}).items() if v is not None and math.isfinite(v)},
     )
 
 

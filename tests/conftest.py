@@ -11,13 +11,28 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.support.procs import RedisServer
-from triage.settings import Settings, load_settings
+import triage.settings
+from triage.settings import UNKNOWN_CHECK_PREFIXES, Settings, load_settings
+
+# A developer's .env (written by scripts/run.sh) must not change what the tests see.
+triage.settings.ENV_FILE = None
 
 # Keep developer/CI environment variables from leaking into settings under test.
 for _name in list(os.environ):
-    if _name.startswith(("WEBHOOK_", "PROMETHEUS_", "LOKI_", "GRAFANA_", "PROXMOX_", "PBS_", "LLM_", "EMBEDDINGS_")):
+    if _name.upper().startswith(UNKNOWN_CHECK_PREFIXES):
         del os.environ[_name]
-for _name in ("API_TOKEN", "OPENAI_BASE_URL", "OPENAI_API_KEY", "DATABASE_URL", "CHROMA_URL", "PUBLIC_URL"):
+for _name in (
+    "API_TOKEN",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "DATABASE_URL",
+    "CHROMA_URL",
+    "PUBLIC_URL",
+    "LINK_SIGNING_KEY",
+    "EXTRA_DOCS_DIRS",
+    "RUNBOOKS_DIR",
+    "CHROMA_DIR",
+):
     os.environ.pop(_name, None)
 
 

@@ -247,3 +247,12 @@ async def test_each_hour_has_its_own_budget(kind: str, redis: Redis) -> None:
     assert await budget.reserve(200, 1000, NOW + timedelta(hours=1))
     await budget.settle(-400, NOW)
     assert await budget.spent(NOW) == 500
+
+
+async def test_a_server_that_rejects_both_request_forms_gives_the_deterministic_summary(
+    llm: ScriptedLLM, llm_settings: Callable[..., LlmSettings]
+) -> None:
+    llm.push(Reply.error(400, "bad request"), Reply.error(400, "still bad"))
+    result = await Analyser(llm_settings(), None).analyse(alert(), evidence(), [], History(), now=NOW)
+    assert llm.calls == 2
+    assert result.llm is not None and result.llm.skipped_reason == "the LLM endpoint rejected the request (HTTP 400)"

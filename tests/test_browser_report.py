@@ -6,8 +6,6 @@ and a screenshot is saved to ``artifacts/`` for CI.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,17 +18,14 @@ import pytest
 from reports.links import LinkSigner
 from reports.models import AlertStatus, AnnotationRef, DeliveryState, Evidence, ReportStatus
 from reports.store.sqlite import SqliteStore
+from tests.support.browser import ARTIFACTS, require_chromium, run_chromium
 from tests.support.procs import free_port, running
 from tests.support.sample_reports import START, sample_alert, sample_report
 from triage.settings import ApiSettings
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 API_TOKEN = "browser-test-token"
-BROWSER_TIMEOUT_S = 60
 
 
 @dataclass
@@ -65,26 +60,8 @@ class _Visible(HTMLParser):
         return " ".join(" ".join(self.text).split())
 
 
-def chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={user_data}",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, check=False)
-
-
 def dom_of(url: str, user_data: Path) -> _Visible:
-    result = chromium("--dump-dom", url, user_data=user_data)
+    result = run_chromium("--dump-dom", url, user_data=user_data)
     assert result.returncode == 0, result.stderr[-2000:]
     parser = _Visible()
     parser.feed(result.stdout)
@@ -94,8 +71,7 @@ def dom_of(url: str, user_data: Path) -> _Visible:
 @pytest.fixture
 def served(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, LinkSigner, dict[str, str]]]:
     """The API under uvicorn on a free loopback port, with two stored reports; yields base URL, signer, ids."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_chromium()
     db = tmp_path / "reports.db"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -172,7 +148,7 @@ def test_a_signed_link_shows_the_report_in_a_real_browser_and_a_screenshot_is_sa
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)
-    result = chromium(
+    result = run_chromium(
         f"--screenshot={shot}", "--window-size=1280,1800", "--hide-scrollbars", url, user_data=tmp_path / "profile2"
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from reports.models import Alert, Evidence, Report, RunbookMatch
+from reports.store import StoreError
 from reports.store.sqlite import SqliteStore
 from tests.support.engine import EngineWorld, make_alert
 from triage import gather as gather_module
@@ -147,3 +148,22 @@ def test_every_planned_check_has_a_module_with_a_docstring() -> None:
     assert set(CHECKS) == set(ALL_CHECKS)
     for spec in CHECKS.values():
         assert spec.run.__doc__, spec.name
+
+
+class BrokenStore:
+    async def history(self, **kwargs: object) -> list[Report]:
+        raise StoreError("database is locked")
+
+
+class BrokenIndex:
+    async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
+        raise RuntimeError("index unavailable")
+
+
+async def test_a_failing_store_or_index_fails_only_its_own_check(world: EngineWorld) -> None:
+    alert = make_alert({"instance": "web1:9100"}, starts_at=world.ago(5))
+    ctx = world.context(alert, world.deps("proxmox", store=BrokenStore(), runbooks=BrokenIndex()))
+    _, sources = await gather(ctx, ["history", "runbooks", "backups"], check_timeout_s=5, deadline_s=10)
+    assert sources["history"].ok is False and sources["history"].error == "failed: StoreError"
+    assert sources["runbooks"].ok is False and sources["runbooks"].error == "failed: RuntimeError"
+    assert sources["backups"].ok is True

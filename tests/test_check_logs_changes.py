@@ -47,7 +47,8 @@ async def test_a_new_error_pattern_outranks_a_steady_old_one(world: EngineWorld)
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
     items = await log_errors.run(ctx)
     assert items[0].data["new"] is True
-    assert items[0].title.startswith("20× upstream <ip> connect failed: connection refused (new pattern)")
+    assert items[0].title == "20× upstream 10.0.0.0:5432 connect failed: connection refused (new pattern)"
+    assert items[0].data["template"] == "upstream <ip> connect failed: connection refused"
     old = next(e for e in items if not e.data["new"])
     assert old.score < items[0].score
     assert items[0].ref == '{host=~"(?i)(web1)"}'
@@ -109,3 +110,23 @@ async def test_changes_fail_when_every_source_fails(world: EngineWorld) -> None:
         await changes.run(ctx)
     assert world.proxmox.token_secret not in str(raised.value)
     assert world.pbs.token_secret not in str(raised.value)
+
+
+async def test_a_change_line_the_host_also_logged_the_hour_before_counts_as_routine(world: EngineWorld) -> None:
+    for minutes in (5, 35, 95, 125):
+        world.loki.push(WEB, "systemd[1]: Started Daily apt download activities.", at=world.ago(minutes))
+    world.loki.push(WEB, "systemd[1]: Started nginx-canary.service.", at=world.ago(6))
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(4)))
+    items = {e.title: e for e in await changes.run(ctx)}
+    routine = next(e for t, e in items.items() if "apt download" in t)
+    fresh = next(e for t, e in items.items() if "nginx-canary" in t)
+    assert routine.data["routine"] is True and "(routine" in routine.title
+    assert fresh.score > routine.score * 2
+
+
+async def test_a_quiet_window_has_no_changes(world: EngineWorld) -> None:
+    world.loki.push(WEB, "GET /index 200", at=world.ago(3))
+    world.pbs.add_datastore("main")
+    ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
+    assert await changes.run(ctx) == []
+    assert not ctx.partial_failures

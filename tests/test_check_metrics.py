@@ -151,3 +151,29 @@ async def test_alert_signal_reads_the_query_of_a_grafana_rule(world: EngineWorld
     alert = make_alert({"__alert_rule_uid__": "cpu-rule", "instance": "db1:9100"}, starts_at=world.ago(5))
     items = await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))
     assert items[0].score > 0.8
+
+
+async def test_alert_signal_leaves_a_grafana_rule_on_loki_to_the_log_checks() -> None:
+    def unexpected(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("a LogQL rule must not be sent to Prometheus")
+
+    w = EngineWorld(prometheus_transport=httpx.MockTransport(unexpected))
+    try:
+        w.grafana.add_rule("log-rule", "errors", expr='sum(count_over_time({job="nginx"} |= "error" [5m])) > 10')
+        alert = make_alert({"__alert_rule_uid__": "log-rule"}, starts_at=w.ago(5))
+        assert await alert_signal.run(w.context(alert, w.deps("prometheus", "grafana"))) == []
+    finally:
+        await w.aclose()
+
+
+async def test_failing_prometheus_fails_the_alert_signal_check() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, text="unavailable")
+
+    w = EngineWorld(prometheus_transport=httpx.MockTransport(down))
+    try:
+        alert = make_alert({"instance": "db1:9100"}, starts_at=w.ago(5), generator_url=generator("up == 0"))
+        with pytest.raises(SourceError):
+            await alert_signal.run(w.context(alert, w.deps("prometheus")))
+    finally:
+        await w.aclose()

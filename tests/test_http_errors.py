@@ -32,6 +32,18 @@ def make_client(transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any
     return Client(kwargs.pop("base_url", BASE), transport=transport, **kwargs)
 
 
+@pytest.fixture
+def delays(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The back-off sleeps the client asks for, recorded instead of slept."""
+    recorded: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    return recorded
+
+
 def all_subclasses(cls: type) -> Iterator[type]:
     for sub in cls.__subclasses__():
         yield sub
@@ -230,15 +242,7 @@ async def test_retries_are_bounded(respx_mock: respx.MockRouter) -> None:
 
 
 @respx.mock(base_url=BASE)
-async def test_backoff_grows_exponentially_with_jitter(
-    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    delays: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        delays.append(seconds)
-
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+async def test_backoff_grows_exponentially_with_jitter(respx_mock: respx.MockRouter, delays: list[float]) -> None:
     respx_mock.get("/down").respond(503)
     async with make_client(retries=4, backoff_s=1.0) as client:
         with pytest.raises(errors.SourceServerError):
@@ -250,15 +254,7 @@ async def test_backoff_grows_exponentially_with_jitter(
 
 
 @respx.mock(base_url=BASE)
-async def test_retry_after_is_honoured_but_capped(
-    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    delays: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        delays.append(seconds)
-
-    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+async def test_retry_after_is_honoured_but_capped(respx_mock: respx.MockRouter, delays: list[float]) -> None:
     respx_mock.get("/busy").side_effect = [
         httpx.Response(429, headers={"Retry-After": "2"}),
         httpx.Response(429, headers={"Retry-After": "3600"}),

@@ -17,6 +17,7 @@ from tests.support.engine import EngineWorld, make_alert
 from tests.support.intake import grafana_alert, grafana_notification, load_payload
 from triage import job_triage
 from triage.cli import main
+from triage.jobs import mark_resolved
 from triage.settings import Settings
 
 
@@ -126,3 +127,19 @@ def test_cli_rejects_a_bad_payload_with_a_message(
     payload.write_text(content)
     assert main(["triage", str(payload)]) == 2
     assert message in capsys.readouterr().err
+
+
+async def test_resolving_extends_the_same_annotation_without_a_new_triage(
+    job_ctx: tuple[dict[str, Any], EngineWorld],
+) -> None:
+    ctx, world = job_ctx
+    alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
+    triaged = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
+    requests_before = world.proxmox.request_count
+    resolved = await mark_resolved(ctx["store"], triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
+    closed = await job_triage.deliver_resolved(ctx, resolved)
+    assert closed.status is ReportStatus.resolved and closed.delivery is DeliveryState.delivered
+    assert closed.annotation == triaged.annotation and len(world.grafana.annotations) == 1
+    annotation = world.grafana.annotations[closed.annotation.id]  # type: ignore[union-attr]
+    assert annotation["timeEnd"] == int(world.ago(1).timestamp() * 1000)
+    assert world.proxmox.request_count == requests_before

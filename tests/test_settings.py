@@ -61,8 +61,9 @@ def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "REDIS_URL" in message and "LOG_LEVEL" in message and "WEBHOOK_TOKN" in message
 
 
-def test_settings_are_read_from_a_dotenv_file(tmp_path: Path) -> None:
+def test_settings_are_read_from_a_dotenv_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("WEBHOOK_TOKEN=from-dotenv-file\nJOB_TIMEOUT_S=60\n")
+    monkeypatch.setattr("triage.settings.ENV_FILE", ".env")
 
     settings = load_settings()
 

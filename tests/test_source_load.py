@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tools.proxmox import DEFAULT_MAX_LOOKUPS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,8 +47,39 @@ def test_sources_are_extended_by_registering_a_plan(source_load: ModuleType) -> 
     async def plan(client: object, alert: object) -> None:
         return None
 
-    source_load.register("pbs", plan)
+    source_load.register("alertmanager", plan)
     try:
-        assert source_load.PLANS["pbs"] is plan
+        assert source_load.PLANS["alertmanager"] is plan
     finally:
-        del source_load.PLANS["pbs"]
+        del source_load.PLANS["alertmanager"]
+
+
+async def test_the_infrastructure_sources_answer_one_alert_in_a_few_requests(
+    source_load: ModuleType, tmp_path: Path
+) -> None:
+    loads = {load.source: load for load in await source_load.run(tmp_path, 500)}
+    grafana, proxmox, pbs = loads["grafana"], loads["proxmox"], loads["pbs"]
+    # rule, window annotations, delivery: look-up by tag, create, then the resolve patch of the same annotation
+    assert grafana.by_path.pop("/api/v1/provisioning/alert-rules/host-high-cpu") == 1
+    assert grafana.by_path.pop("/api/annotations") == 3
+    assert list(grafana.by_path.values()) == [1]
+    # tasks are read per node (3 nodes) for the change window and again for the backup look-back
+    assert {p: n for p, n in proxmox.by_path.items() if p.endswith("/tasks")} == {
+        f"/nodes/pve{i}/tasks": 2 for i in (1, 2, 3)
+    }
+    assert proxmox.by_path["/nodes/pve1/status"] == 1
+    assert pbs.by_path == {"/nodes/localhost/tasks": 2, "/status/datastore-usage": 1}
+    assert grafana.retries == proxmox.retries == pbs.retries == 0
+    for load in (grafana, proxmox, pbs):
+        assert load.bytes_received < 100_000, load.source
+
+
+async def test_finding_a_guest_by_address_is_bounded_and_cached(source_load: ModuleType) -> None:
+    rows = await source_load.guest_lookups(datetime.now(UTC))
+    by_label = {row.found.split(":")[0]: row for row in rows}
+    assert by_label["name"].requests == 1
+    assert "by config-ip" in by_label["VM address, no agent, config"].found
+    # the guest list, then at most max_lookups per-guest requests, however many guests the cluster has
+    assert by_label["unknown address"].requests <= 1 + DEFAULT_MAX_LOOKUPS
+    assert by_label["unknown address"].found.endswith("no guest")
+    assert by_label["same address again (cached)"].requests == 1

@@ -8,9 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from reports.store import StoreError
 from tests.support.intake import api, bearer, grafana_notification, queued_job_ids
+from webhook.app import INTAKE_ROUTERS, create_app
 
 
 @pytest.fixture
@@ -82,8 +86,9 @@ async def test_missing_content_type_is_refused_with_415(client: httpx.AsyncClien
     [
         (b"", "empty"),
         (b"{not json", "not valid JSON"),
-        (b'{"receiver": "\xc3\x28"}', "UTF-8"),
-        (b'{"version": NaN}', "not valid JSON"),
+        (b'{"receiver": "\xc3\x28"}', "not valid JSON"),
+        (b"NaN", "JSON object"),
+        (b"[1, 2]", "JSON object"),
         (b"[" * 100_0 + b"]" * 100_0, ""),
     ],
 )
@@ -137,3 +142,29 @@ async def test_redis_down_answers_503_and_counts_the_failure(make_settings: Any,
 
     assert "retry" in assert_error(response, 503, "unavailable")
     assert 'sre_triage_enqueue_failures_total{source="grafana"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (RedisConnectionError("redis://:pw@host"), 503, "queue_unavailable"),
+        (StoreError("postgresql://user:pw@db"), 503, "store_unavailable"),
+        (RuntimeError("postgresql://user:pw@db"), 500, "internal_error"),
+    ],
+)
+async def test_unexpected_errors_use_the_shape_and_never_echo_the_exception(
+    make_settings: Any, redis: Redis, exc: Exception, status: int, code: str
+) -> None:
+    app = create_app(make_settings(), routers=INTAKE_ROUTERS)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise exc
+
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/boom")
+
+    assert_error(response, status, code)
+    assert "pw" not in response.text

@@ -15,6 +15,7 @@ from tests.support.procs import RedisServer, free_port
 from triage.constants import HEALTH_CHECK_KEY
 from triage.logs import configure_logging
 from triage.stats import record_job
+from webhook.app import ROUTERS
 
 
 async def test_healthz_answers_while_redis_is_down(make_settings: Any, redis_server: RedisServer) -> None:
@@ -152,3 +153,25 @@ async def test_each_notification_is_logged_with_its_job_ids_and_fingerprints(
     assert accepted.jobs[0]["job_id"].startswith("triage:")
     assert refused.status == 401
     assert "wrong-token" not in caplog.text and "test-webhook-token" not in caplog.text
+
+
+async def test_full_api_serves_the_webhooks_next_to_every_other_router(make_settings: Any, redis: Redis) -> None:
+    async with api(make_settings(), routers=ROUTERS) as (app, client):
+        response = await client.post("/webhook/grafana", json=grafana_notification(), headers=bearer())
+        ready = await client.get("/readyz")
+
+    assert app.state.routers == list(ROUTERS)
+    assert response.status_code == 202 and ready.status_code == 200
+
+
+async def test_readyz_includes_checks_that_components_register(make_settings: Any, redis: Redis) -> None:
+    async def index_missing() -> None:
+        raise FileNotFoundError("no index")
+
+    async with api(make_settings()) as (app, client):
+        app.state.ready_checks["runbooks"] = index_missing
+        response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["runbooks"]["status"] == "unhealthy"
+    assert "runbooks" in response.json()["error"]["message"]

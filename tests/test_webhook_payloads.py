@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from reports.models import AlertStatus, labels_fingerprint
-from reports.payloads import PayloadError, parse_alerts, parse_payload
+from reports.payloads import PayloadError, normalise, parse_alerts, parse_payload, parse_payload_json
 from tests.support.intake import grafana_alert, grafana_notification, load_payload
 
 
@@ -109,3 +110,18 @@ def test_invalid_payloads_name_the_offending_field(mutate: object, field: str) -
 def test_a_body_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(PayloadError, match="JSON object"):
         parse_payload("alertmanager", [1, 2, 3])
+
+
+def test_non_finite_values_are_dropped_rather_than_passed_to_the_worker() -> None:
+    raw = json.dumps(grafana_notification()).replace('"A": 97.5', '"A": NaN, "B": 2.5').encode()
+
+    (alert,) = normalise("grafana", parse_payload_json("grafana", raw))
+
+    assert alert.values == {"B": 2.5}
+
+
+def test_raw_body_that_is_not_json_is_reported_as_such() -> None:
+    with pytest.raises(PayloadError) as caught:
+        parse_payload_json("grafana", b"{oops")
+
+    assert caught.value.not_json and "not valid JSON" in str(caught.value)

@@ -9,19 +9,20 @@ from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
-from arq.jobs import Job, JobStatus
+from arq.jobs import Job, JobStatus, serialize_job
 from redis.asyncio import Redis
 
 from reports.models import Alert, AlertStatus, ReportStatus
 from reports.payloads import parse_alerts
 from reports.store import StoreError, open_store
 from tests.support.intake import grafana_alert, grafana_notification
+from tools.errors import SourceAuthError, SourceServerError, SourceTimeout
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
-from triage.jobs import retry_delay_s
-from triage.queue import job_for, load_job, queue_client
+from triage.jobs import is_transient, retry_delay_s
+from triage.queue import dump_job, encode_job, job_for, load_job, queue_client
 from triage.settings import Settings
 from triage.stats import read_job_stats
-from triage.worker import build_worker, startup, worker_settings
+from triage.worker import build_worker, check_worker_health, startup, worker_settings
 
 
 def alert(status: str = "firing", **kwargs: Any) -> Alert:
@@ -204,3 +205,38 @@ async def test_an_unreadable_job_fails_without_retrying(make_settings: Any, redi
 @pytest.mark.parametrize(("job_try", "expected"), [(1, 5.0), (2, 10.0), (3, 20.0), (20, 600.0)])
 def test_retry_backoff_doubles_and_is_capped(job_try: int, expected: float) -> None:
     assert retry_delay_s(job_try, 5.0) == expected
+
+
+def test_api_job_encoding_is_what_arq_would_serialise() -> None:
+    item = alert()
+
+    ours = encode_job("triage_alert", item.model_dump_json().encode(), 1_700_000_000_123)
+    arqs = serialize_job(
+        "triage_alert", (item.model_dump(mode="json"),), {}, None, 1_700_000_000_123, serializer=dump_job
+    )
+
+    assert load_job(ours) == load_job(arqs)
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (StoreError("locked"), True),
+        (SourceTimeout("slow", source="prometheus"), True),
+        (SourceServerError("bad gateway", source="loki", status_code=502), True),
+        (SourceServerError("broken", source="loki", status_code=500), False),
+        (SourceAuthError("denied", source="grafana", status_code=401), False),
+        (ValueError("bug"), False),
+    ],
+)
+def test_only_transient_failures_are_retried(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+async def test_worker_health_check_command_reflects_the_health_key(make_settings: Any, redis: Redis) -> None:
+    settings = make_settings()
+
+    assert await check_worker_health(settings) == 1
+    await redis.set(HEALTH_CHECK_KEY, "alive", ex=60)
+    assert await check_worker_health(settings) == 0
+    assert await check_worker_health(make_settings(redis={"redis_url": "redis://127.0.0.1:1/0"})) == 1

@@ -11,13 +11,12 @@ and annotations — the only writes, used to put a report on the alert's dashboa
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tools.errors import SourceMalformedResponse, SourceNotFound, SourceQueryError
-from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, SourceClient
+from tools.http import ClientOptions, SourceClient
 from tools.proxmox_api import parse_list, parse_model, segment
 
 MAX_ANNOTATIONS = 1000
@@ -208,27 +207,12 @@ class GrafanaClient(SourceClient):
         *,
         token: str,
         org_id: int | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        verify: bool = True,
-        ca_file: str | None = None,
-        retries: int = DEFAULT_RETRIES,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if org_id is not None:
             headers["X-Grafana-Org-Id"] = str(org_id)
-        super().__init__(
-            base_url,
-            headers=headers,
-            timeout_s=timeout_s,
-            verify=verify,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_s=backoff_s,
-            transport=transport,
-            secrets=[token],
-        )
+        super().__init__(base_url, headers=headers, secrets=[token], **options)
 
     def _at(self, path: str) -> str:
         return self.display_url + path

@@ -16,7 +16,7 @@ import socket
 import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -57,6 +57,27 @@ class RequestStats:
         """Zero the counters, e.g. before measuring one alert."""
         self.requests = self.retries = self.bytes_sent = self.bytes_received = 0
         self.by_path.clear()
+
+
+class ClientOptions(TypedDict, total=False):
+    """The connection options every client accepts and hands to :class:`SourceClient` unchanged."""
+
+    timeout_s: float
+    verify: bool
+    ca_file: str | None
+    retries: int
+    backoff_s: float
+    transport: httpx.AsyncBaseTransport | None
+
+
+def auth_headers(token: str | None = None, username: str | None = None, password: str | None = None) -> dict[str, str]:
+    """An ``Authorization`` header: Bearer when ``token`` is set, else Basic when both username and password are."""
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    if username and password:
+        basic = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {basic}"}
+    return {}
 
 
 def _userinfo(url: str) -> list[str]:
@@ -228,6 +249,7 @@ class SourceClient:
         secrets: Sequence[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
         self.stats = RequestStats()

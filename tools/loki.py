@@ -9,18 +9,17 @@ limit cuts the answer, the lines nearest the end of the window (the alert) are t
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import httpx
 
 from tools.errors import SourceError, SourceMalformedResponse, SourceQueryError
-from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, SourceClient
+from tools.http import ClientOptions, SourceClient, auth_headers
 from tools.selectors import check_label_name
-from tools.types import DEFAULT_MAX_POINTS, Series, choose_step, parse_labels, parse_point, to_unix
+from tools.types import DEFAULT_MAX_POINTS, Series, check_span, choose_step, parse_labels, parse_point
 
 DEFAULT_LIMIT = 100
 LOKI_MAX_LIMIT = 5000
@@ -93,17 +92,6 @@ class LogQueryResult:
         return self.result_type == "streams" and sum(len(s.entries) for s in self.streams) >= self.limit
 
 
-def _auth_headers(token: str | None, username: str | None, password: str | None, tenant: str | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    elif username and password:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-    if tenant:
-        headers["X-Scope-OrgID"] = tenant
-    return headers
-
-
 class LokiClient(SourceClient):
     """Client for one Loki (single binary, or the query frontend of a distributed install)."""
 
@@ -117,28 +105,16 @@ class LokiClient(SourceClient):
         username: str | None = None,
         password: str | None = None,
         tenant: str | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        verify: bool = True,
-        ca_file: str | None = None,
-        retries: int = DEFAULT_RETRIES,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        transport: httpx.AsyncBaseTransport | None = None,
         max_limit: int = LOKI_MAX_LIMIT,
         max_points: int = DEFAULT_MAX_POINTS,
         max_range_s: float = DEFAULT_MAX_RANGE_S,
         max_series: int = DEFAULT_MAX_SERIES,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            base_url,
-            headers=_auth_headers(token, username, password, tenant),
-            timeout_s=timeout_s,
-            verify=verify,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_s=backoff_s,
-            transport=transport,
-            secrets=[s for s in (token, password) if s],
-        )
+        headers = auth_headers(token, username, password)
+        if tenant:
+            headers["X-Scope-OrgID"] = tenant
+        super().__init__(base_url, headers=headers, secrets=[s for s in (token, password) if s], **options)
         self.tenant = tenant
         self.max_limit = max(1, max_limit)
         self.max_points = max_points
@@ -169,16 +145,7 @@ class LokiClient(SourceClient):
         return body.get("data")
 
     def _check_range(self, start: datetime, end: datetime, path: str) -> None:
-        span_s = to_unix(end) - to_unix(start)
-        url = f"{self.display_url}{path}"
-        if span_s <= 0:
-            raise SourceQueryError("the range ends before it starts", source=self.source, url=url)
-        if span_s > self.max_range_s:
-            raise SourceQueryError(
-                f"range of {span_s / 3600:.1f}h exceeds the limit of {self.max_range_s / 3600:.1f}h; narrow the window",
-                source=self.source,
-                url=url,
-            )
+        check_span(start, end, max_range_s=self.max_range_s, source=self.source, url=f"{self.display_url}{path}")
 
     async def query_range(
         self,

@@ -9,13 +9,13 @@ Read-only: datastores and their usage, backup groups and snapshots, and tasks (`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from tools.http import ClientOptions
 from tools.proxmox_api import ProxmoxApiClient, parse_list, parse_model, segment
+from tools.proxmox_models import TaskBase
 
 MAX_TASKS = 500
 MAX_SNAPSHOTS = 1000
@@ -73,30 +73,12 @@ class Snapshot(_Model):
         return data
 
 
-class PbsTask(_Model):
-    """A PBS task: ``worker_type`` (``backup``, ``garbage_collection`` …), ``worker_id``, status ``OK`` or error.
+class PbsTask(TaskBase):
+    """A PBS task: ``worker_type`` (``backup``, ``garbage_collection`` …) and ``worker_id``."""
 
-    ``status`` and ``endtime`` are absent while the task runs.
-    """
-
-    upid: str
     node: str = "localhost"
     worker_type: str
     worker_id: str | None = None
-    user: str = ""
-    starttime: int
-    endtime: int | None = None
-    status: str | None = None
-
-    @property
-    def running(self) -> bool:
-        """Still running: PBS reports no end time yet."""
-        return self.endtime is None
-
-    @property
-    def failed(self) -> bool:
-        """Ended with an error (``WARNINGS: n`` counts as success, as the PBS task list shows it)."""
-        return self.status is not None and self.status != "OK" and not self.status.startswith("WARNINGS")
 
 
 class PbsClient(ProxmoxApiClient):
@@ -110,24 +92,9 @@ class PbsClient(ProxmoxApiClient):
         *,
         token_id: str,
         token_secret: str,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        verify: bool = True,
-        ca_file: str | None = None,
-        retries: int = DEFAULT_RETRIES,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            base_url,
-            auth_header=f"PBSAPIToken={token_id}:{token_secret}",
-            secret=token_secret,
-            timeout_s=timeout_s,
-            verify=verify,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_s=backoff_s,
-            transport=transport,
-        )
+        super().__init__(base_url, auth_header=f"PBSAPIToken={token_id}:{token_secret}", secret=token_secret, **options)
 
     async def version(self) -> dict[str, str]:
         """``/version``: ``version``, ``release``, ``repoid`` — a cheap authenticated health probe."""

@@ -8,15 +8,14 @@ Queries are sent as POST forms, so long (escaped, untrusted) label values never 
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import httpx
 
 from tools.errors import SourceError, SourceMalformedResponse, SourceQueryError
-from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, SourceClient
+from tools.http import ClientOptions, SourceClient, auth_headers
 from tools.prometheus_models import (
     ActiveAlert,
     MetricMetadata,
@@ -26,7 +25,16 @@ from tools.prometheus_models import (
     RuleGroup,
 )
 from tools.selectors import check_label_name, check_metric_name
-from tools.types import DEFAULT_MAX_POINTS, Series, choose_step, parse_labels, parse_point, parse_rfc3339, to_unix
+from tools.types import (
+    DEFAULT_MAX_POINTS,
+    Series,
+    check_span,
+    choose_step,
+    parse_labels,
+    parse_point,
+    parse_rfc3339,
+    to_unix,
+)
 
 __all__ = [
     "ActiveAlert",
@@ -46,15 +54,6 @@ DEFAULT_MAX_RANGE_S = 7 * 86400
 DEFAULT_LOOKUP_LIMIT = 1000
 
 
-def _auth_headers(token: str | None, username: str | None, password: str | None) -> dict[str, str]:
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    if username and password:
-        basic = base64.b64encode(f"{username}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {basic}"}
-    return {}
-
-
 class PrometheusClient(SourceClient):
     """Client for one Prometheus (or a compatible API: Thanos, VictoriaMetrics, Mimir)."""
 
@@ -67,30 +66,19 @@ class PrometheusClient(SourceClient):
         token: str | None = None,
         username: str | None = None,
         password: str | None = None,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        verify: bool = True,
-        ca_file: str | None = None,
-        retries: int = DEFAULT_RETRIES,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        transport: httpx.AsyncBaseTransport | None = None,
         max_points: int = DEFAULT_MAX_POINTS,
         max_series: int = DEFAULT_MAX_SERIES,
         max_range_s: float = DEFAULT_MAX_RANGE_S,
+        **options: Unpack[ClientOptions],
     ) -> None:
         if not 2 <= max_points <= PROMETHEUS_MAX_POINTS:
             raise ValueError(f"max_points must be between 2 and {PROMETHEUS_MAX_POINTS}")
         super().__init__(
             base_url,
-            headers=_auth_headers(token, username, password),
-            timeout_s=timeout_s,
-            verify=verify,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_s=backoff_s,
-            transport=transport,
+            headers=auth_headers(token, username, password),
             secrets=[s for s in (token, password) if s],
+            **options,
         )
-        self.timeout_s = timeout_s
         self.max_points = max_points
         self.max_series = max_series
         self.max_range_s = max_range_s
@@ -152,16 +140,8 @@ class PrometheusClient(SourceClient):
         The step is chosen by :func:`choose_step` within the point budget; an explicit ``step_s`` that would exceed
         the budget is raised to fit. A range longer than ``max_range_s`` is refused with SourceQueryError.
         """
-        span_s = to_unix(end) - to_unix(start)
         url = f"{self.display_url}/api/v1/query_range"
-        if span_s <= 0:
-            raise SourceQueryError("the range ends before it starts", source=self.source, url=url)
-        if span_s > self.max_range_s:
-            raise SourceQueryError(
-                f"range of {span_s / 3600:.1f}h exceeds the limit of {self.max_range_s / 3600:.1f}h; narrow the window",
-                source=self.source,
-                url=url,
-            )
+        check_span(start, end, max_range_s=self.max_range_s, source=self.source, url=url)
         budget = min(max_points or self.max_points, self.max_points)
         step = max(step_s or 0.0, choose_step(start, end, max_points=budget))
         form = {

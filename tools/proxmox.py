@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
-
-import httpx
+from typing import Any, Literal, Unpack
 
 from tools.errors import SourceError, SourceMalformedResponse
-from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from tools.http import ClientOptions
 from tools.proxmox_api import ProxmoxApiClient, parse_list, parse_model, segment
 from tools.proxmox_models import (
     GuestConfig,
@@ -57,26 +55,11 @@ class ProxmoxClient(ProxmoxApiClient):
         *,
         token_id: str,
         token_secret: str,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        verify: bool = True,
-        ca_file: str | None = None,
-        retries: int = DEFAULT_RETRIES,
-        backoff_s: float = DEFAULT_BACKOFF_S,
         max_lookups: int = DEFAULT_MAX_LOOKUPS,
         ip_cache_ttl_s: float = DEFAULT_IP_CACHE_TTL_S,
-        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            base_url,
-            auth_header=f"PVEAPIToken={token_id}={token_secret}",
-            secret=token_secret,
-            timeout_s=timeout_s,
-            verify=verify,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_s=backoff_s,
-            transport=transport,
-        )
+        super().__init__(base_url, auth_header=f"PVEAPIToken={token_id}={token_secret}", secret=token_secret, **options)
         self.max_lookups = max(0, max_lookups)
         self.ip_cache_ttl_s = ip_cache_ttl_s
         # address -> (vmid, expiry on the monotonic clock): every look-up teaches all addresses of the guest it

@@ -10,14 +10,14 @@ become :class:`SourceQueryError`. PVE reports a missing guest as HTTP 500 "… d
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from tools.errors import SourceError, SourceMalformedResponse, SourceNotFound, SourceQueryError, SourceServerError
-from tools.http import DEFAULT_BACKOFF_S, DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, SourceClient
+from tools.http import ClientOptions, SourceClient
 
 API_PATH = "/api2/json"
 ERROR_TEXT_CHARS = 300
@@ -77,23 +77,13 @@ class ProxmoxApiClient(SourceClient):
         *,
         auth_header: str,
         secret: str,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        verify: bool = True,
-        ca_file: str | None = None,
-        retries: int = DEFAULT_RETRIES,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(
             api_base(base_url),
             headers={"Authorization": auth_header, "Accept": "application/json"},
-            timeout_s=timeout_s,
-            verify=verify,
-            ca_file=ca_file,
-            retries=retries,
-            backoff_s=backoff_s,
-            transport=transport,
             secrets=[secret],
+            **options,
         )
 
     async def data(self, path: str, *, params: dict[str, Any] | None = None) -> Any:

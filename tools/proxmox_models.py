@@ -157,16 +157,13 @@ class GuestConfig(_Model):
         return found
 
 
-class Task(_Model):
-    """A PVE task: UPID, type (``vzdump``, ``qmstart``, ``qmreboot``, ``vzmigrate`` …), status ``OK`` or error text.
+class TaskBase(_Model):
+    """What a PVE and a PBS task share: UPID, user, start and end (epoch seconds), status ``OK`` or error text.
 
     ``status`` and ``endtime`` are absent while the task runs.
     """
 
     upid: str
-    node: str
-    type: str
-    id: str = ""
     user: str = ""
     starttime: int
     endtime: int | None = None
@@ -174,13 +171,21 @@ class Task(_Model):
 
     @property
     def running(self) -> bool:
-        """Still running: PVE reports no end time yet."""
+        """Still running: Proxmox reports no end time yet."""
         return self.endtime is None
 
     @property
     def failed(self) -> bool:
-        """Ended with an error (``WARNINGS: n`` counts as success, as the PVE task list shows it)."""
+        """Ended with an error (``WARNINGS: n`` counts as success, as the Proxmox task lists show it)."""
         return self.status is not None and self.status != "OK" and not self.status.startswith("WARNINGS")
+
+
+class Task(TaskBase):
+    """A PVE task: type (``vzdump``, ``qmstart``, ``qmreboot``, ``vzmigrate`` …), its node and object ``id``."""
+
+    node: str
+    type: str
+    id: str = ""
 
     @property
     def vmid(self) -> int | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tools.errors import SourceMalformedResponse
+from tools.errors import SourceMalformedResponse, SourceQueryError
 
 # Points per series a range query may return: enough for a readable graph and a trend, small on the wire.
 DEFAULT_MAX_POINTS = 500
@@ -55,6 +55,19 @@ def to_unix(at: datetime) -> float:
     if at.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware (UTC)")
     return at.timestamp()
+
+
+def check_span(start: datetime, end: datetime, *, max_range_s: float, source: str, url: str) -> None:
+    """Refuse with SourceQueryError a range that ends before it starts or spans more than ``max_range_s``."""
+    span_s = to_unix(end) - to_unix(start)
+    if span_s <= 0:
+        raise SourceQueryError("the range ends before it starts", source=source, url=url)
+    if span_s > max_range_s:
+        raise SourceQueryError(
+            f"range of {span_s / 3600:.1f}h exceeds the limit of {max_range_s / 3600:.1f}h; narrow the window",
+            source=source,
+            url=url,
+        )
 
 
 def parse_point(raw: Any, *, source: str, url: str) -> Point:

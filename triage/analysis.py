@@ -189,7 +189,10 @@ class Analyser:
         except openai.BadRequestError:
             # the server rejects response_format/tools: ask once more for plain JSON text
             plain = build_messages(payload, json_only=True)
-            return await self._call(chat, plain, usage, now, structured=False)
+            try:
+                return await self._call(chat, plain, usage, now, structured=False)
+            except openai.BadRequestError as exc:
+                raise LlmSkipped("the LLM endpoint rejected the request (HTTP 400)") from exc
 
     async def _reserve(self, messages: list[tuple[str, str]], now: datetime) -> int:
         estimate = sum(count_tokens(text) + 4 for _, text in messages) + self.settings.llm_max_output_tokens

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 
 from triage.logs import configure_logging
 from triage.settings import load_settings
@@ -25,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return asyncio.run(check_worker_health(settings))
     worker = build_worker(settings, burst=args.burst)
+    # the process lives as long as what is loaded now: keep it out of full collections
+    gc.collect()
+    gc.freeze()
     # arq's run() installs SIGINT/SIGTERM handlers and finishes running jobs before it returns
     worker.run()
     return 0

@@ -15,3 +15,4 @@ JOB_STATS_KEY = "sre-triage:stats:jobs"
 
 ASK_SESSION_PREFIX = "sre-triage:ask:session:"
 LLM_BUDGET_PREFIX = "sre-triage:llm:tokens:"
+STORM_PREFIX = "sre-triage:storm:"

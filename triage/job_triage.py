@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from reports.delivery import DeliveryError, deliver
+from redis.asyncio import Redis
+
+from reports.delivery import DeliveryError, deliver, deliver_resolve
 from reports.models import Report, ReportStatus
 from reports.store import ReportStore
 from tools.errors import SourceError
+from triage import storm
 from triage.budget import RedisTokenBudget
 from triage.deps import Deps, build_deps
 from triage.pipeline import triage
+from triage.plan import make_plan
 from triage.settings import Settings
 
 log = logging.getLogger("triage.jobs")
@@ -37,14 +41,38 @@ def already_triaged(report: Report) -> bool:
     return report.status in (ReportStatus.triaged, ReportStatus.resolved) and bool(report.sources)
 
 
+async def _triage(ctx: dict[str, Any], deps: Deps, received: Report) -> Report:
+    """Triage and save; as a storm follower, take the group's report instead (see :mod:`triage.storm`)."""
+    settings: Settings = ctx["settings"]
+    store: ReportStore = ctx["store"]
+    redis: Redis | None = ctx.get("redis")
+    joined: storm.Storm | None = None
+    if redis is not None:
+        plan = make_plan(received.alert, settings.triage)
+        joined = await storm.join(redis, received.alert, plan, settings.triage.storm_window_s)
+    if redis is not None and joined is not None and not joined.leads:
+        group = await storm.wait_for_leader(redis, joined, store, settings.triage.storm_wait_s)
+        if group is not None:
+            member = storm.follower_report(received, group)
+            await store.save(member)
+            await storm.link_member(redis, joined, store, member.id)
+            log.info("storm member", extra={"report_id": member.id, "group_id": group.id})
+            return member
+        log.warning("storm leader did not finish, triaging alone", extra={"report_id": received.id})
+    report = await triage(received.alert, deps, settings.triage, report=received)
+    await store.save(report)
+    if redis is not None and joined is not None and joined.leads:
+        await storm.publish(redis, joined, report)
+    return report
+
+
 async def triage_and_deliver(ctx: dict[str, Any], report: Report) -> Report:
     """Triage the recorded ``report``'s alert (unless an earlier attempt did), save it, deliver it, save again."""
     settings: Settings = ctx["settings"]
     store: ReportStore = ctx["store"]
     deps = job_deps(ctx)
     if not already_triaged(report):
-        report = await triage(report.alert, deps, settings.triage, report=report)
-        await store.save(report)
+        report = await _triage(ctx, deps, report)
     try:
         delivered = await deliver(report, deps.grafana, settings)
     except DeliveryError as exc:
@@ -53,6 +81,24 @@ async def triage_and_deliver(ctx: dict[str, Any], report: Report) -> Report:
         if exc.transient and isinstance(cause, SourceError):
             raise cause from exc  # the job wrapper retries transient source errors with backoff
         log.warning("report not delivered", extra={"report_id": report.id, "error": str(exc)[:300]})
+        return exc.report
+    await store.save(delivered)
+    return delivered
+
+
+async def deliver_resolved(ctx: dict[str, Any], report: Report) -> Report:
+    """Extend the resolved report's annotation to the alert's end (no new triage); save the delivery state."""
+    settings: Settings = ctx["settings"]
+    store: ReportStore = ctx["store"]
+    deps = job_deps(ctx)
+    try:
+        delivered = await deliver_resolve(report, deps.grafana, settings, ends_at=report.resolved_at)
+    except DeliveryError as exc:
+        await store.save(exc.report)
+        cause = exc.__cause__
+        if exc.transient and isinstance(cause, SourceError):
+            raise cause from exc
+        log.warning("resolved report not delivered", extra={"report_id": report.id, "error": str(exc)[:300]})
         return exc.report
     await store.save(delivered)
     return delivered

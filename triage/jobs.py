@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from reports.models import Alert, AlertStatus, Report, ReportStatus, utcnow
 from reports.store import ReportStore, StoreError
 from tools.errors import SourceError
-from triage.job_triage import triage_and_deliver
+from triage.job_triage import deliver_resolved, triage_and_deliver
 from triage.settings import Settings
 from triage.stats import record_job
 
@@ -138,4 +138,5 @@ async def resolve_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
     report = await record_received(ctx["store"], parsed)
     report = await mark_resolved(ctx["store"], report, parsed)
     log.info("alert resolved", extra={**_keys(ctx, alert), "report_id": report.id})
+    report = await deliver_resolved(ctx, report)
     return job_result(report)

@@ -63,6 +63,7 @@ class Plan:
     services: tuple[str, ...] = ()
     namespace: str | None = None
     mountpoint: str | None = None
+    datastore: str | None = None
     device: str | None = None
     severity: str = ""
     dashboard_uid: str | None = None
@@ -213,6 +214,7 @@ def make_plan(alert: Alert, settings: TriageSettings, *, now: datetime | None = 
         services=_unique(services),
         namespace=namespace,
         mountpoint=_clean(labels.get("mountpoint")),
+        datastore=_clean(labels.get("datastore") or labels.get("store")),
         device=_clean(labels.get("device")),
         severity=_clean(labels.get("severity")) or "",
         dashboard_uid=alert.dashboard_uid or _clean(labels.get("__dashboardUid__")),

@@ -3,7 +3,7 @@
 Jobs are encoded as JSON, not arq's default pickle: a job body is only the normalised alert (plain data), and
 unpickling whatever sits in Redis would let anyone who can write to Redis run code in the worker.
 
-:func:`enqueue_unique` writes a job exactly as arq's ``enqueue_job(_job_id=…)`` does (same keys, same encoding, so
+:class:`UniqueEnqueuer` writes a job exactly as arq's ``enqueue_job(_job_id=…)`` does (same keys, same encoding, so
 the arq worker runs it unchanged) and refuses it on the same condition (a job or a kept result with that id
 exists), but as one Lua script: one round trip instead of arq's WATCH / EXISTS / MULTI…EXEC, and atomic without
 optimistic-locking retries when many notifications for one alert arrive at once.
@@ -17,7 +17,6 @@ from typing import Any
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import job_key_prefix, result_key_prefix
-from arq.jobs import serialize_job
 from redis.asyncio import ConnectionPool
 from redis.commands.core import AsyncScript
 
@@ -34,6 +33,22 @@ JOB_EXPIRES_MS = 7 * 24 * 3600 * 1000
 def dump_job(value: dict[str, Any]) -> bytes:
     """arq job/result serializer: JSON, with unserialisable results (exceptions) as their text."""
     return json.dumps(value, default=str, separators=(",", ":")).encode()
+
+
+def encode_job(function: str, argument_json: bytes, enqueue_time_ms: int) -> bytes:
+    """What ``serialize_job(function, (argument,), {}, None, t, serializer=dump_job)`` encodes, built from the
+    argument's JSON (``Alert.model_dump_json()``) without decoding and re-encoding it."""
+    return b"".join(
+        (
+            b'{"t":null,"f":',
+            json.dumps(function).encode(),
+            b',"a":[',
+            argument_json,
+            b'],"k":{},"et":',
+            str(int(enqueue_time_ms)).encode(),
+            b"}",
+        )
+    )
 
 
 def load_job(raw: bytes) -> dict[str, Any]:
@@ -101,10 +116,10 @@ class UniqueEnqueuer:
         self.redis = redis
         self._script: AsyncScript = redis.register_script(_ENQUEUE_LUA)
 
-    async def enqueue(self, function: str, payload: dict[str, Any], job_id: str) -> bool:
-        """True when the job was enqueued, False when its id is already known (a duplicate)."""
+    async def enqueue(self, function: str, argument_json: bytes, job_id: str) -> bool:
+        """Enqueue ``function(argument)`` given the argument as JSON; False when the id is known (a duplicate)."""
         now_ms = int(time.time() * 1000)
-        job = serialize_job(function, (payload,), {}, None, now_ms, serializer=dump_job)
+        job = encode_job(function, argument_json, now_ms)
         keys = [job_key_prefix + job_id, result_key_prefix + job_id, QUEUE_NAME]
         added = await self._script(keys=keys, args=[JOB_EXPIRES_MS, job, now_ms, job_id])
         return bool(added)

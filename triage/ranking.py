@@ -24,7 +24,8 @@ from triage.tokens import count_tokens
 HALF_LIFE_MIN = 15.0
 AFTER_START_FACTOR = 0.8
 PROXIMITY_FLOOR = 0.15
-UNDATED_PROXIMITY = 0.6
+# findings without a time describe the current state, read moments after the alert fired
+UNDATED_PROXIMITY = 0.8
 PROMPT_DETAIL_CHARS = 600
 PROMPT_TITLE_CHARS = 200
 

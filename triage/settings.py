@@ -278,6 +278,12 @@ class TriageSettings(BaseSettings):
     check_timeout_s: float = Field(20.0, gt=0, description="Deadline of one evidence check, in seconds.")
     deadline_s: float = Field(45.0, gt=0, description="Deadline of all evidence checks of one alert, in seconds.")
     history_days: int = Field(30, ge=1, description="Days of earlier reports the history check counts.")
+    storm_window_s: int = Field(
+        60, ge=0, description="Alerts of one group or host starting this close together are triaged as one (0: off)."
+    )
+    storm_wait_s: float = Field(
+        90.0, gt=0, description="How long a storm member waits for the group's triage before doing its own (s)."
+    )
 
 
 class Settings(BaseModel):
@@ -336,6 +342,9 @@ def _explain(group: type[BaseSettings], exc: ValidationError) -> list[str]:
     return lines
 
 
+# The dotenv file every group reads besides the environment; None reads the environment only (tests).
+ENV_FILE: str | None = ".env"
+
 UNKNOWN_CHECK_PREFIXES = (
     "WEBHOOK_",
     "PROMETHEUS_",
@@ -368,7 +377,7 @@ def load_settings(require_webhook_auth: bool = False, **overrides: Any) -> Setti
     ]
     for name, group in GROUPS.items():
         try:
-            built[name] = group(**overrides.get(name, {}))
+            built[name] = group(_env_file=ENV_FILE, **overrides.get(name, {}))
         except ValidationError as exc:
             problems.extend(_explain(group, exc))
     if problems:

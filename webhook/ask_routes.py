@@ -154,7 +154,10 @@ async def recent_reports(request: Request) -> dict[str, Any]:
     """The newest triage reports, for the chat page's report list."""
     _owner(request)
     signer = LinkSigner.from_settings(request.app.state.settings)
-    reports = await request.app.state.store.list(limit=RECENT_REPORTS)
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ServiceUnavailable("the report store is starting or stopping; retry in a moment")
+    reports = await store.list(limit=RECENT_REPORTS)
     return {
         "reports": [
             {

@@ -1,6 +1,8 @@
 """Operations endpoints: ``/healthz`` (alive), ``/readyz`` (can take work), ``/health`` (each dependency), ``/metrics``.
 
 ``/readyz`` gates traffic: Redis (the queue) and the report store must answer, else 503 naming what failed.
+Components add their own readiness check (the runbook index, for one) by registering an async callable that raises
+when not ready: ``app.state.ready_checks["runbooks"] = index.ping`` (in their router's lifespan).
 ``/health`` is for people and dashboards: every configured dependency is ``healthy``, ``degraded`` or ``unhealthy``
 with a short reason, and the overall status is the worst of them. Probes run concurrently, each with a deadline.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,6 +41,7 @@ SOURCE_PROBE_PATHS = {
 }
 
 Status = Literal["healthy", "degraded", "unhealthy"]
+ReadyCheck = Callable[[], Awaitable[Any]]
 _RANK: dict[Status, int] = {"healthy": 0, "degraded": 1, "unhealthy": 2}
 
 
@@ -123,11 +126,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Redis and the report store answer")
+async def probe_extra(check: ReadyCheck) -> Check:
+    try:
+        await check()
+    except Exception as exc:  # a component's own check may fail in any way; the name of the failure is the answer
+        return Check("unhealthy", f"not ready ({type(exc).__name__})")
+    return Check("healthy")
+
+
+@router.get("/readyz", summary="Redis, the report store and every registered component answer")
 async def readyz(request: Request) -> JSONResponse:
+    extra: dict[str, ReadyCheck] = getattr(request.app.state, "ready_checks", {})
     results = dict(
         await asyncio.gather(
-            _timed("redis", probe_redis(request)), _timed("store", probe_store(request.app.state.store))
+            _timed("redis", probe_redis(request)),
+            _timed("store", probe_store(request.app.state.store)),
+            *(_timed(name, probe_extra(check)) for name, check in extra.items()),
         )
     )
     failed = [name for name, check in results.items() if check.status != "healthy"]

@@ -85,6 +85,8 @@ class IntakeMetrics:
         self.worker_jobs = WorkerJobsCollector()
         self.registry.register(self.worker_jobs)
         self._receivers: set[str] = set()
+        # labelled children by label values: prometheus-client's labels() validates and locks on every call
+        self._children: dict[tuple[object, ...], Any] = {}
 
     def receiver_label(self, receiver: str | None) -> str:
         name = (receiver or "")[:MAX_RECEIVER_CHARS]
@@ -95,8 +97,24 @@ class IntakeMetrics:
         self._receivers.add(name)
         return name
 
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (id(metric), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def notification(self, source: str, receiver: str | None, outcome: str) -> None:
-        self.notifications.labels(source, self.receiver_label(receiver), outcome).inc()
+        self._child(self.notifications, source, self.receiver_label(receiver), outcome).inc()
+
+    def alerts_seen(self, source: str, outcome: str, count: int) -> None:
+        self._child(self.alerts, source, outcome).inc(count)
+
+    def enqueue_failed(self, source: str) -> None:
+        self._child(self.enqueue_failures, source).inc()
+
+    def intake_time(self, source: str, seconds: float) -> None:
+        self._child(self.intake_seconds, source).observe(seconds)
 
     async def refresh(self, redis: Redis) -> None:
         try:

@@ -7,9 +7,8 @@ PostgreSQL schema name) isolates one installation, or one test run, from another
 
 from __future__ import annotations
 
-import builtins
 import re
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, LiteralString
 
 import psycopg
@@ -17,9 +16,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from reports.models import Alert, Report, ReportStatus
 from reports.store import StoreError
-from reports.store._rows import Filters, from_body, like_pattern, received_report, search_words, to_row
+from reports.store._sql import SqlReportStore
 
 POOL_MIN = 1
 POOL_MAX = 8
@@ -66,37 +64,16 @@ MIGRATIONS: list[tuple[int, list[LiteralString]]] = [
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-_COLUMNS: LiteralString = (
-    "id, fingerprint, alertname, status, starts_at, created_at, updated_at, group_id, schema_version, search_text, body"
-)
-_VALUES: LiteralString = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
-
-
-def _where(filters: Filters) -> tuple[LiteralString, list[Any]]:
-    clauses: list[LiteralString] = []
-    params: list[Any] = []
-    if filters.alertname:
-        clauses.append("alertname = %s")
-        params.append(filters.alertname)
-    if filters.status:
-        clauses.append("status = %s")
-        params.append(ReportStatus(filters.status).value)
-    if filters.since:
-        clauses.append("starts_at >= %s")
-        params.append(filters.since)
-    if filters.until:
-        clauses.append("starts_at < %s")
-        params.append(filters.until)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
 
 def _safe_url(url: str) -> str:
     """The URL without its password, for error messages."""
     return re.sub(r"://([^/:@]*):[^/@]*@", r"://\1:***@", url)
 
 
-class PostgresStore:
+class PostgresStore(SqlReportStore):
     """Reports in PostgreSQL. ``schema`` defaults to the connection's search path (normally ``public``)."""
+
+    placeholder: LiteralString = "%s"
 
     def __init__(self, url: str, *, schema: str | None = None, pool_max: int = POOL_MAX) -> None:
         if schema is not None and not _SCHEMA_NAME.match(schema):
@@ -172,7 +149,7 @@ class PostgresStore:
         async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
             await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
 
-    async def _fetch(self, query: LiteralString, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    async def _fetch(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         try:
             async with self._conn() as conn:
                 cur = await conn.execute(query, params)
@@ -180,7 +157,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"report store read failed: {type(exc).__name__}: {exc}") from exc
 
-    async def _write(self, query: LiteralString, params: list[Any] | tuple[Any, ...] = ()) -> int:
+    async def _write(self, query: LiteralString, params: Sequence[Any] = ()) -> int:
         try:
             async with self._conn() as conn:
                 cur = await conn.execute(query, params)
@@ -188,114 +165,6 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"report store write failed: {type(exc).__name__}: {exc}") from exc
 
-    async def ping(self) -> None:
-        await self._fetch("SELECT 1")
-
-    async def schema_version(self) -> int:
-        """The highest migration this database has applied."""
-        rows = await self._fetch("SELECT max(version) FROM schema_migrations")
-        return int(rows[0][0] or 0)
-
-    @staticmethod
-    def _params(report: Report) -> tuple[Any, ...]:
-        row = to_row(report)
-        return (
-            row.id,
-            row.fingerprint,
-            row.alertname,
-            row.status,
-            row.starts_at,
-            row.created_at,
-            row.updated_at,
-            row.group_id,
-            row.schema_version,
-            row.search_text,
-            # PostgreSQL text cannot hold NUL; JSON escapes it, so the body goes in as JSON text.
-            Jsonb(row.body, dumps=lambda s: s),
-        )
-
-    async def record_alert(self, alert: Alert) -> Report:
-        await self._write(
-            "INSERT INTO reports (" + _COLUMNS + ") VALUES (" + _VALUES + ") ON CONFLICT (id) DO NOTHING",
-            self._params(received_report(alert)),
-        )
-        report = await self.get(alert.occurrence_key)
-        if report is None:
-            raise StoreError(f"report {alert.occurrence_key} vanished while it was recorded")
-        return report
-
-    async def save(self, report: Report) -> None:
-        await self._write(
-            "INSERT INTO reports (" + _COLUMNS + ") VALUES (" + _VALUES + ") "
-            "ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, alertname = excluded.alertname, "
-            "status = excluded.status, starts_at = excluded.starts_at, updated_at = excluded.updated_at, "
-            "group_id = excluded.group_id, schema_version = excluded.schema_version, "
-            "search_text = excluded.search_text, body = excluded.body",
-            self._params(report),
-        )
-
-    async def get(self, report_id: str) -> Report | None:
-        rows = await self._fetch("SELECT id, body FROM reports WHERE id = %s", (report_id,))
-        return from_body(rows[0][1], rows[0][0]) if rows else None
-
-    async def list(
-        self,
-        *,
-        alertname: str | None = None,
-        status: ReportStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> builtins.list[Report]:
-        where, params = _where(Filters(alertname, status, since, until))
-        rows = await self._fetch(
-            "SELECT id, body FROM reports" + where + " ORDER BY starts_at DESC, id LIMIT %s OFFSET %s",
-            [*params, max(0, limit), max(0, offset)],
-        )
-        return [from_body(body, rid) for rid, body in rows]
-
-    async def count(
-        self,
-        *,
-        alertname: str | None = None,
-        status: ReportStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> int:
-        where, params = _where(Filters(alertname, status, since, until))
-        rows = await self._fetch("SELECT count(*) FROM reports" + where, params)
-        return int(rows[0][0])
-
-    async def history(
-        self, *, fingerprint: str, alertname: str, since: datetime, exclude_id: str | None = None
-    ) -> builtins.list[Report]:
-        rows = await self._fetch(
-            "SELECT id, body FROM reports WHERE (fingerprint = %s OR alertname = %s) AND starts_at >= %s "
-            "AND id <> %s ORDER BY starts_at DESC, id LIMIT 500",
-            (fingerprint, alertname, since, exclude_id or ""),
-        )
-        return [from_body(body, rid) for rid, body in rows]
-
-    async def search(self, text: str, *, limit: int = 10) -> builtins.list[Report]:
-        words = search_words(text)
-        if not words:
-            return []
-        where: LiteralString = " AND ".join(["search_text LIKE %s ESCAPE '!'"] * len(words))
-        rows = await self._fetch(
-            "SELECT id, body FROM reports WHERE " + where + " ORDER BY starts_at DESC, id LIMIT %s",
-            [*(like_pattern(w) for w in words), max(0, limit)],
-        )
-        return [from_body(body, rid) for rid, body in rows]
-
-    async def purge(self, *, older_than_days: int, keep_count: int) -> int:
-        deleted = 0
-        if older_than_days > 0:
-            cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
-            deleted += await self._write("DELETE FROM reports WHERE created_at < %s", (cutoff,))
-        if keep_count > 0:
-            deleted += await self._write(
-                "DELETE FROM reports WHERE id NOT IN (SELECT id FROM reports ORDER BY created_at DESC, id LIMIT %s)",
-                (keep_count,),
-            )
-        return deleted
+    def _body(self, body: str) -> Jsonb:
+        # PostgreSQL text cannot hold NUL; JSON escapes it, so the body goes in as JSON text.
+        return Jsonb(body, dumps=lambda s: s)

@@ -10,18 +10,18 @@ Timestamps are stored as fixed-width UTC ISO-8601 text, so text order is time or
 from __future__ import annotations
 
 import asyncio
-import builtins
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from reports.models import Alert, Report, ReportStatus, utcnow
+from reports.models import utcnow
 from reports.store import StoreError
-from reports.store._rows import Filters, from_body, like_pattern, received_report, search_words, to_row, utc
+from reports.store._rows import utc
+from reports.store._sql import SqlReportStore
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -63,34 +63,12 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-_COLUMNS = (
-    "id, fingerprint, alertname, status, starts_at, created_at, updated_at, group_id, schema_version, search_text, body"
-)
-
 
 def _ts(value: datetime) -> str:
     return utc(value).isoformat(timespec="microseconds")
 
 
-def _where(filters: Filters) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filters.alertname:
-        clauses.append("alertname = ?")
-        params.append(filters.alertname)
-    if filters.status:
-        clauses.append("status = ?")
-        params.append(ReportStatus(filters.status).value)
-    if filters.since:
-        clauses.append("starts_at >= ?")
-        params.append(_ts(filters.since))
-    if filters.until:
-        clauses.append("starts_at < ?")
-        params.append(_ts(filters.until))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-
-class SqliteStore:
+class SqliteStore(SqlReportStore):
     """Reports in a SQLite file. ``path`` may not exist yet; its parent folders are created."""
 
     def __init__(self, path: str | Path) -> None:
@@ -164,133 +142,25 @@ class SqliteStore:
             raise StoreError("the report store is not open (call init() first)")
         return self._writer, self._reader
 
-    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         _, reader = self._conns()
         try:
             # One call on the connection's thread: a cursor left open between two awaits would hold a read
             # transaction, and every other read sharing this connection would see its stale snapshot.
-            return list(await reader.execute_fetchall(sql, params))
+            return list(await reader.execute_fetchall(query, params))
         except sqlite3.Error as exc:
             raise StoreError(f"report store read failed: {exc}") from exc
 
-    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _write(self, query: str, params: Sequence[Any] = ()) -> int:
         writer, _ = self._conns()
         async with self._write_lock:
             try:
-                cur = await writer.execute(sql, params)
+                cur = await writer.execute(query, params)
                 count = cur.rowcount
                 await cur.close()
                 return count
             except sqlite3.Error as exc:
                 raise StoreError(f"report store write failed: {exc}") from exc
 
-    async def ping(self) -> None:
-        await self._fetch("SELECT 1")
-
-    async def schema_version(self) -> int:
-        """The highest migration this database has applied."""
-        rows = await self._fetch("SELECT max(version) FROM schema_migrations")
-        return int(rows[0][0] or 0)
-
-    @staticmethod
-    def _params(report: Report) -> tuple[Any, ...]:
-        row = to_row(report)
-        return (
-            row.id,
-            row.fingerprint,
-            row.alertname,
-            row.status,
-            _ts(row.starts_at),
-            _ts(row.created_at),
-            _ts(row.updated_at),
-            row.group_id,
-            row.schema_version,
-            row.search_text,
-            row.body,
-        )
-
-    async def record_alert(self, alert: Alert) -> Report:
-        params = self._params(received_report(alert))
-        await self._write(
-            f"INSERT INTO reports ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING", params
-        )
-        report = await self.get(alert.occurrence_key)
-        if report is None:  # deleted by a concurrent purge between the two statements
-            raise StoreError(f"report {alert.occurrence_key} vanished while it was recorded")
-        return report
-
-    async def save(self, report: Report) -> None:
-        await self._write(
-            f"INSERT INTO reports ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT(id) DO UPDATE SET fingerprint = excluded.fingerprint, alertname = excluded.alertname, "
-            "status = excluded.status, starts_at = excluded.starts_at, updated_at = excluded.updated_at, "
-            "group_id = excluded.group_id, schema_version = excluded.schema_version, "
-            "search_text = excluded.search_text, body = excluded.body",
-            self._params(report),
-        )
-
-    async def get(self, report_id: str) -> Report | None:
-        rows = await self._fetch("SELECT id, body FROM reports WHERE id = ?", (report_id,))
-        return from_body(rows[0][1], rows[0][0]) if rows else None
-
-    async def list(
-        self,
-        *,
-        alertname: str | None = None,
-        status: ReportStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[Report]:
-        where, params = _where(Filters(alertname, status, since, until))
-        rows = await self._fetch(
-            f"SELECT id, body FROM reports{where} ORDER BY starts_at DESC, id LIMIT ? OFFSET ?",
-            [*params, max(0, limit), max(0, offset)],
-        )
-        return [from_body(body, rid) for rid, body in rows]
-
-    async def count(
-        self,
-        *,
-        alertname: str | None = None,
-        status: ReportStatus | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> int:
-        where, params = _where(Filters(alertname, status, since, until))
-        rows = await self._fetch(f"SELECT count(*) FROM reports{where}", params)
-        return int(rows[0][0])
-
-    async def history(
-        self, *, fingerprint: str, alertname: str, since: datetime, exclude_id: str | None = None
-    ) -> builtins.list[Report]:
-        rows = await self._fetch(
-            "SELECT id, body FROM reports WHERE (fingerprint = ? OR alertname = ?) AND starts_at >= ? AND id != ? "
-            "ORDER BY starts_at DESC, id LIMIT 500",
-            (fingerprint, alertname, _ts(since), exclude_id or ""),
-        )
-        return [from_body(body, rid) for rid, body in rows]
-
-    async def search(self, text: str, *, limit: int = 10) -> builtins.list[Report]:
-        words = search_words(text)
-        if not words:
-            return []
-        where = " AND ".join("search_text LIKE ? ESCAPE '!'" for _ in words)
-        rows = await self._fetch(
-            f"SELECT id, body FROM reports WHERE {where} ORDER BY starts_at DESC, id LIMIT ?",
-            [*(like_pattern(w) for w in words), max(0, limit)],
-        )
-        return [from_body(body, rid) for rid, body in rows]
-
-    async def purge(self, *, older_than_days: int, keep_count: int) -> int:
-        deleted = 0
-        if older_than_days > 0:
-            cutoff = _ts(datetime.now(UTC) - timedelta(days=older_than_days))
-            deleted += await self._write("DELETE FROM reports WHERE created_at < ?", (cutoff,))
-        if keep_count > 0:
-            deleted += await self._write(
-                "DELETE FROM reports WHERE id NOT IN (SELECT id FROM reports ORDER BY created_at DESC, id LIMIT ?)",
-                (keep_count,),
-            )
-        return deleted
+    def _time(self, value: datetime) -> str:
+        return _ts(value)

@@ -20,11 +20,11 @@ from urllib.parse import unquote
 
 import httpx
 
-from tests.fakes import FakeUpstream, json_response, raw_path
+from tests.fakes import json_response, raw_path
+from tests.fakes.proxmox_api import PREFIX, FakeProxmoxApi, Rejection, page_tasks
 from tools.pbs import PbsClient
 
 BASE_URL = "https://pbs.test:8007"
-PREFIX = "/api2/json"
 _TOKEN = re.compile(r"^PBSAPIToken=(?P<id>[^\s:!]+@[^\s:!]+![^\s:]+):(?P<secret>\S+)$")
 _TASK_PARAMS = {
     "since",
@@ -48,31 +48,20 @@ def _data(value: Any, **extra: Any) -> httpx.Response:
     return json_response(200, {"data": value, **extra})
 
 
-class FakePbs(FakeUpstream):
+class FakePbs(FakeProxmoxApi[PbsClient]):
     """PBS state: ``datastores`` by name (usage, ``snapshots``), ``tasks``."""
 
     default_fault_body = "service unavailable"
+    base_url = BASE_URL
+    client_class = PbsClient
+    token_pattern = _TOKEN
+    default_token_id = "triage@pbs!ro"
+    default_token_secret = "7d2e4f10-pbs-secret"
+    first_pid = 0x2000
 
-    def __init__(
-        self, *, token_id: str = "triage@pbs!ro", token_secret: str = "7d2e4f10-pbs-secret", delay_s: float = 0.0
-    ) -> None:
-        super().__init__(delay_s=delay_s)
-        self.token_id = token_id
-        self.token_secret = token_secret
+    def __init__(self, *, token_id: str | None = None, token_secret: str | None = None, delay_s: float = 0.0) -> None:
+        super().__init__(token_id=token_id, token_secret=token_secret, delay_s=delay_s)
         self.datastores: dict[str, dict[str, Any]] = {}
-        self.tasks: list[dict[str, Any]] = []
-        self._pid = 0x2000
-
-    def client(self, **kwargs: Any) -> PbsClient:
-        """A PbsClient talking to this fake (keyword arguments override the defaults)."""
-        options: dict[str, Any] = {
-            "token_id": self.token_id,
-            "token_secret": self.token_secret,
-            "transport": self.transport(),
-            "backoff_s": 0.0,
-        }
-        options.update(kwargs)
-        return PbsClient(BASE_URL, **options)
 
     # -- world building -------------------------------------------------------------------------------------
 
@@ -132,14 +121,14 @@ class FakePbs(FakeUpstream):
         ``worker_id`` starts with the datastore (``backup:vm/101``) for datastore tasks. ``endtime=None`` leaves it
         running.
         """
-        self._pid += 1
+        pid = self.next_pid()
         escaped = (worker_id or "").replace(":", "\\x3a").replace("/", "-")
-        upid = f"UPID:pbs:{self._pid:08X}:{self._pid * 5:08X}:00000001:{starttime:08X}:{worker_type}:{escaped}:{user}:"
+        upid = f"UPID:pbs:{pid:08X}:{pid * 5:08X}:00000001:{starttime:08X}:{worker_type}:{escaped}:{user}:"
         task: dict[str, Any] = {
             "upid": upid,
             "node": "pbs",
-            "pid": self._pid,
-            "pstart": self._pid * 5,
+            "pid": pid,
+            "pstart": pid * 5,
             "starttime": starttime,
             "worker_type": worker_type,
             "worker_id": worker_id,
@@ -152,16 +141,16 @@ class FakePbs(FakeUpstream):
 
     # -- HTTP ----------------------------------------------------------------------------------------------
 
-    def respond(self, request: httpx.Request) -> httpx.Response:
-        """Route one request like proxmox-backup-proxy."""
-        auth = _TOKEN.match(request.headers.get("authorization", ""))
-        if auth is None:
+    def rejected(self, why: Rejection, request: httpx.Request) -> httpx.Response:
+        """proxmox-backup-proxy's answers: plain-text reasons, 404 for a path or method it does not serve."""
+        if why == "token-format":
             return _text(401, "authentication failed - invalid API token format")
-        if auth.group("id") != self.token_id or auth.group("secret") != self.token_secret:
+        if why == "token-value":
             return _text(401, "authentication failed - invalid token")
-        path = request.url.path.removeprefix(PREFIX)
-        if request.method != "GET" or not request.url.path.startswith(PREFIX + "/"):
-            return _text(404, f"Path '{request.url.path}' not found.")
+        return _text(404, f"Path '{request.url.path}' not found.")
+
+    def route(self, request: httpx.Request, path: str) -> httpx.Response:
+        """Route one request like proxmox-backup-proxy."""
         if path == "/version":
             return _data({"version": "3.2", "release": "7", "repoid": "a1b2c3d4"})
         if path == "/status/datastore-usage":
@@ -248,19 +237,11 @@ class FakePbs(FakeUpstream):
             if key in params and not params[key].isdigit():
                 return _text(400, f"parameter verification failed - '{key}': expected integer, got '{params[key]}'")
         tasks = list(self.tasks)
-        if "since" in params:
-            tasks = [t for t in tasks if t["starttime"] >= int(params["since"])]
-        if "until" in params:
-            tasks = [t for t in tasks if t["starttime"] <= int(params["until"])]
         if "typefilter" in params:
             tasks = [t for t in tasks if params["typefilter"] in t["worker_type"]]
         if "store" in params:
             tasks = [t for t in tasks if (t["worker_id"] or "").split(":", 1)[0] == params["store"]]
-        if params.get("errors") in ("1", "true"):
-            tasks = [t for t in tasks if t.get("status") not in (None, "OK")]
         if params.get("running") in ("1", "true"):
             tasks = [t for t in tasks if "endtime" not in t]
-        tasks.sort(key=lambda t: t["starttime"], reverse=True)
-        start = int(params.get("start", "0"))
-        limit = int(params.get("limit", "50"))
-        return _data(tasks[start : start + limit], total=len(tasks))
+        page, total = page_tasks(tasks, params)
+        return _data(page, total=total)

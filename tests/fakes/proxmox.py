@@ -20,12 +20,12 @@ from urllib.parse import unquote
 
 import httpx
 
-from tests.fakes import FakeUpstream, json_response, raw_path
+from tests.fakes import json_response, raw_path
+from tests.fakes.proxmox_api import PREFIX, FakeProxmoxApi, Rejection, page_tasks
 from tests.fakes.proxmox_payloads import agent_interfaces, guest_status, lxc_interfaces, node_status, resource_rows
 from tools.proxmox import ProxmoxClient
 
 BASE_URL = "https://pve.test:8006"
-PREFIX = "/api2/json"
 _TOKEN = re.compile(r"^PVEAPIToken=(?P<id>[^\s=!]+@[^\s=!]+![^\s=]+)=(?P<secret>\S+)$")
 _NODE_TASKS_PARAMS = {
     "since",
@@ -52,32 +52,21 @@ def _data(value: Any) -> httpx.Response:
     return json_response(200, {"data": value})
 
 
-class FakeProxmox(FakeUpstream):
+class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
     """PVE state: ``nodes`` by name, ``guests`` by vmid (each with ``node``, ``kind``, ``config``), ``tasks``."""
 
     default_fault_body = '{"data":null}'
+    base_url = BASE_URL
+    client_class = ProxmoxClient
+    token_pattern = _TOKEN
+    default_token_id = "triage@pve!ro"
+    default_token_secret = "5f1c0b9e-pve-secret"
+    first_pid = 0x1000
 
-    def __init__(
-        self, *, token_id: str = "triage@pve!ro", token_secret: str = "5f1c0b9e-pve-secret", delay_s: float = 0.0
-    ) -> None:
-        super().__init__(delay_s=delay_s)
-        self.token_id = token_id
-        self.token_secret = token_secret
+    def __init__(self, *, token_id: str | None = None, token_secret: str | None = None, delay_s: float = 0.0) -> None:
+        super().__init__(token_id=token_id, token_secret=token_secret, delay_s=delay_s)
         self.nodes: dict[str, dict[str, Any]] = {}
         self.guests: dict[int, dict[str, Any]] = {}
-        self.tasks: list[dict[str, Any]] = []
-        self._pid = 0x1000
-
-    def client(self, **kwargs: Any) -> ProxmoxClient:
-        """A ProxmoxClient talking to this fake (keyword arguments override the defaults)."""
-        options: dict[str, Any] = {
-            "token_id": self.token_id,
-            "token_secret": self.token_secret,
-            "transport": self.transport(),
-            "backoff_s": 0.0,
-        }
-        options.update(kwargs)
-        return ProxmoxClient(BASE_URL, **options)
 
     # -- world building -------------------------------------------------------------------------------------
 
@@ -175,14 +164,14 @@ class FakeProxmox(FakeUpstream):
         user: str = "root@pam",
     ) -> dict[str, Any]:
         """Add a task; ``endtime=None`` leaves it running (no ``status``/``endtime`` in answers)."""
-        self._pid += 1
+        pid = self.next_pid()
         task_id = str(vmid) if vmid is not None else ""
-        upid = f"UPID:{node}:{self._pid:08X}:{self._pid * 7:08X}:{starttime:08X}:{type}:{task_id}:{user}:"
+        upid = f"UPID:{node}:{pid:08X}:{pid * 7:08X}:{starttime:08X}:{type}:{task_id}:{user}:"
         task: dict[str, Any] = {
             "upid": upid,
             "node": node,
-            "pid": self._pid,
-            "pstart": self._pid * 7,
+            "pid": pid,
+            "pstart": pid * 7,
             "starttime": starttime,
             "type": type,
             "id": task_id,
@@ -196,20 +185,19 @@ class FakeProxmox(FakeUpstream):
 
     # -- HTTP ----------------------------------------------------------------------------------------------
 
-    def respond(self, request: httpx.Request) -> httpx.Response:
-        """Route one request like pve-api-daemon."""
-        auth = _TOKEN.match(request.headers.get("authorization", ""))
-        if auth is None:
+    def rejected(self, why: Rejection, request: httpx.Request) -> httpx.Response:
+        """pve-api-daemon's answers: the reason in the status line, 501 for a path or method it does not serve."""
+        if why == "token-format":
             return json_response(401, {"data": None}, reason="No ticket")
-        if auth.group("id") != self.token_id or auth.group("secret") != self.token_secret:
+        if why == "token-value":
             return json_response(401, {"data": None}, reason="invalid token value!")
         path = request.url.path.removeprefix(PREFIX)
-        if request.method != "GET" or not request.url.path.startswith(PREFIX + "/"):
-            return _error(501, f"Method '{request.method} {path}' not implemented")
-        parts = [unquote(p) for p in raw_path(request).removeprefix(PREFIX).strip("/").split("/")]
-        return self._route(path, parts, request.url.params)
+        return _error(501, f"Method '{request.method} {path}' not implemented")
 
-    def _route(self, path: str, parts: list[str], params: httpx.QueryParams) -> httpx.Response:
+    def route(self, request: httpx.Request, path: str) -> httpx.Response:
+        """Route one request like pve-api-daemon."""
+        parts = [unquote(p) for p in raw_path(request).removeprefix(PREFIX).strip("/").split("/")]
+        params = request.url.params
         if path == "/version":
             return _data({"version": "8.2.4", "release": "8.2", "repoid": "faa83925c9641325"})
         if path == "/cluster/resources":
@@ -306,17 +294,9 @@ class FakeProxmox(FakeUpstream):
             tasks = [t for t in tasks if "endtime" in t]
         elif source == "active":
             tasks = [t for t in tasks if "endtime" not in t]
-        if "since" in params:
-            tasks = [t for t in tasks if t["starttime"] >= int(params["since"])]
-        if "until" in params:
-            tasks = [t for t in tasks if t["starttime"] <= int(params["until"])]
         if "vmid" in params:
             tasks = [t for t in tasks if t["id"] == params["vmid"]]
         if "typefilter" in params:
             tasks = [t for t in tasks if t["type"] == params["typefilter"]]
-        if params.get("errors") in ("1", "true"):
-            tasks = [t for t in tasks if t.get("status") not in (None, "OK")]
-        tasks.sort(key=lambda t: t["starttime"], reverse=True)
-        start = int(params.get("start", "0"))
-        limit = int(params.get("limit", "50"))
-        return json_response(200, {"data": tasks[start : start + limit], "total": len(tasks)})
+        page, total = page_tasks(tasks, params)
+        return json_response(200, {"data": page, "total": total})

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from reports.models import Evidence
 
@@ -277,11 +276,7 @@ class Scenario:
     history: list[PriorFiring] = field(default_factory=list)
     down: tuple[str, ...] = ()
     expect_history: str | None = None
-    tags: tuple[str, ...] = ()
 
     @property
     def expected(self) -> list[Expect]:
         return [self.causal, *self.supporting]
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "alertname": self.alert.alertname, "story": self.story}

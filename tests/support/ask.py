@@ -1,4 +1,4 @@
-"""Helpers of the /ask tests: settings pointing at the scripted model, recent reports, event collection."""
+"""Shared pieces of the /ask tests: settings pointing at the scripted model, recent reports, event collection."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 DEFAULT_MAX_CHARS = 400
 NOT_A_RUNBOOK_MARKER = "<!-- not-a-runbook -->"
 
@@ -53,13 +53,17 @@ class Chunk:
 
     @property
     def search_text(self) -> str:
-        head = " > ".join([self.title, *[p for p in self.section_path if p != self.title]])
-        lines = [head]
+        lines = [self.heading_text]
         if self.alerts:
             lines.append("Alerts: " + ", ".join(self.alerts))
         if self.tags:
             lines.append("Tags: " + ", ".join(self.tags))
         return "\n".join(lines) + "\n\n" + self.text
+
+    @property
+    def heading_text(self) -> str:
+        """Title and heading path, the context a section's body lacks when read alone."""
+        return " > ".join([self.title, *[p for p in self.section_path if p != self.title]])
 
     def metadata(self) -> dict[str, str | int]:
         """Flat metadata for the vector store (scalar values only)."""

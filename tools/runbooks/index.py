@@ -15,12 +15,17 @@ import asyncio
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import httpx
+from chromadb.errors import ChromaError
+
 from reports.models import Alert, RunbookMatch
+from tools.errors import SourceConnectError, SourceError, SourceRequestError
 from tools.runbooks.collection import make_client, open_collection, revision
 from tools.runbooks.embeddings import RunbookEmbedder
 from tools.runbooks.keywords import KeywordIndex
@@ -34,6 +39,7 @@ EMPTY_REASON = "the runbook index is empty: run `sre-triage ingest` to index run
 KEY_LABELS = ("job", "service", "mountpoint", "device", "fstype", "container", "name", "pool", "datastore", "type")
 
 Mode = Literal["hybrid", "vector", "keyword"]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -94,21 +100,13 @@ def query_for_alert(alert: Alert) -> str:
 
 
 def keyword_text(meta: dict[str, Any], document: str) -> str:
-    """What BM25 sees of a chunk: heading path and body, without the per-file prefix.
+    """What BM25 sees of a chunk: heading path, declared alert names and body, without title and tags.
 
-    Every chunk of a file repeats the title, alert names and tags in its embedded text; for BM25 that shared
-    prefix would make the shortest sections of the matching file win by length normalisation alone.
+    Every chunk of a file repeats the title and tags in its embedded text; for BM25 that shared prefix would let
+    the shortest sections of a matching file win by length normalisation alone.
     """
-    import os
     body = document[int(meta.get("body_offset", 0)) :]
-    v = os.environ.get("KW", "path")
-    if v == "full":
-        return document
-    if v == "path":
-        return f"{meta.get('section_path', '')}\n{body}"
-    if v == "section":
-        return f"{meta.get('section', '')}\n{body}"
-    return f"{meta.get('section_path', '')}\n{meta.get('alerts','')}\n{body}"
+    return f"{meta.get('section_path', '')}\n{meta.get('alerts', '')}\n{body}"
 
 
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -121,7 +119,7 @@ def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 @dataclass
 class _Snapshot:
-    revision: int
+    revision: tuple[str, int]  # (collection id, ingest revision): a rebuild starts a new collection
     ids: list[str]
     metas: dict[str, dict[str, Any]]
     docs: dict[str, str]
@@ -160,21 +158,24 @@ class RunbookIndex:
 
     def _current(self) -> _Snapshot | None:
         with self._lock:
-            collection = self._open()
-            if collection is None:
-                return None
             now = time.monotonic()
             if self._snapshot is not None and now - self._checked_at < REVISION_CHECK_S:
                 return self._snapshot
-            fresh = self._client.get_collection(collection.name, embedding_function=self.embedder)
-            self._collection = fresh
+            if self._client is None:
+                self._client = make_client(self._chroma_dir, self._chroma_url)
+            # Re-opened on every check: another process may have rebuilt (another model) or dropped it meanwhile.
+            collection = open_collection(self._client, self.embedder, create=False)
+            self._collection = collection
             self._checked_at = now
-            rev = revision(fresh)
+            if collection is None:
+                self._snapshot = None
+                return None
+            rev = (str(collection.id), revision(collection))
             if self._snapshot is None or self._snapshot.revision != rev:
-                self._snapshot = self._load(fresh, rev)
+                self._snapshot = self._load(collection, rev)
             return self._snapshot
 
-    def _load(self, collection: Any, rev: int) -> _Snapshot:
+    def _load(self, collection: Any, rev: tuple[str, int]) -> _Snapshot:
         got = collection.get(include=["metadatas", "documents"])
         ids = list(got["ids"])
         metas = {cid: dict(m) for cid, m in zip(ids, got["metadatas"] or [], strict=True)}
@@ -196,10 +197,11 @@ class RunbookIndex:
 
     # -- retrieval ---------------------------------------------------------------------------------------------
 
-    def _vector(self, query: str, limit: int) -> list[tuple[str, float]]:
+    def _vector(self, query: str, limit: int) -> list[str]:
+        """Chunk ids nearest to the query, best first."""
         vector = self.embedder.embed_query([query])[0]
         got = self._collection.query(query_embeddings=[vector], n_results=limit, include=["distances"])
-        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+        return list(got["ids"][0])
 
     def _alert_sources(self, snap: _Snapshot, query: str) -> set[str]:
         sources: set[str] = set()
@@ -215,7 +217,8 @@ class RunbookIndex:
         pool = max(CANDIDATES, limit * 4)
         lists: list[list[str]] = []
         if mode in ("hybrid", "vector"):
-            lists.append([cid for cid, _ in self._vector(query, min(pool, len(snap.ids)))])
+            # an ingest may have added chunks since the snapshot; they join at the next revision check
+            lists.append([cid for cid in self._vector(query, min(pool, len(snap.ids))) if cid in snap.metas])
         if mode in ("hybrid", "keyword"):
             lists.append([cid for cid, _ in snap.keywords.search(query, pool)])
         fused, best = self._fuse(snap, lists)
@@ -317,15 +320,28 @@ class RunbookIndex:
             collection = self._open()
         return 0 if collection is None else int(collection.count())
 
+    async def _run(self, func: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking work in a thread; Chroma's own errors leave as ``SourceError`` (source ``chroma``)."""
+        try:
+            return await asyncio.to_thread(func, *args)
+        except SourceError:
+            raise
+        except (ConnectionError, TimeoutError, httpx.TransportError) as exc:
+            raise SourceConnectError(f"cannot reach the runbook index: {type(exc).__name__}", source="chroma",
+                                     url=self._chroma_url or "") from exc  # fmt: skip
+        except ChromaError as exc:
+            raise SourceRequestError(f"runbook index error: {exc.name()}", source="chroma",
+                                     url=self._chroma_url or "") from exc  # fmt: skip
+
     # -- the async API -----------------------------------------------------------------------------------------
 
     async def search(self, query: str, limit: int = 5, mode: Mode = "hybrid") -> SearchResult:
         """Runbook sections for a free-text query, best first; an empty index gives a reason, not an error."""
-        return await asyncio.to_thread(self._search_blocking, query, limit, mode)
+        return await self._run(self._search_blocking, query, limit, mode)
 
     async def search_alert(self, alert: Alert, limit: int = 5) -> SearchResult:
         """Runbook sections for an alert; the section its ``runbook_url`` annotation points at comes first."""
-        return await asyncio.to_thread(self._search_alert_blocking, alert, limit)
+        return await self._run(self._search_alert_blocking, alert, limit)
 
     async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
         """``search_alert`` as report models."""
@@ -345,12 +361,12 @@ class RunbookIndex:
 
     async def count(self) -> int:
         """Chunks in the index (0 when there is no index yet)."""
-        return await asyncio.to_thread(self._count_blocking)
+        return await self._run(self._count_blocking)
 
     async def ping(self) -> bool:
-        """Readiness: the store answers and holds at least one chunk. Never embeds anything."""
+        """Readiness: the store answers. An empty index is ready (searches say it is empty); never embeds."""
         try:
-            return await self.count() > 0
-        except Exception:  # readiness reports, it does not raise: any failure is "not ready"
+            await self.count()
+        except SourceError:
             return False
-
+        return True

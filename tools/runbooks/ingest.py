@@ -120,10 +120,33 @@ def indexed_files(collection: Any) -> dict[str, tuple[str, list[str]]]:
 def _write(collection: Any, key: str, digest: str, chunks: list[Chunk]) -> None:
     ids = [chunk_id(key, c.ordinal) for c in chunks]
     docs = [c.search_text for c in chunks]
-    metas = [{**c.metadata(), "file_hash": digest, "body_offset": len(c.search_text) - len(c.text)} for c in chunks]
+    metas: list[dict[str, Any]] = [
+        {**c.metadata(), "file_hash": digest, "body_offset": len(c.search_text) - len(c.text)} for c in chunks
+    ]
     for start in range(0, len(ids), WRITE_BATCH):
         end = start + WRITE_BATCH
         collection.upsert(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end])
+
+
+def _sync_file(
+    collection: Any, source: SourceFile, before: dict[str, tuple[str, list[str]]], summary: IngestSummary
+) -> bool:
+    """Bring one file's chunks up to date; False when it cannot be indexed (ChunkingError/OSError propagate)."""
+    data = source.path.read_bytes()
+    digest = fingerprint(data)
+    old = before.get(source.key)
+    if old is not None and old[0] == digest:
+        summary.unchanged += 1
+        return True
+    chunks = chunk_file(source.key, data)
+    if old is not None:
+        collection.delete(ids=old[1])
+        summary.changed += 1
+    else:
+        summary.added += 1
+    _write(collection, source.key, digest, chunks)
+    summary.chunks_written += len(chunks)
+    return True
 
 
 def ingest_blocking(
@@ -142,6 +165,7 @@ def ingest_blocking(
     started = time.perf_counter()
     summary = IngestSummary()
     collection = open_collection(client, embedder, create=True, rebuild=rebuild)
+    assert collection is not None  # create=True always yields one
     before = indexed_files(collection)
     files = list(scan(roots))
     summary.seen = len(files)
@@ -151,38 +175,18 @@ def ingest_blocking(
         from tqdm import tqdm
 
         bar = tqdm(total=len(files), unit="file", desc="ingest", file=sys.stderr, leave=False)
-
-    def note(message: str) -> None:
-        summary.messages.append(message)
-        if on_message is not None:
-            on_message(message)
-
     seen_keys: set[str] = set()
     for source in files:
         try:
-            data = source.path.read_bytes()
-            digest = fingerprint(data)
-            old = before.get(source.key)
-            if old is not None and old[0] == digest:
-                seen_keys.add(source.key)
-                summary.unchanged += 1
-                continue
-            chunks = chunk_file(source.key, data)
+            _sync_file(collection, source, before, summary)
+            seen_keys.add(source.key)
         except (ChunkingError, OSError) as exc:
             summary.skipped += 1
-            note(f"skipped {source.path}: {exc}")
-            continue
-        finally:
-            if bar is not None:
-                bar.update(1)
-        seen_keys.add(source.key)
-        if old is not None:
-            collection.delete(ids=old[1])
-            summary.changed += 1
-        else:
-            summary.added += 1
-        _write(collection, source.key, digest, chunks)
-        summary.chunks_written += len(chunks)
+            summary.messages.append(f"skipped {source.path}: {exc}")
+            if on_message is not None:
+                on_message(summary.messages[-1])
+        if bar is not None:
+            bar.update(1)
     if bar is not None:
         bar.close()
     for key, (_, ids) in before.items():

@@ -14,18 +14,23 @@ import numpy as np
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-STOPWORDS = frozenset(
+_STOPWORD_TEXT = (
     "a an and are as at be but by can do does for from has have how i if in into is it its me my no not of on or "
     "our so than that the their then there these this to up was we what when where which while who why will with "
-    "you your should would could".split()
+    "you your should would could"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _stem(word: str) -> str:
+    if word.isdigit():
+        return word
     for suffix, keep in (("ing", 4), ("ed", 4), ("es", 4), ("s", 3)):
         if word.endswith(suffix) and len(word) - len(suffix) >= keep and not word.endswith("ss"):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # "inode"/"inodes", "degrade"/"degraded", "cache"/"caches" meet on the same stem once a final e is dropped.
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 def tokenize(text: str) -> list[str]:

@@ -149,14 +149,14 @@ class AskAgent:
             except TimeoutError:
                 run.add_cut(f"the {self.limits.deadline_s:g} s deadline was reached while the model was thinking")
                 return None
-            calls = _calls_of(reply)
+            message, calls = _calls_of(reply)
             if not calls:
                 text = _text_of(reply)
                 if text.strip():
                     return text
                 run.add_cut("the model returned an empty reply")
                 return None
-            messages.append(reply)
+            messages.append(message)
             allowed = max(0, self.limits.max_tool_calls - run.tool_calls)
             outcomes = await run_tool_calls(
                 calls,
@@ -232,21 +232,35 @@ class AskAgent:
         return merged
 
 
-def _calls_of(reply: AIMessageChunk) -> list[dict[str, Any]]:
-    """Tool calls of a reply, valid and invalid alike (an invalid one is answered with an error, not dropped)."""
-    calls: list[dict[str, Any]] = []
-    for index, call in enumerate(reply.tool_calls):
-        calls.append({"id": call.get("id") or f"call_{index}", "name": call["name"], "args": call["args"]})
-    for index, bad in enumerate(reply.invalid_tool_calls):
-        calls.append(
-            {
-                "id": bad.get("id") or f"invalid_{index}",
-                "name": bad.get("name") or "",
-                "args": None,
-                "invalid_args": str(bad.get("args") or "")[:200],
-            }
-        )
-    return calls
+def _calls_of(reply: AIMessageChunk) -> tuple[AIMessage, list[dict[str, Any]]]:
+    """The reply as it goes back into the conversation, and its tool calls, valid and invalid alike (an invalid one
+    is answered with an error, not dropped). Missing or repeated call ids, which some local servers send, are made
+    unique in both, so every call gets exactly one answer.
+    """
+    seen: set[str] = set()
+
+    def unique(call_id: str | None, index: int) -> str:
+        candidate = call_id or f"call_{index}"
+        while candidate in seen:
+            candidate = f"{candidate}_{index}"
+        seen.add(candidate)
+        return candidate
+
+    valid = [{**call, "id": unique(call.get("id"), i)} for i, call in enumerate(reply.tool_calls)]
+    offset = len(valid)
+    invalid = [{**bad, "id": unique(bad.get("id"), offset + i)} for i, bad in enumerate(reply.invalid_tool_calls)]
+    message = AIMessage(
+        content=reply.content,
+        tool_calls=valid,
+        invalid_tool_calls=invalid,
+        usage_metadata=reply.usage_metadata,
+    )
+    calls: list[dict[str, Any]] = [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in valid]
+    calls += [
+        {"id": b["id"], "name": b.get("name") or "", "args": None, "invalid_args": str(b.get("args") or "")[:200]}
+        for b in invalid
+    ]
+    return message, calls
 
 
 def _text_of(message: BaseMessage) -> str:

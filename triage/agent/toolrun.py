@@ -203,11 +203,15 @@ async def run_tool_calls(
     tasks = {asyncio.create_task(one(call), name=f"tool:{call['name']}"): call for call in runnable}
     try:
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
+            done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                call = tasks[task]
+                if call["id"] not in outcomes:  # only a bug in this module gets here; the model still gets an answer
+                    outcomes[call["id"]] = _rejected(call, f"{call['name']} failed unexpectedly")
             for task in pending:
                 call = tasks[task]
                 if call["id"] not in outcomes:

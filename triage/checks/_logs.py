@@ -7,7 +7,9 @@ label names the Loki actually has in the window (one ``labels`` request), with t
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,14 +66,19 @@ def host_candidates(plan: Plan, guest_name: str | None = None) -> list[str]:
 
 
 async def stream_selectors(
-    loki: LokiClient, plan: Plan, start: datetime, end: datetime, *, guest_name: str | None = None
+    loki: LokiClient, plan: Plan, start: datetime, end: datetime, guest_name: Awaitable[str | None]
 ) -> list[str]:
     """Up to two LogQL selectors, for the alert's service and its host, using label names this Loki has.
 
     Each matches any of the candidate values (case-insensitively), so an alert naming a host by address still
-    finds the logs its shipper labels with the guest's name.
+    finds the logs its shipper labels with the guest's name. The label look-up and the guest look-up run at once.
     """
-    available = set(await loki.labels(start, end))
+    labels, name = await asyncio.gather(loki.labels(start, end), guest_name)
+    return choose_selectors(set(labels), plan, name)
+
+
+def choose_selectors(available: set[str], plan: Plan, guest_name: str | None) -> list[str]:
+    """The selectors of :func:`stream_selectors` for a known set of Loki label names."""
     selectors: list[str] = []
     services = list(plan.services)
     service_labels = [n for n in SERVICE_LOG_LABELS if n in available]

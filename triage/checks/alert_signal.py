@@ -7,6 +7,7 @@ labels in common), and compared before vs after the start.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from reports.models import Evidence
@@ -21,7 +22,8 @@ SOURCES = ("prometheus",)
 RECENT_MIN = 5
 Z_HALF = 3.0
 # a query that only returns samples while its condition holds (``x > 0.9``) has no baseline: its presence is it
-CONDITION_ONLY_SCORE = 0.45
+CONDITION_ONLY_SCORE = 0.3
+_LOGQL_RANGE = re.compile(r"_over_time\s*\(\s*\{")
 
 
 def best_series(series: list[Series], labels: dict[str, str]) -> Series | None:
@@ -46,9 +48,15 @@ async def _query(ctx: CheckContext) -> str | None:
     if rule is None:
         return None
     for query in rule.data:
-        if query.datasource_uid not in ("__expr__", "-100") and query.expr:
+        if query.datasource_uid not in ("__expr__", "-100") and query.expr and not looks_like_logql(query.expr):
             return query.expr
     return None
+
+
+def looks_like_logql(query: str) -> bool:
+    """A Grafana rule may query Loki; LogQL starts with a stream selector or wraps one in a range aggregation."""
+    text = query.strip()
+    return text.startswith("{") or bool(_LOGQL_RANGE.search(text)) or any(op in text for op in ("|=", "|~", '!~ "'))
 
 
 def _fmt(value: float) -> str:

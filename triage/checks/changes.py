@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from reports.models import Evidence
+from tools.loki import LogEntry
 from tools.selectors import line_filter
 from triage.checks._logs import clip, group_lines, stream_selectors, template
 from triage.checks.context import CheckContext, CheckFailed, evidence_id
@@ -22,6 +23,9 @@ from triage.checks.context import CheckContext, CheckFailed, evidence_id
 NAME = "changes"
 SOURCES = ("loki", "proxmox", "pbs", "grafana")
 LINE_LIMIT = 500
+ROUTINE_FACTOR = 0.35
+FAILED_BONUS = 0.25
+TARGET_BONUS = 0.15
 MAX_ITEMS = 10
 OWN_ANNOTATION_TAG = "sre-triage"
 
@@ -80,6 +84,11 @@ def _offset(at: datetime, ctx: CheckContext) -> str:
     return f"{minutes:+.0f} min from the alert start"
 
 
+def on_datastore(worker_id: str | None, datastore: str | None) -> bool:
+    """Whether a PBS task (``worker_id`` like ``backup-hdd:vm/101`` or ``backup-hdd``) works on ``datastore``."""
+    return bool(datastore and worker_id and worker_id.split(":", 1)[0] == datastore)
+
+
 def classify(line: str) -> tuple[str, float] | None:
     """The kind of change a log line announces, with its weight; None when it announces none."""
     for kind, pattern, score in _LOG_KINDS:
@@ -93,20 +102,24 @@ async def _from_loki(ctx: CheckContext) -> list[Evidence]:
     if loki is None:
         return []
     plan = ctx.plan
-    selectors = await stream_selectors(
-        loki, plan, plan.window_start, plan.window_end, guest_name=await ctx.guest_name()
-    )
+    selectors = await stream_selectors(loki, plan, plan.window_start, plan.window_end, ctx.guest_name())
     if not selectors:
         return []
-    results = await asyncio.gather(
-        *(
-            loki.query_range(
-                f"{s} {line_filter('|~', CHANGE_PATTERN)}", plan.window_start, plan.window_end, limit=LINE_LIMIT
+    previous_start = plan.window_start - (plan.window_end - plan.window_start)
+
+    async def lines(start: datetime, end: datetime) -> list[LogEntry]:
+        results = await asyncio.gather(
+            *(
+                loki.query_range(f"{s} {line_filter('|~', CHANGE_PATTERN)}", start, end, limit=LINE_LIMIT)
+                for s in selectors
             )
-            for s in selectors
         )
+        return [e for r in results for e in r.entries]
+
+    entries, earlier = await asyncio.gather(
+        lines(plan.window_start, plan.window_end), lines(previous_start, plan.window_start)
     )
-    entries = [e for r in results for e in r.entries]
+    routine = {template(e.line) for e in earlier}
     items: list[Evidence] = []
     for group in group_lines(entries).values():
         first = group.first
@@ -117,17 +130,21 @@ async def _from_loki(ctx: CheckContext) -> list[Evidence]:
         closest = min(
             (e for e in entries if template(e.line) == group.template), key=lambda e: abs(e.at - ctx.alert.starts_at)
         )
+        # a line the host also logged in the window before is its routine (timers, DHCP renewals), not a change
+        usual = group.template in routine
         items.append(
             Evidence(
                 id=evidence_id("chg", kind[0], group.template),
                 source="loki",
                 kind=kind[0],
-                title=f"{kind[0]}: {clip(group.template, 140)}" + (f" ({group.count}×)" if group.count > 1 else ""),
-                detail=f"{_offset(closest.at, ctx)}; {clip(closest.line)}",
+                title=f"{kind[0]}: {clip(closest.line, 160)}"
+                + (f" ({group.count}×)" if group.count > 1 else "")
+                + (" (routine: also in the previous window)" if usual else ""),
+                detail=f"{_offset(closest.at, ctx)}; pattern: {clip(group.template, 200)}",
                 at=closest.at,
-                score=kind[1],
+                score=kind[1] * (ROUTINE_FACTOR if usual else 1.0),
                 ref=" or ".join(selectors),
-                data={"count": group.count, "change": kind[0]},
+                data={"count": group.count, "change": kind[0], "routine": usual},
             )
         )
     return items
@@ -166,7 +183,9 @@ async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
                 at=at,
                 score=min(
                     1.0,
-                    score + (0.15 if task.failed else 0.0) + (0.1 if vmid is not None and task.vmid == vmid else 0.0),
+                    score
+                    + (FAILED_BONUS if task.failed else 0.0)
+                    + (TARGET_BONUS if vmid is not None and task.vmid == vmid else 0.0),
                 ),
                 ref=f"/nodes/{task.node}/tasks",
                 data={"upid": task.upid, "type": task.type, "vmid": task.vmid},
@@ -185,6 +204,7 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
         known = PBS_TASK_KINDS.get(task.worker_type)
         if known is None:
             continue
+        ours = on_datastore(task.worker_id, ctx.plan.datastore)
         at = datetime.fromtimestamp(task.starttime, UTC)
         outcome = "running" if task.endtime is None else ("failed" if task.failed else "OK")
         items.append(
@@ -195,7 +215,7 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
                 title=f"PBS {known[0]} {task.worker_id or ''} ({outcome})".replace("  ", " "),
                 detail=f"{_offset(at, ctx)}",
                 at=at,
-                score=min(1.0, known[1] + (0.15 if task.failed else 0.0)),
+                score=min(1.0, known[1] + (FAILED_BONUS if task.failed else 0.0) + (TARGET_BONUS if ours else 0.0)),
                 ref="/nodes/localhost/tasks",
                 data={
                     "upid": task.upid,

@@ -17,6 +17,8 @@ from tools.proxmox_models import GuestMatch
 from triage.deps import Deps
 from triage.plan import Plan
 
+MAX_GUEST_HINTS = 3
+
 
 class CheckFailed(Exception):
     """A check could not produce its findings; the message is report text (no secrets)."""
@@ -56,7 +58,8 @@ class CheckContext:
 
     async def _find_guest(self) -> GuestMatch | None:
         assert self.deps.proxmox is not None
-        for hint in self.plan.guest_hints:
+        # each miss costs a cluster listing (and, for an address, guest configs): try the best few hints only
+        for hint in self.plan.guest_hints[:MAX_GUEST_HINTS]:
             match = await self.deps.proxmox.find_guest(hint)
             if match is not None:
                 return match

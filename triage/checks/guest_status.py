@@ -109,12 +109,12 @@ def _node_items(ctx: CheckContext, node: str, online: bool, status: NodeStatus |
             ctx.now - timedelta(seconds=status.uptime),
         )
     if status.cpu >= NODE_CPU_HIGH:
-        add("cpu", f"Proxmox node {node} CPU at {_pct(status.cpu)}", 0.6)
+        add("cpu", f"Proxmox node {node} CPU at {_pct(status.cpu)}", min(0.95, 0.5 + (status.cpu - NODE_CPU_HIGH) * 5))
     if status.wait is not None and status.wait >= NODE_IOWAIT_HIGH:
         add("iowait", f"Proxmox node {node} IO wait at {_pct(status.wait)}", min(1.0, 0.5 + status.wait))
     memory = status.memory_ratio
     if memory is not None and memory >= MEMORY_HIGH:
-        add("memory", f"Proxmox node {node} memory at {_pct(memory)}", 0.6)
+        add("memory", f"Proxmox node {node} memory at {_pct(memory)}", min(0.95, 0.5 + (memory - MEMORY_HIGH) * 5))
     return items
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from reports.models import Evidence
 from tools.loki import LokiClient
 from tools.selectors import line_filter
-from triage.checks._logs import Group, group_lines, stream_selectors
+from triage.checks._logs import Group, clip, group_lines, stream_selectors
 from triage.checks.context import CheckContext, evidence_id
 from triage.ranking import saturate
 
@@ -25,6 +25,9 @@ ERROR_PATTERN = (
     r"|\bfailed\b|failure|refused|timed? ?out|segfault|out of memory)"
 )
 LINE_LIMIT = 1000
+TITLE_CHARS = 160
+# lines are discrete events: a pattern logged within this long before the start is taken as still going on
+ACTIVE_SLACK_S = 120
 MAX_ITEMS = 5
 
 
@@ -51,7 +54,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     plan = ctx.plan
     length = plan.window_end - plan.window_start
     previous_start = plan.window_start - length
-    selectors = await stream_selectors(loki, plan, previous_start, plan.window_end, guest_name=await ctx.guest_name())
+    selectors = await stream_selectors(loki, plan, previous_start, plan.window_end, ctx.guest_name())
     if not selectors:
         return []
     current, previous = await asyncio.gather(
@@ -63,21 +66,28 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     for group in current:
         before = known.get(group.template)
         score = _score(group, before)
-        first = group.first
-        assert first is not None
+        first, last = group.first, group.last
+        assert first is not None and last is not None
         status = "new pattern" if before is None else f"{before.count} in the previous window"
         evidence.append(
             Evidence(
                 id=evidence_id("log", group.template),
                 source="loki",
                 kind="log_pattern",
-                title=f"{group.count}× {group.template[:120]} ({status})",
-                detail=f"first {first.at:%H:%M:%S}, last {group.last.at if group.last else first.at:%H:%M:%S}; "
-                f"example: {group.sample}",
+                # the example line, not the masked template, reads as what happened; grouping used the template
+                title=f"{group.count}× {clip(group.sample, TITLE_CHARS)} ({status})",
+                detail=f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S}; pattern: {group.template}",
                 at=first.at,
                 score=min(1.0, score),
                 ref=" or ".join(selectors),
-                data={"count": group.count, "new": before is None, "template": group.template},
+                data={
+                    "count": group.count,
+                    "new": before is None,
+                    "template": group.template,
+                    # a pattern still logging at the alert's start is as close to it as evidence gets
+                    "active_from": first.at.timestamp(),
+                    "active_until": last.at.timestamp() + ACTIVE_SLACK_S,
+                },
             )
         )
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from reports.models import Evidence
 from tools.errors import SourceError
 from tools.prometheus import PrometheusClient
+from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
 from triage.checks._stats import Shift, shift
@@ -27,6 +28,7 @@ RECENT_MIN = 15
 Z_HALF = 3.0
 HIGH_LEVEL = 0.9
 MAX_ITEMS = 6
+NODE_EXPORTER_PORT = 9100
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ def host_queries(instance_matcher: Matcher, mountpoint: str | None) -> list[Metr
             "CPU iowait",
             f"avg by (instance) (rate({sel('node_cpu_seconds_total', mode='iowait')}[5m]))",
         ),
+        # in a VM, time the hypervisor gave to other guests: the mark of a noisy neighbour on the same node
+        MetricQuery(
+            "steal",
+            "CPU steal",
+            f"avg by (instance) (rate({sel('node_cpu_seconds_total', mode='steal')}[5m]))",
+        ),
         MetricQuery(
             "network",
             "network traffic",
@@ -113,7 +121,13 @@ async def _targets(ctx: CheckContext) -> list[tuple[str, list[MetricQuery]]]:
     plan = ctx.plan
     targets: list[tuple[str, list[MetricQuery]]] = []
     if plan.instance:
-        targets.append((plan.instance, host_queries(Matcher("instance", plan.instance), plan.mountpoint)))
+        # an alert from another exporter of the host (postgres :9187, nginx :9113) names the host with that
+        # exporter's port, while node_exporter's series carry :9100: then match the host with any port
+        host, _ = split_instance(plan.instance)
+        matcher = Matcher("instance", plan.instance)
+        if host and not plan.instance.endswith(f":{NODE_EXPORTER_PORT}") and host != plan.instance:
+            matcher = Matcher("instance", f"{regex_escape(host)}(:[0-9]+)?", "=~")
+        targets.append((plan.instance, host_queries(matcher, plan.mountpoint)))
     elif plan.hosts or plan.addresses:
         host = (plan.hosts + plan.addresses)[0]
         matcher = Matcher("instance", f"{regex_escape(host)}(:[0-9]+)?", "=~")

@@ -1,0 +1,45 @@
+"""A node failure's 50-alert storm through the real worker: grouped by the sender's group keys, a few LLM calls."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.scenarios import select
+from tests.scenarios.runner import Suite, make_deps
+from tests.scenarios.storm import STORM_SIZE, storm_alerts
+from tests.scenarios.worker_run import drain, enqueue
+from tests.support.llm_server import ScriptedLLM
+from triage.settings import load_settings
+
+MAX_STORM_LLM_CALLS = 5
+ALERT_GROUPS = 4  # ProxmoxNodeDown, TargetDown, ProxmoxGuestNotRunning, HttpProbeFailed
+
+
+@pytest.mark.slow
+async def test_a_50_alert_node_storm_with_group_keys_costs_at_most_5_llm_calls(
+    suite: Suite, llm: ScriptedLLM, redis: Redis, redis_url: str
+) -> None:
+    (scenario,) = select(["node_down_storm"])
+    world = await suite.world(scenario, tag="-storm-test")
+    try:
+        settings = load_settings(
+            redis={"redis_url": redis_url, "worker_max_jobs": 8},
+            llm={"openai_base_url": llm.url, "openai_api_key": "test", "llm_model": "test-model"},
+            storage={"database_url": "sqlite:///unused.db"},
+        )
+        alerts = storm_alerts(world.anchor, group_keys=True)
+        calls_before = llm.calls
+        await enqueue(redis_url, alerts)
+        run = await drain(settings, world.store, lambda analyser: make_deps(world, analyser))
+        reports = [await world.store.get(a.occurrence_key) for a in alerts]
+    finally:
+        await world.aclose()
+    assert run.complete == STORM_SIZE and run.failed == 0
+    assert llm.calls - calls_before <= MAX_STORM_LLM_CALLS
+    assert all(r is not None and r.evidence and r.summary for r in reports)
+    followers = [r for r in reports if r is not None and r.group_id and r.group_id != r.id]
+    assert len(followers) >= STORM_SIZE - ALERT_GROUPS
+    for leader_id in {r.group_id for r in followers}:
+        leader = next(r for r in reports if r is not None and r.id == leader_id)
+        assert {f.id for f in followers if f.group_id == leader_id} <= set(leader.group_members), leader.id
