@@ -6,7 +6,7 @@ Measures, on this machine, with the local ONNX model:
    paragraphs drawn from the bundled runbooks, so chunk lengths match real ones;
 3. hybrid query latency with the index warm, over the evaluation queries (and on the generated corpus).
 
-    .venv/bin/python bench/retrieval_speed.py [--chunks 5000] [--batch-size 32] [--threads 0] [--repeat 3]
+    .venv/bin/python bench/retrieval_speed.py [--chunks 5000] [--batch-size 4] [--threads 0] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.runbooks.chunking import Chunk, chunk_markdown, is_not_a_runbook  # noqa: E402
 from tools.runbooks.collection import make_client  # noqa: E402
-from tools.runbooks.embeddings import OnnxMiniLmEmbedding  # noqa: E402
+from tools.runbooks.embeddings import DEFAULT_BATCH_SIZE, OnnxMiniLmEmbedding  # noqa: E402
 from tools.runbooks.index import RunbookIndex  # noqa: E402
 from tools.runbooks.ingest import IngestSummary, ingest_blocking  # noqa: E402
 
@@ -85,7 +85,7 @@ def main() -> int:
     parser.add_argument("--runbooks", type=Path, default=ROOT / "runbooks")
     parser.add_argument("--queries", type=Path, default=ROOT / "tests/eval/retrieval_queries.yaml")
     parser.add_argument("--chunks", type=int, default=5000, help="size of the generated corpus (0 skips it)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: all cores)")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the queries for the latency figures")
     args = parser.parse_args()

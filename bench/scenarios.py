@@ -56,6 +56,7 @@ def summarise(outcomes: list[Outcome], startup_s: float) -> dict[str, Any]:
                 "expected_ranks": o.ranks,
                 "top3_hits": o.hits,
                 "expected": len(o.ranks),
+                "top3_recall": round(o.recall, 3),
                 "distractor_ranks": o.distractor_ranks,
                 "requests": o.requests,
                 "wall_ms": round(o.wall_s * 1000, 1),

@@ -78,7 +78,7 @@ async def run_storm(suite: Suite, llm: ScriptedLLM, redis_url: str, *, group_key
             "groups": len({r.group_id for r in storm_reports if r.group_id}),
             "members_linked": sum(1 for r in storm_reports if r.group_id and r.group_id != r.id),
             "prompt_tokens": sum(r.llm.input_tokens for r in storm_reports if r.llm),
-            "jobs_complete": run.complete,
+            "reports": sum(1 for r in storm_reports if r.sources),
             "jobs_failed": run.failed,
             "wall_s": round(run.wall_s, 2),
         }
@@ -161,7 +161,7 @@ def print_table(summary: dict[str, object]) -> None:
         print(
             f"storm of {storm['alerts']} alerts {keys}: {storm['llm_calls']} LLM calls (goal ≤ 5), "
             f"{storm['groups']} group report(s), {storm['members_linked']} members linked, "
-            f"{storm['prompt_tokens']} prompt tokens, {storm['jobs_complete']} jobs done "
+            f"{storm['prompt_tokens']} prompt tokens, {storm['reports']} reports "
             f"({storm['jobs_failed']} failed) in {storm['wall_s']} s"
         )
 

@@ -225,3 +225,14 @@ async def test_open_index_follows_reingest_and_rebuild_done_elsewhere(
     (docs / "nut.md").write_text(runbook("NUT", {"Diagnosis": "upsc nut@localhost"}))
     ingest_blocking(writer, HashingEmbedding(), [docs], progress=False, rebuild=True)
     assert (await index.search("upsc", mode="keyword")).hits[0].source == "runbooks/nut.md"
+
+
+def test_a_folder_missing_at_ingest_time_keeps_what_was_indexed_from_it(docs: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "nas-docs"
+    extra.mkdir()
+    (extra / "nfs.md").write_text(runbook("NFS share", {"Diagnosis": "showmount -e nas"}))
+    client = make_client(tmp_path / "index")
+    ingest_blocking(client, HashingEmbedding(), [docs, extra], progress=False)
+    extra.rename(tmp_path / "unmounted")
+    summary = ingest_blocking(client, HashingEmbedding(), [docs, extra], progress=False)
+    assert (summary.removed, summary.unchanged, summary.chunks_total) == (0, 2, 5)

@@ -16,7 +16,7 @@ from triage.worker import build_worker
 
 
 async def drain(settings: Any) -> None:
-    worker = build_worker(settings, burst=True, poll_delay=0.02, handle_signals=False)
+    worker = build_worker(settings, burst=True, poll_delay=0.02, handle_signals=False, cron_jobs=[])
     try:
         await worker.main()
     finally:

@@ -88,7 +88,8 @@ async def test_a_killed_worker_s_job_is_retried_and_produces_one_report(
                 warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
                 await second.close()
 
-        assert second.jobs_complete == 1 and second.jobs_failed == 0
+        # the retention cron job (queued by the first worker at start-up) may complete too
+        assert second.jobs_failed == 0 and second.jobs_complete >= 1
         assert llm.calls == 2
         store = open_store(settings.storage.database_url)
         await store.init()

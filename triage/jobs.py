@@ -140,3 +140,18 @@ async def resolve_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
     log.info("alert resolved", extra={**_keys(ctx, alert), "report_id": report.id})
     report = await deliver_resolved(ctx, report)
     return job_result(report)
+
+
+async def purge_reports(ctx: Ctx) -> int:
+    """Apply report retention (``REPORT_RETENTION_DAYS``, ``REPORT_RETENTION_COUNT``); run hourly by the worker."""
+    settings: Settings = ctx["settings"]
+    storage = settings.storage
+    if not storage.report_retention_days and not storage.report_retention_count:
+        return 0
+    deleted = await ctx["store"].purge(
+        older_than_days=storage.report_retention_days, keep_count=storage.report_retention_count
+    )
+    if deleted:
+        log.info("reports purged", extra={"deleted": deleted})
+    return int(deleted)
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from arq.cron import cron
 from arq.worker import Worker, create_worker
 from redis.exceptions import RedisError
 
@@ -18,7 +19,7 @@ from reports.store import open_store
 from triage.budget import RedisTokenBudget
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
 from triage.deps import build_deps, close_deps
-from triage.jobs import resolve_alert, triage_alert
+from triage.jobs import purge_reports, resolve_alert, triage_alert
 from triage.queue import JOB_EXPIRES_MS, dump_job, load_job, queue_client, redis_settings
 from triage.settings import Settings
 
@@ -30,6 +31,7 @@ HEALTH_CHECK_INTERVAL_S = 30
 STARTUP_CONN_RETRIES = 30
 
 FUNCTIONS = (triage_alert, resolve_alert)
+PURGE_MINUTE = 17
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -58,6 +60,10 @@ def worker_settings(settings: Settings, *, conn_retries: int = STARTUP_CONN_RETR
     redis = settings.redis
     return {
         "functions": list(FUNCTIONS),
+        # retention: hourly and at start-up; `unique` keeps several worker replicas from purging at once. No own
+        # timeout: arq leases every job for the longest function timeout, so a longer one would delay the pick-up of
+        # a dead worker's jobs.
+        "cron_jobs": [cron(purge_reports, minute=PURGE_MINUTE, run_at_startup=True, unique=True)],
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(redis.redis_url, conn_retries=conn_retries),
         "on_startup": startup,

@@ -167,7 +167,10 @@ def ingest_blocking(
     collection = open_collection(client, embedder, create=True, rebuild=rebuild)
     assert collection is not None  # create=True always yields one
     before = indexed_files(collection)
+    roots = list(roots)
     files = list(scan(roots))
+    # A folder that is missing right now (unmounted share, typo) must not wipe what was indexed from it.
+    absent = {root.name for root in roots if not root.is_dir()}
     summary.seen = len(files)
     show = sys.stderr.isatty() if progress is None else progress
     bar: Any = None
@@ -190,7 +193,7 @@ def ingest_blocking(
     if bar is not None:
         bar.close()
     for key, (_, ids) in before.items():
-        if key not in seen_keys:
+        if key not in seen_keys and key.split("/", 1)[0] not in absent:
             collection.delete(ids=ids)
             summary.removed += 1
     if summary.added or summary.changed or summary.removed or rebuild:
