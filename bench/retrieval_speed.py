@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -59,6 +61,7 @@ def generate_corpus(target: Path, chunks: list[Chunk], total: int, seed: int = 7
 
 def timed_ingest(folder: Path, embedder: OnnxMiniLmEmbedding) -> tuple[IngestSummary, RunbookIndex]:
     index_dir = Path(tempfile.mkdtemp(prefix="sre-triage-speed-"))
+    atexit.register(shutil.rmtree, index_dir, True)
     client = make_client(index_dir)
     summary = ingest_blocking(client, embedder, [folder], progress=False)
     return summary, RunbookIndex(embedder, client=client)

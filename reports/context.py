@@ -90,6 +90,21 @@ class SourceView:
     ms: str
     requests: int
     error: str
+    state: str = "ok"
+
+    @property
+    def state_label(self) -> str:
+        """How the page words the state: "ok", "failed", "timed out" or "not configured"."""
+        return _STATE_LABELS.get(self.state, "failed")
+
+    @property
+    def state_class(self) -> str:
+        """The page's style for the state: good, bad, or neutral for a source nobody set up."""
+        return _STATE_CLASSES.get(self.state, "st-failed")
+
+
+_STATE_LABELS = {"ok": "ok", "failed": "failed", "timeout": "timed out", "not_configured": "not configured"}
+_STATE_CLASSES = {"ok": "st-resolved", "failed": "st-failed", "timeout": "st-failed", "not_configured": "st-disabled"}
 
 
 @dataclass(frozen=True)
@@ -315,6 +330,7 @@ def build_report_page(
                 ms=f"{status.ms:.0f}",
                 requests=status.requests,
                 error=one_line(status.error, MAX_LABEL),
+                state=status.state,
             )
             for name, status in sorted(report.sources.items())[:MAX_ITEMS]
         ],

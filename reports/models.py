@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 
@@ -46,6 +46,14 @@ class Alert(BaseModel):
     dashboard_uid: str | None = None
     panel_id: int | None = None
     values: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Times are kept in UTC (a naive time is taken as UTC), so every page and summary can say "UTC"."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @property
     def occurrence_key(self) -> str:
@@ -107,11 +115,41 @@ class History(BaseModel):
     last_summary: str | None = None
 
 
+SourceState = Literal["ok", "failed", "timeout", "not_configured"]
+NOT_CONFIGURED_PREFIX = "not configured"
+
+
 class SourceStatus(BaseModel):
+    """One data source (check) of a triage: whether it gave data, how long it took, what went wrong.
+
+    ``ok`` is false both for a failure and for a source that is not configured (neither gave data); ``state``
+    tells them apart. Reports stored before ``state`` existed get it from ``ok`` and the error text.
+    """
+
     ok: bool
     ms: float = 0.0
     error: str | None = None
     requests: int = 0
+    state: SourceState = "ok"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_state(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("state") is None:
+            return {**data, "state": source_state(bool(data.get("ok")), data.get("error"))}
+        return data
+
+
+def source_state(ok: bool, error: str | None) -> SourceState:
+    """The state of a source status that does not carry one (older reports, callers that only set ``ok``)."""
+    if ok:
+        return "ok"
+    text = (error or "").strip().lower()
+    if text.startswith(NOT_CONFIGURED_PREFIX):
+        return "not_configured"
+    if text.startswith(("did not finish within", "timed out")):
+        return "timeout"
+    return "failed"
 
 
 class LlmUsage(BaseModel):

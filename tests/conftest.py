@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.support.procs import RedisServer
 import triage.settings
+from tests.support.procs import RedisServer
 from triage.settings import UNKNOWN_CHECK_PREFIXES, Settings, load_settings
 
 # A developer's .env (written by scripts/run.sh) must not change what the tests see.

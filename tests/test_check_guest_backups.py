@@ -10,6 +10,7 @@ from tests.support.engine import EngineWorld, make_alert
 from tools.errors import SourceError
 from triage.checks import backups, guest_status
 from triage.checks.context import CheckFailed
+from triage.ranking import rank
 
 
 @pytest.fixture
@@ -100,3 +101,73 @@ async def test_backups_survive_one_failing_source_and_fail_when_both_do(world: E
     world.pbs.fail_next(50, status=500)
     with pytest.raises(CheckFailed):
         await backups.run(world.context(make_alert({"vmid": "105"}, starts_at=world.ago(5))))
+
+
+async def test_failed_garbage_collection_of_the_alerts_datastore_outranks_backups_that_finished_ok(
+    world: EngineWorld,
+) -> None:
+    world.pbs.add_datastore("backup-hdd", total=4 << 40, used=int(3.82 * (1 << 40)))
+    world.pbs.add_datastore("fast-ssd", total=1 << 40, used=1 << 39)
+    world.pbs.add_task(
+        "garbage_collection",
+        "backup-hdd",
+        starttime=world.epoch_ago(38),
+        endtime=world.epoch_ago(37),
+        status="unable to start garbage collection job on datastore backup-hdd - already running (stale lock)",
+    )
+    world.pbs.add_task("backup", "backup-hdd:vm/251", starttime=world.epoch_ago(12), endtime=world.epoch_ago(2))
+    world.pbs.add_task("verificationjob", "fast-ssd:v-3a1f", starttime=world.epoch_ago(50), endtime=world.epoch_ago(44))
+    alert = make_alert({"datastore": "backup-hdd", "instance": "pbs-exporter:10019"}, starts_at=world.ago(0))
+    items = await backups.run(world.context(alert))
+    ranked = rank(items, alert.starts_at)
+    assert ranked[0].kind == "maintenance"
+    assert ranked[0].title.startswith("PBS garbage collection of datastore backup-hdd failed: unable to start")
+    assert "no successful garbage collection since" in ranked[0].detail
+    assert ranked[1].kind == "datastore" and ranked[1].title.startswith("PBS datastore backup-hdd is 95% full")
+    backup = next(e for e in ranked if e.kind == "backup")
+    assert ranked[0].score > backup.score + 0.25
+
+
+async def test_a_garbage_collection_that_succeeded_after_failing_is_no_longer_reported(world: EngineWorld) -> None:
+    world.pbs.add_datastore("main")
+    world.pbs.add_task(
+        "garbage_collection",
+        "main",
+        starttime=world.epoch_ago(600),
+        endtime=world.epoch_ago(590),
+        status="TASK ERROR: stale lock",
+    )
+    world.pbs.add_task("garbage_collection", "main", starttime=world.epoch_ago(120), endtime=world.epoch_ago(100))
+    items = await backups.run(world.context(make_alert({"store": "main"}, starts_at=world.ago(5))))
+    assert [e.kind for e in items] == ["datastore"]
+    assert items[0].score < 0.3 and items[0].title.startswith("PBS datastore main is")
+
+
+async def test_repeated_prune_failures_on_the_alerts_datastore_count_the_streak_from_the_first(
+    world: EngineWorld,
+) -> None:
+    world.pbs.add_datastore("main", total=100 << 30, used=92 << 30)
+    for hours_ago in (50, 26, 2):
+        world.pbs.add_task(
+            "prunejob",
+            "main:daily",
+            starttime=world.epoch_ago(hours_ago * 60),
+            endtime=world.epoch_ago(hours_ago * 60 - 1),
+            status="TASK ERROR: EIO",
+        )
+    world.pbs.add_task(
+        "prunejob", "other:daily", starttime=world.epoch_ago(30), endtime=world.epoch_ago(29), status="TASK ERROR: EIO"
+    )
+    items = await backups.run(world.context(make_alert({"datastore": "main"}, starts_at=world.ago(5))))
+    (prune,) = [e for e in items if e.kind == "maintenance"]
+    assert prune.title == "PBS prune of datastore main failed: TASK ERROR: EIO"
+    assert prune.detail.startswith("3 failed runs in a row")
+    assert prune.data["active_from"] == world.epoch_ago(50 * 60) and prune.data["active_until"] is None
+    (usage,) = [e for e in items if e.kind == "datastore"]
+    assert usage.title == "PBS datastore main is 92% full, 8 GiB free" and usage.score >= 0.75
+
+
+async def test_an_unavailable_named_datastore_is_reported_with_its_error(world: EngineWorld) -> None:
+    world.pbs.add_datastore("usb", error="mount point /mnt/usb is not mounted")
+    items = await backups.run(world.context(make_alert({"datastore": "usb"}, starts_at=world.ago(5))))
+    assert [e.title for e in items] == ["PBS datastore usb is unavailable: mount point /mnt/usb is not mounted"]

@@ -67,7 +67,10 @@ class FakeIndex:
         self.matches = matches
         self.seen: list[Alert] = []
 
-    async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
+    async def aclose(self) -> None:
+        pass
+
+    async def matches_for_alert(self, alert: Alert, limit: int = 5) -> list[RunbookMatch]:
         self.seen.append(alert)
         return self.matches[:limit]
 
@@ -127,6 +130,14 @@ async def test_slow_failing_and_unconfigured_checks_become_source_entries(
     assert sources["slow"].ok is False and sources["slow"].error == "did not finish within 0.3s"
     assert sources["broken"].ok is False and sources["broken"].error == "failed: KeyError"
     assert sources["unconfigured"].error == "not configured (set LOKI_URL)"
+    states = {name: status.state for name, status in sources.items()}
+    assert states == {
+        "fine": "ok",
+        "also_fine": "ok",
+        "slow": "timeout",
+        "broken": "failed",
+        "unconfigured": "not_configured",
+    }
 
 
 async def test_the_overall_deadline_stops_checks_that_are_still_running(
@@ -140,6 +151,7 @@ async def test_the_overall_deadline_stops_checks_that_are_still_running(
     ctx = world.context(make_alert({}, starts_at=world.ago(5)), world.deps("proxmox"))
     _, sources = await gather(ctx, ["slow"], check_timeout_s=10, deadline_s=0.2)
     assert sources["slow"].error == "did not finish within the triage deadline of 0.2s"
+    assert sources["slow"].state == "timeout"
 
 
 def test_every_planned_check_has_a_module_with_a_docstring() -> None:
@@ -156,7 +168,10 @@ class BrokenStore:
 
 
 class BrokenIndex:
-    async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
+    async def aclose(self) -> None:
+        pass
+
+    async def matches_for_alert(self, alert: Alert, limit: int = 5) -> list[RunbookMatch]:
         raise RuntimeError("index unavailable")
 
 

@@ -130,3 +130,14 @@ async def test_a_quiet_window_has_no_changes(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
     assert await changes.run(ctx) == []
     assert not ctx.partial_failures
+
+
+async def test_failed_maintenance_of_the_alerts_datastore_is_left_to_the_backups_check(world: EngineWorld) -> None:
+    for store in ("backup-hdd", "fast-ssd"):
+        world.pbs.add_datastore(store)
+        world.pbs.add_task(
+            "garbage_collection", store, starttime=world.epoch_ago(30), endtime=world.epoch_ago(29), status="EIO"
+        )
+    alert = make_alert({"datastore": "backup-hdd"}, starts_at=world.ago(5))
+    items = await changes.run(world.context(alert, world.deps("pbs")))
+    assert [e.title for e in items] == ["PBS garbage collection fast-ssd (failed)"]

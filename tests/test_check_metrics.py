@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 HOURS = 2
 SHIFT_MIN = 12  # db1 got busy this many minutes before "now"
 GIB = 1 << 30
+GONE_MIN = 4  # gone1 stopped reporting this many minutes before "now"
 
 
 def _cpu_idle(instance: str, start: datetime, end: datetime, busy_from_s: float | None) -> SyntheticSeries:
@@ -42,6 +43,7 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dat
     series = [
         _cpu_idle("web1:9100", start, now, None),
         _cpu_idle("db1:9100", start, now, span - SHIFT_MIN * 60),
+        _cpu_idle("gone1:9100", start, now - timedelta(minutes=GONE_MIN), None),
         SyntheticSeries.constant("node_memory_MemTotal_bytes", {"instance": "db1:9100"}, 8 * GIB, start, now),
         SyntheticSeries.from_fn(
             "node_memory_MemAvailable_bytes",
@@ -99,6 +101,23 @@ async def test_guest_memory_climbing_to_its_limit_is_found_through_pve_exporter(
     assert memory.score > 0.8
     assert "memory of its limit (Proxmox) of guest 105 rose from 25%" in memory.title
     assert 'id="qemu/105"' in (memory.ref or "")
+
+
+async def test_a_host_that_stopped_reporting_is_an_availability_finding_not_a_shift(world: EngineWorld) -> None:
+    ctx = world.context(make_alert({"instance": "gone1:9100"}, starts_at=world.ago(2)), world.deps("prometheus"))
+    items = await saturation.run(ctx)
+    (stopped,) = [e for e in items if e.kind == "availability"]
+    assert stopped.title == f"gone1:9100 stopped reporting at {world.ago(GONE_MIN):%H:%M} UTC"
+    assert stopped.at is not None and abs((stopped.at - world.ago(GONE_MIN)).total_seconds()) <= 30
+    assert stopped.score >= 0.5
+    shifts = [e for e in items if e.kind == "saturation"]
+    assert all(abs(e.data["z"]) < 3 for e in shifts), [e.title for e in items]
+    assert all(t <= stopped.at.timestamp() for e in shifts for t, _ in e.series or []), "charted past the last sample"
+
+
+async def test_a_live_host_gets_no_availability_finding(world: EngineWorld) -> None:
+    ctx = world.context(make_alert({"instance": "db1:9100"}, starts_at=world.ago(5)), world.deps("prometheus"))
+    assert not [e for e in await saturation.run(ctx) if e.kind == "availability"]
 
 
 async def test_failing_prometheus_fails_the_saturation_check() -> None:
@@ -161,7 +180,10 @@ async def test_alert_signal_leaves_a_grafana_rule_on_loki_to_the_log_checks() ->
     try:
         w.grafana.add_rule("log-rule", "errors", expr='sum(count_over_time({job="nginx"} |= "error" [5m])) > 10')
         alert = make_alert({"__alert_rule_uid__": "log-rule"}, starts_at=w.ago(5))
-        assert await alert_signal.run(w.context(alert, w.deps("prometheus", "grafana"))) == []
+        items = await alert_signal.run(w.context(alert, w.deps("prometheus", "grafana")))
+        assert [(e.kind, e.title) for e in items] == [
+            ("note", "The rule's query A is LogQL (data source prometheus), not PromQL: its signal is not re-run")
+        ]
     finally:
         await w.aclose()
 

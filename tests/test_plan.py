@@ -141,3 +141,18 @@ def test_window_is_capped_to_the_longest_allowed_span() -> None:
 def test_a_start_in_the_future_still_gets_a_window_after_it() -> None:
     plan = make_plan(alert({}, minutes_ago=-3), SETTINGS, now=NOW)
     assert plan.window_end > plan.starts_at > plan.window_start
+
+
+@pytest.mark.parametrize("key", ["datastore", "store"])
+def test_a_pbs_datastore_label_names_the_datastore_the_backups_check_examines(key: str) -> None:
+    plan = make_plan(alert({key: " backup-hdd ", "instance": "pbs-exporter:10019"}), SETTINGS, now=NOW)
+    assert plan.datastore == "backup-hdd"
+    assert "backups" in plan.checks
+    assert plan.hosts == ("pbs-exporter",)
+
+
+def test_grafanas_datasource_error_alert_plans_the_alert_signal_check_by_its_rulename() -> None:
+    labels = {"alertname": "DatasourceError", "rulename": "UPS battery runtime low", "datasource_uid": "influx-ups"}
+    plan = make_plan(alert(labels), SETTINGS, now=NOW)
+    assert plan.rule_name == "UPS battery runtime low" and plan.rule_uid is None
+    assert CHECK_ALERT_SIGNAL in plan.checks

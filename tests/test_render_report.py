@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from reports.chart import MAX_POINTS, build_chart
 from reports.context import ReportListPage, build_report_page, build_report_row
-from reports.models import DeliveryState, Evidence, Hypothesis, Report, ReportStatus
+from reports.models import DeliveryState, Evidence, Hypothesis, Report, ReportStatus, SourceStatus
 from reports.render import (
     MAX_ANNOTATION_CHARS,
     render_annotation_text,
@@ -197,3 +197,60 @@ def test_list_and_error_pages_render_escaped() -> None:
     error = render_error_html(401, "Not authorised", SCRIPT)
     assert "<script" not in error
     assert "&lt;script&gt;" in error
+
+
+def source_table_report() -> Report:
+    return sample_report(
+        sources={
+            "saturation": SourceStatus(ok=True, ms=80.0, requests=4, state="ok"),
+            "log_errors": SourceStatus(ok=False, error="not configured (set LOKI_URL)", state="not_configured"),
+            "backups": SourceStatus(ok=False, ms=40.0, error="HTTP 500: datastore offline", state="failed"),
+            "changes": SourceStatus(ok=False, ms=5000.0, error="did not finish within 5s", state="timeout"),
+        }
+    )
+
+
+def source_rows(html: str) -> dict[str, tuple[str, str]]:
+    section = html.split('id="sources"', 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r'<tr><td>([^<]+)</td><td class="([^"]+)">([^<]+)</td>', section)
+    return {name: (css, label) for name, css, label in rows}
+
+
+def test_page_shows_a_source_that_is_not_configured_neutrally_not_as_failed() -> None:
+    rows = source_rows(render_report_html(source_table_report()))
+    assert rows["log_errors"] == ("st-disabled", "not configured")
+    assert rows["backups"] == ("st-failed", "failed")
+    assert rows["changes"] == ("st-failed", "timed out")
+    assert rows["saturation"] == ("st-resolved", "ok")
+
+
+def test_markdown_shows_a_source_that_is_not_configured_as_such() -> None:
+    text = render_report_markdown(source_table_report())
+    assert "| log\\_errors | not configured |" in text
+    assert re.search(r"\| backups \| failed \|", text)
+    assert re.search(r"\| changes \| timed out \|", text)
+
+
+@pytest.mark.parametrize(
+    ("stored", "state"),
+    [
+        ({"ok": True, "ms": 3.0}, "ok"),
+        ({"ok": False, "error": "not configured (set PROXMOX_URL)"}, "not_configured"),
+        ({"ok": False, "error": "did not finish within the triage deadline of 20s"}, "timeout"),
+        ({"ok": False, "error": "HTTP 502: bad gateway"}, "failed"),
+        ({"ok": False}, "failed"),
+    ],
+)
+def test_reports_stored_before_source_states_existed_read_with_the_right_state(
+    stored: dict[str, object], state: str
+) -> None:
+    report = Report.model_validate_json(sample_report().model_dump_json(exclude={"sources"}))
+    data = report.model_dump(mode="json")
+    data["sources"] = {"proxmox": stored}
+    assert Report.model_validate(data).sources["proxmox"].state == state
+
+
+def test_source_state_survives_a_json_round_trip() -> None:
+    report = source_table_report()
+    again = Report.model_validate_json(report.model_dump_json())
+    assert {n: s.state for n, s in again.sources.items()} == {n: s.state for n, s in report.sources.items()}

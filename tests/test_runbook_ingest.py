@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +18,14 @@ import pytest
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from tests.support.procs import free_port, wait_port
 from tools.runbooks.collection import IndexModelMismatch, make_client
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import EMPTY_REASON, RunbookIndex
 from tools.runbooks.ingest import ingest_blocking
 from triage.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @register_embedding_function
@@ -236,3 +245,51 @@ def test_a_folder_missing_at_ingest_time_keeps_what_was_indexed_from_it(docs: Pa
     extra.rename(tmp_path / "unmounted")
     summary = ingest_blocking(client, HashingEmbedding(), [docs, extra], progress=False)
     assert (summary.removed, summary.unchanged, summary.chunks_total) == (0, 2, 5)
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real Chroma server (the ``chroma`` command of the chromadb package) on a free loopback port."""
+    binary = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    if not Path(binary).exists():
+        pytest.skip("the chroma server command is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port, 30, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def cli(args: list[str], chroma_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDINGS_", "CHROMA_"))}
+    env["CHROMA_URL"] = chroma_url
+    # a fresh process per command: chromadb's HTTP client keeps its sockets until interpreter exit
+    return subprocess.run(
+        [sys.executable, "-m", "triage.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
+    )
+
+
+def test_chroma_url_shares_one_index_through_a_chroma_server(docs: Path, chroma_server: str) -> None:
+    (docs / "ups.md").unlink()  # keep the real-model part small
+    ingest = cli(["ingest", "--dir", str(docs), "--no-progress"], chroma_server)
+    assert ingest.returncode == 0, ingest.stderr
+    assert "1 added" in ingest.stdout and "2 in the index" in ingest.stdout
+    search = cli(["search", "clean the journal", "--json", "--limit", "1"], chroma_server)
+    assert search.returncode == 0, search.stderr
+    hit = json.loads(search.stdout)["hits"][0]
+    assert (hit["source"], hit["section"]) == ("runbooks/disk.md", "Remediation")
+
+
+def test_unreachable_chroma_server_is_reported_not_raised(chroma_server: str) -> None:
+    dead = chroma_server.rsplit(":", 1)[0] + f":{free_port()}"
+    search = cli(["search", "disk"], dead)
+    assert search.returncode == 1
+    assert "sre-triage search: chroma: cannot reach the Chroma server" in search.stderr
+    assert "Traceback" not in search.stderr

@@ -18,6 +18,7 @@ from tools.runbooks.collection import make_client
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import RunbookIndex, query_for_alert
 from tools.runbooks.ingest import ingest_blocking
+from triage.runbooks import RunbookMatcher
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -115,7 +116,8 @@ async def test_vector_retrieval_alone_understands_meaning_without_shared_words(i
 
 
 async def test_alert_name_declared_in_front_matter_ranks_its_runbook_first(index: RunbookIndex) -> None:
-    result = await index.search_alert(alert("DnsProbeFailed", {"summary": "probe failed"}, job="blackbox"))
+    dns = alert("DnsProbeFailed", {"summary": "probe failed"}, job="blackbox")
+    result = await index.search_alert(dns.alertname, dns.labels, dns.annotations)
     assert result.hits[0].source == "runbooks/dns-failure.md"
 
 
@@ -128,7 +130,7 @@ async def test_runbook_url_annotation_pins_the_linked_section_first(index: Runbo
         },
         mountpoint="/var",
     )
-    matches = await index.matches_for_alert(linked, limit=3, base_url="https://git.example.org/ops/blob/main")
+    matches = await RunbookMatcher(index, "https://git.example.org/ops/blob/main").matches_for_alert(linked, limit=3)
     assert isinstance(matches[0], RunbookMatch)
     assert (matches[0].source, matches[0].section) == ("runbooks/ups-on-battery.md", "Power restored")
     assert matches[0].url == "https://git.example.org/ops/blob/main/runbooks/ups-on-battery.md#power-restored"
@@ -137,9 +139,8 @@ async def test_runbook_url_annotation_pins_the_linked_section_first(index: Runbo
 
 
 async def test_runbook_url_to_an_unindexed_page_is_ignored(index: RunbookIndex) -> None:
-    result = await index.search_alert(
-        alert("HostOutOfInodes", {"runbook_url": "https://wiki.example.org/Some_Other_Page"}, mountpoint="/")
-    )
+    inodes = alert("HostOutOfInodes", {"runbook_url": "https://wiki.example.org/Some_Other_Page"}, mountpoint="/")
+    result = await index.search_alert(inodes.alertname, inodes.labels, inodes.annotations)
     assert not any(h.pinned for h in result.hits)
     assert result.hits[0].source == "runbooks/disk-filling.md"
 
@@ -156,15 +157,14 @@ async def test_readiness_counts_without_embedding(index: RunbookIndex) -> None:
 
 
 def test_query_for_alert_uses_name_words_summary_and_key_labels_only() -> None:
-    query = query_for_alert(
-        alert(
-            "HostOutOfInodes",
-            {"summary": "Inodes low on /srv", "description": "below 10 %"},
-            instance="10.0.0.5:9100",
-            mountpoint="/srv",
-            job="node",
-        )
+    inodes = alert(
+        "HostOutOfInodes",
+        {"summary": "Inodes low on /srv", "description": "below 10 %"},
+        instance="10.0.0.5:9100",
+        mountpoint="/srv",
+        job="node",
     )
+    query = query_for_alert(inodes.alertname, inodes.labels, inodes.annotations)
     assert query.splitlines() == [
         "HostOutOfInodes",
         "Host Out Of Inodes",

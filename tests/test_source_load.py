@@ -63,9 +63,12 @@ async def test_the_infrastructure_sources_answer_one_alert_in_a_few_requests(
     assert grafana.by_path.pop("/api/v1/provisioning/alert-rules/host-high-cpu") == 1
     assert grafana.by_path.pop("/api/annotations") == 3
     assert list(grafana.by_path.values()) == [1]
-    # tasks are read per node (3 nodes) for the change window and again for the backup look-back
+    # one cluster listing for guest and nodes; the change window comes from the cluster-wide task list, and only
+    # the backup look-back (12 h, past the 25 latest tasks of a node with nightly backups) asks each node once
+    assert proxmox.by_path["/cluster/resources"] == 1
     assert {p: n for p, n in proxmox.by_path.items() if p.endswith("/tasks")} == {
-        f"/nodes/pve{i}/tasks": 2 for i in (1, 2, 3)
+        "/cluster/tasks": 1,
+        **{f"/nodes/pve{i}/tasks": 1 for i in (1, 2, 3)},
     }
     assert proxmox.by_path["/nodes/pve1/status"] == 1
     assert pbs.by_path == {"/nodes/localhost/tasks": 2, "/status/datastore-usage": 1}
@@ -82,4 +85,5 @@ async def test_finding_a_guest_by_address_is_bounded_and_cached(source_load: Mod
     # the guest list, then at most max_lookups per-guest requests, however many guests the cluster has
     assert by_label["unknown address"].requests <= 1 + DEFAULT_MAX_LOOKUPS
     assert by_label["unknown address"].found.endswith("no guest")
-    assert by_label["same address again (cached)"].requests == 1
+    # the address is known and the cluster listing still fresh: no request at all
+    assert by_label["same address again (cached)"].requests == 0

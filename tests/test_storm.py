@@ -117,3 +117,88 @@ def test_storm_basis_prefers_the_notification_group_then_the_node_or_host() -> N
     assert storm.storm_basis(by_node, make_plan(by_node, settings)) == "host:pve2"
     nothing = make_alert({"severity": "page"}, starts_at=world.ago(1))
     assert storm.storm_basis(nothing, make_plan(nothing, settings)) is None
+
+
+def guest_alert(world: EngineWorld, vmid: int, alertname: str = "TargetDown") -> Alert:
+    """What a guest's exporter alert looks like: no group key, no node label, only the guest's own host."""
+    return make_alert(
+        {"instance": f"guest{vmid}:9100", "job": "node"},
+        starts_at=world.ago(2),
+        alertname=alertname,
+        fingerprint=f"fp-{alertname}-{vmid}",
+    )
+
+
+async def test_guest_alerts_without_group_keys_join_the_storm_of_their_failed_node(redis: Redis) -> None:
+    world = EngineWorld()
+    world.proxmox.add_node("pve2", online=False)
+    world.proxmox.add_node("pve1")
+    for vmid in range(200, 206):
+        world.proxmox.add_guest(vmid, f"guest{vmid}", node="pve2", status="unknown")
+    settings = TriageSettings()
+    node_alert = make_alert({"node": "pve2"}, starts_at=world.ago(3), alertname="ProxmoxNodeDown", fingerprint="n")
+    alerts = [node_alert, *(guest_alert(world, vmid) for vmid in range(200, 206))]
+    alerts.append(guest_alert(world, 203, alertname="HttpProbeFailed"))
+    async with world.proxmox.client() as proxmox:
+        storms = await asyncio.gather(
+            *(storm.join(redis, a, make_plan(a, settings), 60, proxmox=proxmox) for a in alerts)
+        )
+    assert all(s is not None for s in storms)
+    assert len({s.key for s in storms if s}) == 1
+    assert sum(1 for s in storms if s and s.leads) == 1
+    assert world.proxmox.paths() == ["/api2/json/cluster/resources"], "one listing for the whole storm"
+
+
+async def test_guest_alerts_on_a_healthy_node_keep_storms_of_their_own(redis: Redis) -> None:
+    world = EngineWorld()
+    world.proxmox.add_node("pve1")
+    for vmid in (300, 301):
+        world.proxmox.add_guest(vmid, f"guest{vmid}", node="pve1")
+    settings = TriageSettings()
+    alerts = [guest_alert(world, 300), guest_alert(world, 301)]
+    async with world.proxmox.client() as proxmox:
+        first, second = [await storm.join(redis, a, make_plan(a, settings), 60, proxmox=proxmox) for a in alerts]
+    assert first is not None and second is not None
+    assert first.key != second.key and first.leads and second.leads
+
+
+async def test_when_proxmox_cannot_answer_guest_alerts_fall_back_to_their_own_host(redis: Redis) -> None:
+    world = EngineWorld()
+    world.proxmox.add_node("pve2", online=False)
+    world.proxmox.add_guest(200, "guest200", node="pve2", status="unknown")
+    alert = guest_alert(world, 200)
+    plan = make_plan(alert, TriageSettings())
+    async with world.proxmox.client(retries=0) as proxmox:
+        world.proxmox.fail_next(status=503)
+        assert await storm.node_of(alert, plan, proxmox) is None
+        assert await storm.node_of(alert, plan, proxmox) == "pve2", "the next alert asks again"
+    assert storm.storm_basis(alert, plan, None) == "host:guest200"
+    assert storm.storm_basis(alert, plan, "pve2") == "host:pve2"
+
+
+async def test_a_node_storm_without_group_keys_makes_one_llm_call(
+    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM
+) -> None:
+    ctx, world = storm_ctx
+    for vmid in range(200, 212):
+        world.proxmox.guests[vmid]["status"] = "unknown"
+    received = [await ctx["store"].record_alert(guest_alert(world, vmid)) for vmid in range(200, 212)]
+    reports = await asyncio.gather(*(job_triage.triage_and_deliver(ctx, r) for r in received))
+    assert llm.calls == 1
+    assert len({r.group_id for r in reports if r.group_id}) == 1
+    assert sum(1 for r in reports if r.summary.startswith("Part of an alert storm")) == 11
+
+
+async def test_a_follower_of_a_node_storm_whose_leader_died_triages_itself(
+    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM, redis: Redis
+) -> None:
+    ctx, world = storm_ctx
+    ctx["settings"] = ctx["settings"].model_copy(update={"triage": TriageSettings(storm_wait_s=0.5)})
+    dead_leader = guest_alert(world, 299)
+    world.proxmox.add_guest(299, "guest299", node="pve2", status="unknown")
+    proxmox = ctx["deps"].proxmox
+    dead = await storm.join(redis, dead_leader, make_plan(dead_leader, ctx["settings"].triage), 60, proxmox=proxmox)
+    assert dead is not None and dead.leads
+    report = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(guest_alert(world, 205)))
+    assert report.group_id is None and report.llm is not None and report.llm.calls == 1
+    assert llm.calls == 1

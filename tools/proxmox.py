@@ -7,6 +7,10 @@ across every node), node status, guest status and config, and tasks in a time wi
         match = await pve.find_guest("10.0.0.12:9100")
         if match:
             status = await pve.guest_status(match.guest.node, match.guest.vmid, match.guest.kind)
+
+The cluster listing and task answers are kept for ``resources_ttl_s`` (a few seconds): the checks of one triage,
+and the alerts of one storm, ask for them at nearly the same moment, and concurrent callers share one request.
+Tasks of a window come from the one cluster-wide ``/cluster/tasks`` list where it reaches back far enough.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from tools.proxmox_models import (
     lxc_addresses,
     split_instance,
 )
+from tools.ttl_cache import TtlCache
 
 DEFAULT_MAX_LOOKUPS = 48
 DEFAULT_IP_CACHE_TTL_S = 600.0
+DEFAULT_RESOURCES_TTL_S = 10.0
 LOOKUP_CONCURRENCY = 4
 MAX_TASKS = 500
 
@@ -44,7 +50,8 @@ class ProxmoxClient(ProxmoxApiClient):
 
     ``max_lookups`` bounds the per-guest requests (guest agent, container interfaces, config) one IP look-up may
     make, so an alert carrying an unknown address costs a bounded number of requests on a cluster of any size.
-    Addresses learnt on the way are cached for ``ip_cache_ttl_s``.
+    Addresses learnt on the way are cached for ``ip_cache_ttl_s``. ``resources_ttl_s`` is how long the cluster
+    listing and task answers are reused (0 turns that off).
     """
 
     source = "proxmox"
@@ -57,6 +64,7 @@ class ProxmoxClient(ProxmoxApiClient):
         token_secret: str,
         max_lookups: int = DEFAULT_MAX_LOOKUPS,
         ip_cache_ttl_s: float = DEFAULT_IP_CACHE_TTL_S,
+        resources_ttl_s: float = DEFAULT_RESOURCES_TTL_S,
         **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(base_url, auth_header=f"PVEAPIToken={token_id}={token_secret}", secret=token_secret, **options)
@@ -65,6 +73,13 @@ class ProxmoxClient(ProxmoxApiClient):
         # address -> (vmid, expiry on the monotonic clock): every look-up teaches all addresses of the guest it
         # asked, so alerts from the same hosts resolve without look-ups and a large cluster is covered over time
         self._ip_cache: dict[str, tuple[int, float]] = {}
+        self._resources: TtlCache[str, list[Resource]] = TtlCache(resources_ttl_s)
+        self._tasks: TtlCache[tuple[object, ...], list[Task]] = TtlCache(resources_ttl_s)
+
+    @property
+    def resources_ttl_s(self) -> float:
+        """How long the cluster listing and task answers are reused."""
+        return self._resources.ttl_s
 
     async def version(self) -> dict[str, str]:
         """``/version``: ``version``, ``release``, ``repoid`` — a cheap authenticated health probe."""
@@ -74,9 +89,19 @@ class ProxmoxClient(ProxmoxApiClient):
         return {str(k): str(v) for k, v in data.items()}
 
     async def resources(self, type: Literal["vm", "node", "storage"] | None = None) -> list[Resource]:
-        """``/cluster/resources``, optionally only guests (``vm``), nodes or storages."""
+        """``/cluster/resources``, optionally only guests (``vm``), nodes or storages.
+
+        One unfiltered listing serves every type, so guests and nodes cost one request per ``resources_ttl_s``.
+        """
+        rows = await self._resources.get("all", self._fetch_resources)
+        if type is None:
+            return list(rows)
+        wanted = ("qemu", "lxc") if type == "vm" else (type,)
+        return [r for r in rows if r.type in wanted]
+
+    async def _fetch_resources(self) -> list[Resource]:
         path = "/cluster/resources"
-        data = await self.data(path, params={"type": type})
+        data = await self.data(path)
         return parse_list(Resource, data, source=self.source, url=self.display_url + path)
 
     async def guests(self) -> list[Resource]:
@@ -87,14 +112,15 @@ class ProxmoxClient(ProxmoxApiClient):
         """Every node of the cluster with its ``status`` (``online``/``offline``)."""
         return [r for r in await self.resources("node") if r.type == "node" and r.node]
 
-    async def find_guest(self, query: str | int) -> GuestMatch | None:
+    async def find_guest(self, query: str | int, *, max_lookups: int | None = None) -> GuestMatch | None:
         """Find the guest an alert is about, on any node.
 
         ``query`` is a vmid (``101``), a guest name, or an ``instance`` label (``10.0.0.12:9100``,
         ``jellyfin:9100``, ``jellyfin.lan``). Names match case-insensitively, also on the first DNS label. An IP is
         matched against running guests: the live addresses the QEMU guest agent or the container reports, else the
         static ``ipconfigN``/``netN`` addresses of the config — at most ``max_lookups`` requests in all, none when
-        the address was seen in the last ``ip_cache_ttl_s``.
+        the address was seen in the last ``ip_cache_ttl_s``. ``max_lookups`` lowers that bound for one call (0: only
+        vmids, names and cached addresses, i.e. nothing beyond the cluster listing).
         """
         guests = await self.guests()
         text = str(query).strip()
@@ -111,14 +137,17 @@ class ProxmoxClient(ProxmoxApiClient):
                 if guest.name and guest.name.lower() in names:
                     return GuestMatch(guest=guest, matched_by="name")
             return None
-        return await self._find_by_ip(host, guests)
+        limit = self.max_lookups if max_lookups is None else max(0, min(max_lookups, self.max_lookups))
+        return await self._find_by_ip(host, guests, limit)
 
-    async def _find_by_ip(self, address: str, guests: list[Resource]) -> GuestMatch | None:
+    async def _find_by_ip(self, address: str, guests: list[Resource], limit: int) -> GuestMatch | None:
         by_vmid = {g.vmid: g for g in guests}
         cached = self._ip_cache.get(address)
         if cached is not None and cached[1] > time.monotonic() and cached[0] in by_vmid:
             return GuestMatch(guest=by_vmid[cached[0]], matched_by="cached-ip")
-        budget = _Budget(self.max_lookups)
+        if limit <= 0:
+            return None
+        budget = _Budget(limit)
 
         async def check(guest: Resource) -> GuestMatch | None:
             found = await self._guest_ips(guest, budget)
@@ -202,9 +231,15 @@ class ProxmoxClient(ProxmoxApiClient):
 
         PVE keeps only the latest tasks per node in this list; for older windows use :meth:`tasks`.
         """
-        path = "/cluster/tasks"
-        tasks = parse_list(Task, await self.data(path), source=self.source, url=self.display_url + path)
+        tasks = await self._recent_tasks()
         return _window(tasks, since_s, until_s, vmid)[: max(1, min(limit, MAX_TASKS))]
+
+    async def _recent_tasks(self) -> list[Task]:
+        async def fetch() -> list[Task]:
+            path = "/cluster/tasks"
+            return parse_list(Task, await self.data(path), source=self.source, url=self.display_url + path)
+
+        return await self._tasks.get(("cluster",), fetch)
 
     async def tasks(
         self,
@@ -215,15 +250,42 @@ class ProxmoxClient(ProxmoxApiClient):
         errors_only: bool = False,
         limit: int = 50,
     ) -> list[Task]:
-        """Tasks of every online node in the window, merged newest first (one request per node)."""
-        nodes = [n.node for n in await self.nodes() if n.status == "online" and n.node]
+        """Tasks of every node in the window, merged newest first, running ones included.
+
+        One ``/cluster/tasks`` request answers for every node whose part of that list reaches back to ``since_s``
+        (PVE shares each node's running and latest finished tasks there); an online node whose part starts later
+        (or is missing) is asked directly with ``/nodes/{node}/tasks``. The same query within ``resources_ttl_s``
+        is answered from the first.
+        """
+        key = ("window", since_s, until_s, vmid, errors_only, limit)
+        merged = await self._tasks.get(
+            key, lambda: self._window_tasks(since_s, until_s, vmid=vmid, errors_only=errors_only, limit=limit)
+        )
+        return list(merged)
+
+    async def _window_tasks(
+        self, since_s: int, until_s: int | None, *, vmid: int | None, errors_only: bool, limit: int
+    ) -> list[Task]:
+        nodes, recent = await asyncio.gather(self.nodes(), self._recent_tasks())
+        oldest: dict[str, int] = {}
+        for task in recent:
+            oldest[task.node] = min(oldest.get(task.node, task.starttime), task.starttime)
+        short = {
+            n.node
+            for n in nodes
+            if n.node and n.status == "online" and (n.node not in oldest or oldest[n.node] > since_s)
+        }
         per_node = await asyncio.gather(
             *(
                 self.node_tasks(node, since_s=since_s, until_s=until_s, vmid=vmid, errors_only=errors_only, limit=limit)
-                for node in nodes
+                for node in sorted(short)
             )
         )
-        merged = [task for tasks in per_node for task in tasks]
+        # as the per-node "errors" filter: anything that did not end with plain "OK"
+        covered = [
+            t for t in recent if t.node not in short and not (errors_only and (t.status is None or t.status == "OK"))
+        ]
+        merged = covered + [task for tasks in per_node for task in tasks]
         return _window(merged, since_s, until_s, vmid)[: max(1, min(limit, MAX_TASKS))]
 
 

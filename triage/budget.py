@@ -8,7 +8,7 @@ Redis, uses :class:`MemoryTokenBudget`.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -21,6 +21,11 @@ KEY_TTL_S = 2 * 3600
 
 def hour_key(now: datetime) -> str:
     return LLM_BUDGET_PREFIX + now.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+def resets_at(now: datetime) -> datetime:
+    """When the budget of ``now``'s hour is replaced by a fresh one: the next full hour, UTC."""
+    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
 class TokenBudget(Protocol):

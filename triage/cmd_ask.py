@@ -10,15 +10,12 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from redis.asyncio import Redis
-
-from reports.store import open_store
-from triage.agent.events import AskError, AskEvent
-from triage.agent.sessions import owner_identity
-from triage.agent.wiring import open_ask_service
 from triage.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from triage.agent.events import AskEvent
 
 # Without API_TOKEN the terminal still gets sessions of its own, apart from any API client.
 LOCAL_OWNER = "sre-triage ask (local)"
@@ -39,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def owner_for(settings: Settings) -> str:
+    from triage.agent.sessions import owner_identity
+
     token = settings.api.api_token
     return owner_identity(token.get_secret_value() if token else LOCAL_OWNER)
 
@@ -54,6 +53,13 @@ async def ask(
     err: TextIO | None = None,
 ) -> int:
     """Ask one question and print the stream; 0 when answered, 1 on an error event or a refused question."""
+    # imported here, not at the top: the agent pulls in LangChain and Chroma, and `sre-triage --help` imports this
+    from redis.asyncio import Redis
+
+    from reports.store import open_store
+    from triage.agent.events import AskError
+    from triage.agent.wiring import open_ask_service
+
     out = out or sys.stdout
     err = err or sys.stderr
     redis: Redis = Redis.from_url(settings.redis.redis_url)
@@ -64,17 +70,27 @@ async def ask(
             try:
                 service.check_question(question)
                 service.agent()
-                session = await service.open_session(session_id, owner_for(settings))
+                # the hourly LLM budget is shared with the API and the workers: a spent one refuses here too
+                slot = await service.admit()
             except AskError as exc:
                 print(f"sre-triage ask: {exc}", file=err)
                 return 1
+            try:
+                session = await service.open_session(session_id, owner_for(settings))
+            except AskError as exc:
+                slot.release()
+                print(f"sre-triage ask: {exc}", file=err)
+                return 1
             status = 0
-            async for event in service.stream(question, session=session):
-                if event is None:
-                    continue
-                if event.type == "error":
-                    status = 1
-                _print(event, as_json=as_json, quiet=quiet, out=out, err=err)
+            try:
+                async for event in service.stream(question, session=session):
+                    if event is None:
+                        continue
+                    if event.type == "error":
+                        status = 1
+                    _print(event, as_json=as_json, quiet=quiet, out=out, err=err)
+            finally:
+                slot.release()
             return status
     finally:
         await store.close()

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         client = make_client(None if knowledge.chroma_url else knowledge.chroma_dir, knowledge.chroma_url)
         summary = ingest_blocking(
             client,
-            embedder,  # type: ignore[arg-type]
+            embedder,
             [Path(r) for r in roots],
             rebuild=args.rebuild,
             progress=False if args.no_progress else None,

@@ -6,13 +6,18 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from triage.settings import KnowledgeSettings, StartupError, load_settings
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 
+if TYPE_CHECKING:
+    from tools.runbooks.embeddings import OnnxMiniLmEmbedding, OpenAICompatibleEmbedding
+    from tools.runbooks.index import RunbookIndex
 
-def make_embedder_from_settings(knowledge: KnowledgeSettings) -> object:
+
+def make_embedder_from_settings(knowledge: KnowledgeSettings) -> OnnxMiniLmEmbedding | OpenAICompatibleEmbedding:
     """The embedding function the settings select; refuses a local model name we do not ship."""
     from tools.runbooks.embeddings import make_embedder
 
@@ -25,13 +30,13 @@ def make_embedder_from_settings(knowledge: KnowledgeSettings) -> object:
     return make_embedder(knowledge.embeddings_base_url, knowledge.embeddings_model, key)
 
 
-def index_from_settings(knowledge: KnowledgeSettings) -> object:
+def index_from_settings(knowledge: KnowledgeSettings) -> RunbookIndex:
     """A ``RunbookIndex`` on the configured Chroma (``CHROMA_URL`` or ``CHROMA_DIR``) and embedding model."""
     from tools.runbooks.index import RunbookIndex
 
     embedder = make_embedder_from_settings(knowledge)
     return RunbookIndex(
-        embedder,  # type: ignore[arg-type]
+        embedder,
         chroma_dir=None if knowledge.chroma_url else knowledge.chroma_dir,
         chroma_url=knowledge.chroma_url,
     )

@@ -14,14 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from reports.delivery import DeliveryError, deliver
+from reports.links import LinkSigner
 from reports.models import Alert, Report
 from reports.payloads import PayloadError, Source, parse_alerts
 from reports.render import render_report_markdown
 from reports.store import open_store
-from triage.budget import MemoryTokenBudget
-from triage.deps import build_deps, close_deps
-from triage.pipeline import triage
 from triage.settings import Settings, load_settings
 
 EXIT_BAD_INPUT = 2
@@ -62,6 +59,12 @@ def read_alerts(path: Path, source: str) -> list[Alert]:
 
 async def triage_file(alerts: list[Alert], settings: Settings, *, deliver_reports: bool) -> list[Report]:
     """Triage every alert concurrently, store each report, deliver unless told not to."""
+    # imported here, not at the top: the pipeline pulls in the LLM client, and `sre-triage --help` imports this module
+    from reports.delivery import DeliveryError, deliver
+    from triage.budget import MemoryTokenBudget
+    from triage.deps import build_deps, close_deps
+    from triage.pipeline import triage
+
     store = open_store(settings.storage.database_url)
     await store.init()
     deps = build_deps(settings, budget=MemoryTokenBudget(), store=store)
@@ -91,8 +94,10 @@ def print_reports(reports: list[Report], *, as_json: bool, settings: Settings, o
         body: Any = [json.loads(r.model_dump_json()) for r in reports]
         out.write(json.dumps(body[0] if len(body) == 1 else body, indent=2, ensure_ascii=False) + "\n")
         return
+    # the same signed link the Grafana annotation carries: the page refuses unsigned links once a key is set
+    signer = LinkSigner.from_settings(settings)
     for report in reports:
-        out.write(render_report_markdown(report, report_url=f"{settings.api.public_url}/reports/{report.id}"))
+        out.write(render_report_markdown(report, report_url=signer.report_url(report.id)))
         out.write("\n")
 
 

@@ -15,15 +15,16 @@ from tools.prometheus import PrometheusClient
 from tools.proxmox import ProxmoxClient
 from triage.analysis import Analyser
 from triage.budget import TokenBudget
+from triage.runbooks import RunbookMatcher
 from triage.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class RunbookSearch(Protocol):
-    async def matches_for_alert(
-        self, alert: Alert, limit: int = 5, base_url: str | None = None
-    ) -> list[RunbookMatch]: ...
+    async def matches_for_alert(self, alert: Alert, limit: int = 5) -> list[RunbookMatch]: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -36,7 +37,6 @@ class Deps:
     pbs: PbsClient | None = None
     runbooks: RunbookSearch | None = None
     store: ReportStore | None = None
-    public_url: str | None = None
 
 
 def _runbook_index(settings: Settings) -> RunbookSearch | None:
@@ -46,7 +46,7 @@ def _runbook_index(settings: Settings) -> RunbookSearch | None:
     from triage.cmd_search import index_from_settings
 
     try:
-        return cast(RunbookSearch, index_from_settings(knowledge))
+        return RunbookMatcher(index_from_settings(knowledge), knowledge.runbooks_base_url)
     except Exception as exc:
         # a broken index must not stop triage; the report then shows no runbook matches
         log.warning("runbook index unavailable", extra={"error_type": type(exc).__name__})
@@ -73,7 +73,6 @@ def build_deps(
         pbs=cast(PbsClient | None, clients.get("pbs")),
         runbooks=_runbook_index(settings) if with_runbooks else None,
         store=store,
-        public_url=settings.api.public_url,
     )
 
 
@@ -82,3 +81,5 @@ async def close_deps(deps: Deps) -> None:
     for client in (deps.prometheus, deps.loki, deps.grafana, deps.proxmox, deps.pbs):
         if client is not None:
             await client.aclose()
+    if deps.runbooks is not None:
+        await deps.runbooks.aclose()

@@ -1,7 +1,8 @@
 """Gather: run the planned checks concurrently, each under its own deadline, all under one triage deadline.
 
 A check that fails or runs out of time becomes an ``ok: false`` entry in the report's ``sources`` with its error and
-duration; it never fails the triage. Checks whose sources are not configured are listed as such and not run.
+duration (``state`` ``failed`` or ``timeout``); it never fails the triage. Checks whose sources are not configured
+are not run and are listed with ``state: not_configured``, so a page can tell "not set up" from "broken".
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ async def _run_one(spec: CheckSpec, ctx: CheckContext, timeout_s: float) -> tupl
             evidence = await spec.run(ctx)
     except TimeoutError:
         ms = (time.perf_counter() - started) * 1000
-        return [], SourceStatus(ok=False, ms=round(ms, 1), error=f"did not finish within {timeout_s:g}s")
+        return [], SourceStatus(
+            ok=False, ms=round(ms, 1), error=f"did not finish within {timeout_s:g}s", state="timeout"
+        )
     except Exception as exc:
         ms = (time.perf_counter() - started) * 1000
         log.warning(
@@ -34,9 +37,9 @@ async def _run_one(spec: CheckSpec, ctx: CheckContext, timeout_s: float) -> tupl
             extra={"check": spec.name, "fingerprint": ctx.alert.fingerprint, "error": type(exc).__name__},
             exc_info=not _expected(exc),
         )
-        return [], SourceStatus(ok=False, ms=round(ms, 1), error=describe_error(exc))
+        return [], SourceStatus(ok=False, ms=round(ms, 1), error=describe_error(exc), state="failed")
     ms = (time.perf_counter() - started) * 1000
-    return evidence, SourceStatus(ok=True, ms=round(ms, 1))
+    return evidence, SourceStatus(ok=True, ms=round(ms, 1), state="ok")
 
 
 def _expected(exc: Exception) -> bool:
@@ -62,7 +65,9 @@ async def gather(
     for name in names:
         spec = CHECKS[name]
         if not spec.configured(ctx.deps):
-            statuses[name] = SourceStatus(ok=False, error=f"not configured (set {spec.missing_settings()})")
+            statuses[name] = SourceStatus(
+                ok=False, error=f"not configured (set {spec.missing_settings()})", state="not_configured"
+            )
             continue
         tasks[name] = asyncio.create_task(_run_one(spec, ctx, min(check_timeout_s, deadline_s)), name=f"check:{name}")
     started = time.perf_counter()
@@ -80,7 +85,10 @@ async def gather(
             else:
                 ms = (time.perf_counter() - started) * 1000
                 statuses[name] = SourceStatus(
-                    ok=False, ms=round(ms, 1), error=f"did not finish within the triage deadline of {deadline_s:g}s"
+                    ok=False,
+                    ms=round(ms, 1),
+                    error=f"did not finish within the triage deadline of {deadline_s:g}s",
+                    state="timeout",
                 )
     await ctx.close()
     statuses.update(ctx.partial_failures)

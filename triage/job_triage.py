@@ -49,7 +49,7 @@ async def _triage(ctx: dict[str, Any], deps: Deps, received: Report) -> Report:
     joined: storm.Storm | None = None
     if redis is not None:
         plan = make_plan(received.alert, settings.triage)
-        joined = await storm.join(redis, received.alert, plan, settings.triage.storm_window_s)
+        joined = await storm.join(redis, received.alert, plan, settings.triage.storm_window_s, proxmox=deps.proxmox)
     if redis is not None and joined is not None and not joined.leads:
         group = await storm.wait_for_leader(redis, joined, store, settings.triage.storm_wait_s)
         if group is not None:

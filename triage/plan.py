@@ -70,6 +70,7 @@ class Plan:
     panel_id: int | None = None
     runbook_url: str | None = None
     rule_uid: str | None = None
+    rule_name: str | None = None
     expr: str | None = None
     guest_hints: tuple[str, ...] = field(default=())
 
@@ -195,6 +196,8 @@ def make_plan(alert: Alert, settings: TriageSettings, *, now: datetime | None = 
     namespace = _clean(labels.get("namespace"))
     expr = expr_from_generator_url(alert.generator_url)
     rule_uid = rule_uid_of(alert)
+    # Grafana's DatasourceError/DatasourceNoData alerts name the rule they are about in ``rulename``
+    rule_name = _clean(labels.get("rulename"))
     hints = [str(vmid)] if vmid is not None else []
     hints += [h.split(".", 1)[0] for h in hosts] + addresses
     hints += [s for s in services if host_names(s)]
@@ -204,7 +207,7 @@ def make_plan(alert: Alert, settings: TriageSettings, *, now: datetime | None = 
         window_start=start,
         window_end=end,
         starts_at=alert.starts_at,
-        checks=_checks(has_target, logs_target, bool(expr or rule_uid)),
+        checks=_checks(has_target, logs_target, bool(expr or rule_uid or rule_name)),
         instance=instance,
         job=job,
         hosts=_unique(hosts),
@@ -221,6 +224,7 @@ def make_plan(alert: Alert, settings: TriageSettings, *, now: datetime | None = 
         panel_id=alert.panel_id,
         runbook_url=_clean(alert.annotations.get("runbook_url")),
         rule_uid=rule_uid,
+        rule_name=rule_name,
         expr=expr,
         guest_hints=_unique(hints),
     )

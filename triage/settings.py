@@ -201,7 +201,10 @@ class LlmSettings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one LLM call, in seconds.")
     llm_max_output_tokens: int = Field(1200, ge=64, description="Completion token limit per LLM call.")
     llm_hourly_token_budget: int = Field(
-        200_000, ge=0, description="Tokens the worker may spend per hour; over it reports use the summary."
+        200_000,
+        ge=0,
+        description="Tokens triage and /ask may spend per hour together; over it reports use the summary and "
+        "/ask refuses questions (429) until the hour ends.",
     )
     llm_structured_output: Literal["json_schema", "function_calling", "json_mode"] = Field(
         "json_schema",
@@ -223,6 +226,11 @@ class KnowledgeSettings(BaseSettings):
     extra_docs_dirs: str = Field("", description="Colon-separated folders of more Markdown/Ansible docs to index.")
     chroma_dir: Path = Field(Path("data/chroma"), description="Folder of the embedded Chroma index.")
     chroma_url: str | None = Field(None, description="Chroma server URL (several hosts) instead of CHROMA_DIR.")
+    runbooks_base_url: str | None = Field(
+        None,
+        description="Where users browse the indexed folders (e.g. a Git web UI); runbook matches link to "
+        "BASE/<folder>/<path>#<section>. Unset: matches are shown without links.",
+    )
     embeddings_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (optional).")
     embeddings_model: str = Field(
         "all-MiniLM-L6-v2",
@@ -267,6 +275,9 @@ class AskSettings(BaseSettings):
     session_ttl_s: int = Field(86400, ge=60, description="Lifetime of an /ask conversation after its last turn (s).")
     history_turns: int = Field(6, ge=0, le=50, description="Earlier turns of a conversation sent to the model.")
     max_question_chars: int = Field(4000, ge=10, description="Longest accepted /ask question, in characters.")
+    max_concurrent: int = Field(
+        4, ge=1, description="Questions one API process answers at once; more are refused with 429."
+    )
 
 
 class TriageSettings(BaseSettings):

@@ -5,6 +5,14 @@ group that arrive within ``TRIAGE_STORM_WINDOW_S`` of it follow: they wait for t
 evidence and analysis instead of gathering and asking the LLM again, so a storm of fifty alerts costs one triage.
 Every member's report carries ``group_id`` (the leader's report id); the leader's lists ``group_members``.
 
+What makes alerts one storm (:func:`storm_basis`): the sender's notification group; else the Proxmox node the alert
+names or whose guest it is about. Guest alerts (a TargetDown per guest exporter, an HTTP probe per service) name
+different hosts, so before the election the guest is looked up in the cluster listing (one request per storm, the
+client keeps it a few seconds, and no per-guest requests): a guest whose node is offline, or whose state PVE no
+longer knows, belongs to the node's storm. A guest on a healthy node keeps its own host as the basis, so unrelated
+problems of neighbouring guests are not explained by one analysis. Without Proxmox, or when the look-up fails or
+is slow, the basis is the alert's own host.
+
 Coordination is through Redis, so it works across worker processes: ``SET NX`` elects the leader, the leader
 publishes its report id when saved, followers poll for it. A leader that dies stops publishing; its followers give
 up after ``TRIAGE_STORM_WAIT_S`` and triage themselves, so nothing is lost.
@@ -21,12 +29,20 @@ from redis.asyncio import Redis
 
 from reports.models import Alert, LlmUsage, Report, ReportStatus, utcnow
 from reports.store import ReportStore
+from tools.errors import SourceError
+from tools.proxmox import ProxmoxClient
+from tools.proxmox_models import host_names, split_instance
 from triage.constants import STORM_PREFIX
 from triage.plan import Plan
 
 RESULT_TTL_S = 3600
 POLL_S = 0.25
 LOCK_TIMEOUT_S = 10
+# the election must not wait long for Proxmox: a slow API only costs grouping, never the triage
+LOCATE_TIMEOUT_S = 2.0
+MAX_LOCATE_HINTS = 3
+# PVE reports guests of a node it cannot reach as "unknown"
+LOST_GUEST_STATES = ("unknown",)
 
 
 @dataclass(frozen=True)
@@ -50,19 +66,61 @@ class Storm:
         return f"{STORM_PREFIX}lock:{self.key}"
 
 
-def storm_basis(alert: Alert, plan: Plan) -> str | None:
-    """What makes alerts one storm: the sender's notification group, else the Proxmox node or host they name."""
+def storm_basis(alert: Alert, plan: Plan, node: str | None = None) -> str | None:
+    """What makes alerts one storm: the sender's notification group, else the Proxmox node the alert names, else
+    ``node`` (the failed node its guest runs on, from :func:`locate_node`), else the host it names."""
     if alert.group_key:
         return f"group:{alert.group_key}"
-    for value in (*plan.nodes, *plan.hosts, *plan.addresses):
+    for value in (*plan.nodes, *((node,) if node else ()), *plan.hosts, *plan.addresses):
         return f"host:{value.lower()}"
     return None
 
 
-async def join(redis: Redis, alert: Alert, plan: Plan, window_s: int) -> Storm | None:
-    """Lead a new storm or join the running one; None when the alert cannot be part of a storm."""
-    basis = storm_basis(alert, plan)
-    if basis is None or window_s <= 0:
+async def locate_node(plan: Plan, proxmox: ProxmoxClient) -> str | None:
+    """The Proxmox node behind the alert's target when that node is the likely shared cause: the target is a node,
+    or a guest on a node that is offline (or that PVE reports in an unknown state). None otherwise.
+
+    Uses the cluster listing only (vmids, names, addresses already learnt), so a storm costs one request.
+    """
+    nodes = {n.node.lower(): n for n in await proxmox.nodes() if n.node}
+    for host in plan.hosts:
+        for name in host_names(split_instance(host)[0]):
+            if name in nodes:
+                return name
+    for hint in plan.guest_hints[:MAX_LOCATE_HINTS]:
+        match = await proxmox.find_guest(hint, max_lookups=0)
+        if match is None or not match.guest.node:
+            continue
+        name = match.guest.node.lower()
+        node = nodes.get(name)
+        if match.guest.status in LOST_GUEST_STATES or (node is not None and node.status != "online"):
+            return name
+        return None
+    return None
+
+
+async def node_of(alert: Alert, plan: Plan, proxmox: ProxmoxClient | None) -> str | None:
+    """:func:`locate_node` when the alert needs it, bounded in time; None when Proxmox fails or is slow."""
+    if proxmox is None or alert.group_key or plan.nodes:
+        return None  # the basis is already known without asking
+    try:
+        async with asyncio.timeout(LOCATE_TIMEOUT_S):
+            return await locate_node(plan, proxmox)
+    except (SourceError, TimeoutError):
+        return None
+
+
+async def join(
+    redis: Redis, alert: Alert, plan: Plan, window_s: int, *, proxmox: ProxmoxClient | None = None
+) -> Storm | None:
+    """Lead a new storm or join the running one; None when the alert cannot be part of a storm.
+
+    ``proxmox`` lets guest alerts join the storm of the failed node they run on (see :func:`locate_node`).
+    """
+    if window_s <= 0:
+        return None
+    basis = storm_basis(alert, plan, await node_of(alert, plan, proxmox))
+    if basis is None:
         return None
     key = hashlib.sha256(basis.encode()).hexdigest()[:20]
     lead_key = f"{STORM_PREFIX}lead:{key}"

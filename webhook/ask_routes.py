@@ -9,6 +9,11 @@ Both /ask endpoints require ``Authorization: Bearer $API_TOKEN``; a session belo
 Problems found before the stream starts (credentials, no model configured, unknown session, empty question) are
 JSON errors with their status; a failure during the run is an ``error`` event. When the client disconnects, the
 stream's generator is cancelled and it cancels the run: the model call and the tool calls stop.
+
+Both endpoints answer 429 (JSON, with ``Retry-After``) when the hourly LLM token budget shared with triage is spent
+(``llm_budget_spent``, the message says when it resets) or ``ASK_MAX_CONCURRENT`` questions are already running in
+this process (``too_many_questions``). A budget that runs out during a streamed question ends it with an ``error``
+event of the same code and status.
 """
 
 from __future__ import annotations
@@ -16,21 +21,25 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.types import Receive, Scope, Send
 
 from reports.links import LinkSigner
+from triage.agent.admission import AskSlot
 from triage.agent.events import AskError, AskEvent
 from triage.agent.service import AskService, answer_event
 from triage.agent.sessions import Session, owner_identity
 from triage.agent.wiring import open_ask_service
 from triage.settings import Settings
 from webhook.errors import ApiError, ServiceUnavailable, Unauthorized
+from webhook.health import RunbookIndexLike, runbook_readiness
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"chat.js": "text/javascript", "chat.css": "text/css"}
@@ -61,9 +70,13 @@ async def ask_lifespan(app: FastAPI) -> AsyncIterator[None]:
         runbooks=getattr(app.state, "runbooks", None),
     ) as service:
         app.state.ask = service
+        index = service.runbook_index
+        if callable(getattr(index, "count", None)):
+            app.state.ready_checks["runbooks"] = partial(runbook_readiness, cast(RunbookIndexLike, index))
         try:
             yield
         finally:
+            app.state.ready_checks.pop("runbooks", None)
             app.state.ask = None
 
 
@@ -79,7 +92,8 @@ class AskFailed(ApiError):
     """An AskError at the HTTP boundary, carrying the error's own status and code."""
 
     def __init__(self, exc: AskError) -> None:
-        super().__init__(str(exc))
+        retry_after = getattr(exc, "retry_after_s", None)
+        super().__init__(str(exc), headers={"Retry-After": str(retry_after)} if retry_after else None)
         self.status = exc.status_code
         self.code = exc.code
 
@@ -105,22 +119,44 @@ def _service(request: Request) -> AskService:
     return service
 
 
-async def _prepare(request: Request, body: AskRequest) -> tuple[AskService, Session]:
+async def _prepare(request: Request, body: AskRequest) -> tuple[AskService, Session, AskSlot]:
+    """Everything that can refuse a question, before any work starts; the caller releases the slot."""
     owner = _owner(request)
     service = _service(request)
     try:
         service.check_question(body.question)
         service.agent()  # LlmNotConfigured before a session is opened
-        session = await service.open_session(body.session_id, owner)
+        slot = await service.admit()
     except AskError as exc:
         raise AskFailed(exc) from exc
-    return service, session
+    try:
+        session = await service.open_session(body.session_id, owner)
+    except BaseException as exc:
+        slot.release()
+        if isinstance(exc, AskError):
+            raise AskFailed(exc) from exc
+        raise
+    return service, session, slot
+
+
+class _SlotStreamingResponse(StreamingResponse):
+    """Releases the question's slot however the response ends, even when the stream never started."""
+
+    def __init__(self, content: AsyncIterator[str], slot: AskSlot, **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
 
 
 @router.post("/ask")
 async def ask(request: Request, body: AskRequest) -> JSONResponse:
     """Answer a question; the answer names its sources. 502 when the model fails, 503 when none is configured."""
-    service, session = await _prepare(request, body)
+    service, session, slot = await _prepare(request, body)
     events: list[AskEvent] = []
 
     async def collect(event: AskEvent) -> None:
@@ -130,20 +166,26 @@ async def ask(request: Request, body: AskRequest) -> JSONResponse:
         result = await service.ask(body.question, session=session, emit=collect)
     except AskError as exc:
         raise AskFailed(exc) from exc
+    finally:
+        slot.release()
     return JSONResponse(answer_event(result, session.id).data)
 
 
 @router.post("/ask/stream")
 async def ask_stream(request: Request, body: AskRequest) -> StreamingResponse:
     """The same, as server-sent events while the work happens."""
-    service, session = await _prepare(request, body)
+    service, session, slot = await _prepare(request, body)
 
     async def frames() -> AsyncIterator[str]:
-        async for event in service.stream(body.question, session=session):
-            yield ": keep-alive\n\n" if event is None else event.sse()
+        try:
+            async for event in service.stream(body.question, session=session):
+                yield ": keep-alive\n\n" if event is None else event.sse()
+        finally:
+            slot.release()
 
-    return StreamingResponse(
+    return _SlotStreamingResponse(
         frames(),
+        slot,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -2,7 +2,10 @@
 
 ``/readyz`` gates traffic: Redis (the queue) and the report store must answer, else 503 naming what failed.
 Components add their own readiness check (the runbook index, for one) by registering an async callable that raises
-when not ready: ``app.state.ready_checks["runbooks"] = index.ping`` (in their router's lifespan).
+when not ready: ``app.state.ready_checks["runbooks"] = partial(runbook_readiness, index)`` (in their router's
+lifespan). A check raises :class:`NotReady` with a sentence that says what to fix (shown as is; any other exception
+shows only its type, since its text may hold a URL with credentials), and may return :class:`Degraded`: ready, but
+``/health`` reports the component as degraded with the reason.
 ``/health`` is for people and dashboards: every configured dependency is ``healthy``, ``degraded`` or ``unhealthy``
 with a short reason, and the overall status is the worst of them. Probes run concurrently, each with a deadline.
 """
@@ -13,7 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -21,6 +24,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from reports.store import ReportStore, StoreError
+from tools.errors import SourceError
 from tools.http import tls_verify
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
 from triage.settings import Settings, SourceSettings
@@ -121,16 +125,66 @@ def _sources(settings: Settings) -> dict[str, SourceSettings]:
     return {name: group for name, group in groups.items() if group.configured}
 
 
+class NotReady(Exception):
+    """A component cannot do its work; the message says what to fix and is safe to show."""
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """What a readiness check returns when the component works, but not fully (``/health`` says why)."""
+
+    reason: str
+
+
+class RunbookIndexLike(Protocol):
+    async def count(self) -> int: ...
+
+
+REBUILD_HINT = (
+    "rebuild it with `sre-triage ingest --rebuild` (remove CHROMA_DIR first if the embedded store is damaged)"
+)
+NEVER_BUILT = "the runbook index is empty or was never built: run `sre-triage ingest` (triage and /ask work without it)"
+
+
+async def runbook_readiness(index: RunbookIndexLike) -> Degraded | None:
+    """Readiness of the runbook index (:class:`tools.runbooks.index.RunbookIndex`); opens it, never embeds.
+
+    Decision: an index that was never built, or holds nothing, is ready but degraded. Triage and /ask work without
+    runbooks (reports just list none), so failing readiness would take a fresh install, and with it the webhook
+    intake, out of service until someone runs ``sre-triage ingest``; ``/health`` shows it as degraded with that fix.
+    An index that exists but cannot be opened (built with another embedding model, a corrupt store, a Chroma server
+    that does not answer) raises :class:`NotReady`: every runbook search would fail, so it must be fixed, and the
+    message says how.
+    """
+    try:
+        chunks = await index.count()
+    except SourceError as exc:
+        # our own errors name the problem without secrets; the model-mismatch one carries the rebuild command
+        message = str(exc.args[0]) if exc.args else type(exc).__name__
+        hint = "" if "ingest --rebuild" in message else f"; {REBUILD_HINT}"
+        raise NotReady(f"the runbook index cannot be opened: {message}{hint}") from exc
+    except Exception as exc:  # Chroma raises sqlite, OS and its own errors on a damaged store
+        raise NotReady(f"the runbook index cannot be opened ({type(exc).__name__}); {REBUILD_HINT}") from exc
+    if chunks == 0:
+        return Degraded(NEVER_BUILT)
+    return None
+
+
 @router.get("/healthz", summary="The process is alive")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 async def probe_extra(check: ReadyCheck) -> Check:
+    """A registered component check: unhealthy when it raises, degraded when it returns :class:`Degraded`."""
     try:
-        await check()
+        outcome = await check()
+    except NotReady as exc:
+        return Check("unhealthy", str(exc))
     except Exception as exc:  # a component's own check may fail in any way; the name of the failure is the answer
         return Check("unhealthy", f"not ready ({type(exc).__name__})")
+    if isinstance(outcome, Degraded):
+        return Check("degraded", outcome.reason)
     return Check("healthy")
 
 
@@ -144,7 +198,8 @@ async def readyz(request: Request) -> JSONResponse:
             *(_timed(name, probe_extra(check)) for name, check in extra.items()),
         )
     )
-    failed = [name for name, check in results.items() if check.status != "healthy"]
+    # degraded components still do their work: they show in /health, they do not take the API out of service
+    failed = [name for name, check in results.items() if check.status == "unhealthy"]
     checks = {name: check.as_json() for name, check in results.items()}
     if failed:
         body = error_body(503, "not_ready", "not ready: " + ", ".join(f"{n} {results[n].detail}" for n in failed))
@@ -166,6 +221,8 @@ async def health(request: Request) -> JSONResponse:
         probes.append(_timed(name, probe_http(source.url + SOURCE_PROBE_PATHS[name], verify=verify)))
     if settings.llm.openai_base_url:
         probes.append(_timed("llm", probe_http(settings.llm.openai_base_url.rstrip("/") + "/models", verify=True)))
+    extra: dict[str, ReadyCheck] = getattr(request.app.state, "ready_checks", {})
+    probes.extend(_timed(name, probe_extra(check)) for name, check in extra.items())
     results = dict(await asyncio.gather(*probes))
     overall: Status = max((c.status for c in results.values()), key=lambda s: _RANK[s], default="healthy")
     body = {"status": overall, "dependencies": {name: check.as_json() for name, check in results.items()}}

@@ -26,6 +26,8 @@ from tests.fakes.proxmox_payloads import agent_interfaces, guest_status, lxc_int
 from tools.proxmox import ProxmoxClient
 
 BASE_URL = "https://pve.test:8006"
+# tasks per node in /cluster/tasks: running ones plus the newest finished up to this many (PVE's MAX_FINISHED)
+ACTIVE_TASKS = 25
 _TOKEN = re.compile(r"^PVEAPIToken=(?P<id>[^\s=!]+@[^\s=!]+![^\s=]+)=(?P<secret>\S+)$")
 _NODE_TASKS_PARAMS = {
     "since",
@@ -203,7 +205,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         if path == "/cluster/resources":
             return self._resources(params.get("type"))
         if path == "/cluster/tasks":
-            return _data(sorted(self.tasks, key=lambda t: t["starttime"], reverse=True))
+            return _data(self._cluster_tasks())
         if len(parts) >= 3 and parts[0] == "nodes":
             node = parts[1]
             if node not in self.nodes:
@@ -229,6 +231,17 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
                 {"type": f"value '{kind}' does not have a value in the enumeration 'vm, storage, node, sdn, pool'"},
             )
         return _data(resource_rows(self.nodes, self.guests, kind))
+
+    def _cluster_tasks(self) -> list[dict[str, Any]]:
+        """What every node shares in the cluster file system's ``tasklist``: its running tasks, then its newest
+        finished ones, ``ACTIVE_TASKS`` in all (``active_workers`` of PVE::RESTEnvironment); merged newest first."""
+        shared: list[dict[str, Any]] = []
+        for node in self.nodes:
+            mine = sorted((t for t in self.tasks if t["node"] == node), key=lambda t: t["starttime"], reverse=True)
+            running = [t for t in mine if "endtime" not in t]
+            finished = [t for t in mine if "endtime" in t]
+            shared += running + finished[: max(0, ACTIVE_TASKS - len(running))]
+        return sorted(shared, key=lambda t: t["starttime"], reverse=True)
 
     def _node_status(self, node: str) -> httpx.Response:
         n = self.nodes[node]

@@ -22,10 +22,7 @@ from triage.settings import LlmSettings
 
 SCENARIOS = all_scenarios()
 # Scenarios the engine does not solve yet, with the reason; strict, so a fix shows up as XPASS and must be removed here.
-KNOWN_GAPS = {
-    "pbs_datastore_full": "the plan ignores the alert's `datastore` label and the backups/changes checks weigh a "
-    "failed garbage collection on that datastore below backups that finished OK",
-}
+KNOWN_GAPS: dict[str, str] = {}
 MAX_LLM_CALLS = 2
 MAX_PROMPT_TOKENS = 6000
 REQUIRED_INCIDENTS = {

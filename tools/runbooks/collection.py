@@ -56,6 +56,22 @@ def make_client(chroma_dir: Path | None = None, chroma_url: str | None = None) -
     return chromadb.PersistentClient(path=str(chroma_dir), settings=chroma_settings)
 
 
+def close_client(client: Any) -> None:
+    """Close a Chroma client, including the HTTP connection pool a server client keeps.
+
+    chromadb stops a shared client system when its last user closes, but leaves the HTTP session of a server
+    client open; its sockets would linger until garbage collection.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    identifier = getattr(client, "_identifier", None)
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    client.close()
+    # only when no other client in this process still shares the system (and so the session)
+    if session is not None and identifier not in SharedSystemClient._identifier_to_system:
+        session.close()
+
+
 def stored_model(client: Any) -> str | None:
     """The embedding model recorded by the collection, or None when there is no collection yet."""
     from chromadb.errors import NotFoundError

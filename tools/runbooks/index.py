@@ -15,7 +15,7 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -24,9 +24,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 from chromadb.errors import ChromaError
 
-from reports.models import Alert, RunbookMatch
 from tools.errors import SourceConnectError, SourceError, SourceRequestError
-from tools.runbooks.collection import make_client, open_collection, revision
+from tools.runbooks.collection import close_client, make_client, open_collection, revision
 from tools.runbooks.embeddings import RunbookEmbedder
 from tools.runbooks.keywords import KeywordIndex
 
@@ -55,21 +54,6 @@ class RunbookHit:
     kind: str = "markdown"
     pinned: bool = False
 
-    def to_match(self, base_url: str | None = None) -> RunbookMatch:
-        """As the report's ``RunbookMatch``; ``base_url`` turns the source path into a link."""
-        url = None
-        if base_url:
-            url = f"{base_url.rstrip('/')}/{self.source}" + (f"#{self.anchor}" if self.anchor else "")
-        return RunbookMatch(
-            title=self.title,
-            source=self.source,
-            section=self.section,
-            score=round(self.score, 4),
-            anchor=self.anchor or None,
-            excerpt=self.excerpt,
-            url=url,
-        )
-
 
 @dataclass
 class SearchResult:
@@ -83,17 +67,17 @@ class SearchResult:
         return {"hits": [asdict(h) for h in self.hits], "reason": self.reason, "took_ms": round(self.took_ms, 1)}
 
 
-def query_for_alert(alert: Alert) -> str:
+def query_for_alert(alertname: str, labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
     """A search query from an alert: its name (split into words too), summary, description and key labels."""
-    name = alert.alertname
+    name = alertname
     words = " ".join(re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name))
     parts = [name, words]
     for key in ("summary", "description", "message"):
-        value = alert.annotations.get(key)
+        value = annotations.get(key)
         if value:
             parts.append(value[:500])
     for key in KEY_LABELS:
-        value = alert.labels.get(key)
+        value = labels.get(key)
         if value:
             parts.append(f"{key} {value[:100]}")
     return "\n".join(p for p in parts if p)
@@ -142,6 +126,7 @@ class RunbookIndex:
         self._chroma_dir = chroma_dir
         self._chroma_url = chroma_url
         self._client = client
+        self._owns_client = client is None
         self._collection: Any = None
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
@@ -307,13 +292,15 @@ class RunbookIndex:
                 return anchored[:1]
         return candidates[:1]
 
-    def _search_alert_blocking(self, alert: Alert, limit: int) -> SearchResult:
+    def _search_alert_blocking(
+        self, alertname: str, labels: Mapping[str, str], annotations: Mapping[str, str], limit: int
+    ) -> SearchResult:
         snap = self._current()
         pinned: list[str] = []
-        url = alert.annotations.get("runbook_url") or alert.annotations.get("runbook")
+        url = annotations.get("runbook_url") or annotations.get("runbook")
         if snap is not None and url:
             pinned = self._pinned_for_url(snap, url)
-        return self._search_blocking(query_for_alert(alert), limit, "hybrid", pinned)
+        return self._search_blocking(query_for_alert(alertname, labels, annotations), limit, "hybrid", pinned)
 
     def _count_blocking(self) -> int:
         with self._lock:
@@ -339,14 +326,11 @@ class RunbookIndex:
         """Runbook sections for a free-text query, best first; an empty index gives a reason, not an error."""
         return await self._run(self._search_blocking, query, limit, mode)
 
-    async def search_alert(self, alert: Alert, limit: int = 5) -> SearchResult:
+    async def search_alert(
+        self, alertname: str, labels: Mapping[str, str], annotations: Mapping[str, str], limit: int = 5
+    ) -> SearchResult:
         """Runbook sections for an alert; the section its ``runbook_url`` annotation points at comes first."""
-        return await self._run(self._search_alert_blocking, alert, limit)
-
-    async def matches_for_alert(self, alert: Alert, limit: int = 5, base_url: str | None = None) -> list[RunbookMatch]:
-        """``search_alert`` as report models."""
-        result = await self.search_alert(alert, limit)
-        return [hit.to_match(base_url) for hit in result.hits]
+        return await self._run(self._search_alert_blocking, alertname, labels, annotations, limit)
 
     async def runbook_search(self, query: str, limit: int = 5) -> str:
         """Plain-text search results for a tool-using agent: one block per section, or why there is none."""
@@ -362,6 +346,15 @@ class RunbookIndex:
     async def count(self) -> int:
         """Chunks in the index (0 when there is no index yet)."""
         return await self._run(self._count_blocking)
+
+    async def aclose(self) -> None:
+        """Release the Chroma client this index opened itself (a client passed in stays open)."""
+        with self._lock:
+            client, self._collection, self._snapshot = self._client, None, None
+            if self._owns_client:
+                self._client = None
+        if self._owns_client and client is not None:
+            await asyncio.to_thread(close_client, client)
 
     async def ping(self) -> bool:
         """Readiness: the store answers. An empty index is ready (searches say it is empty); never embeds."""

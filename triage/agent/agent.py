@@ -9,6 +9,9 @@ An explicit loop, not a framework agent, so that every bound is ours to enforce:
 
 The loop stops short of the deadline by ``final_answer_s`` so the last call has time to run. Tools are looked up in
 the registered set only: a model asking for any other name gets an error result, never an action.
+
+With a budget, every model call reserves its tokens from the hourly LLM budget first and settles the real usage after.
+A first call the budget cannot pay for ends the question (BudgetSpent); a later one ends the loop like any bound.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from triage.agent.admission import AskBudget, BudgetSpent, Reservation
 from triage.agent.events import AskEvent, AskResult, AskSource, AskUsage, LlmFailed
 from triage.agent.llm import describe_llm_error
 from triage.agent.toolrun import ToolOutcome, run_tool_calls
 from triage.settings import AskSettings
+from triage.tokens import count_tokens
 
 Emit = Callable[[AskEvent], Awaitable[None]]
 
@@ -96,6 +102,7 @@ class AskAgent:
         *,
         model_name: str,
         redact: Callable[[str], str] | None = None,
+        budget: AskBudget | None = None,
     ) -> None:
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
@@ -106,8 +113,13 @@ class AskAgent:
         self.model_name = model_name
         # tool output can carry a secret (a service that logs its token); it is masked before the model sees it
         self.redact = redact or (lambda text: text)
+        self.budget = budget
         use_tools = bool(tools) and limits.max_tool_calls > 0
         self._with_tools: Any = model.bind_tools(list(tools)) if use_tools else None
+        # the endpoint bills the tool definitions as prompt tokens on every call that carries them
+        self._tool_tokens = (
+            count_tokens(json.dumps([convert_to_openai_tool(t) for t in tools], default=str)) if use_tools else 0
+        )
 
     async def run(
         self,
@@ -143,11 +155,8 @@ class AskAgent:
         while True:
             turn += 1
             await emit(AskEvent("status", {"message": "asking the model", "turn": turn}))
-            try:
-                async with asyncio.timeout(max(0.0, run.loop_deadline - time.monotonic())):
-                    reply = await self._call(self._with_tools, messages, run)
-            except TimeoutError:
-                run.add_cut(f"the {self.limits.deadline_s:g} s deadline was reached while the model was thinking")
+            reply = await self._loop_turn(run, messages, first=turn == 1)
+            if reply is None:
                 return None
             message, calls = _calls_of(reply)
             if not calls:
@@ -190,6 +199,19 @@ class AskAgent:
                 )
                 return None
 
+    async def _loop_turn(self, run: _Run, messages: list[BaseMessage], *, first: bool) -> AIMessageChunk | None:
+        """One model turn with tools; None when the deadline or the token budget ended the loop."""
+        try:
+            async with asyncio.timeout(max(0.0, run.loop_deadline - time.monotonic())):
+                return await self._call(self._with_tools, messages, run)
+        except TimeoutError:
+            run.add_cut(f"the {self.limits.deadline_s:g} s deadline was reached while the model was thinking")
+        except BudgetSpent:
+            if first:
+                raise  # nothing was done yet: the question is refused, not answered from nothing
+            run.add_cut("the hourly LLM token budget ran out, so no further checks were run")
+        return None
+
     async def _final_answer(self, run: _Run, messages: list[BaseMessage], emit: Emit) -> str:
         """One model call without tools over the question and what was gathered."""
         await emit(AskEvent("status", {"message": "writing the answer"}))
@@ -204,6 +226,11 @@ class AskAgent:
                 raise LlmFailed(f"the model did not answer within the {self.limits.deadline_s:g} s deadline") from None
             run.add_cut("the model did not write an answer before the deadline; the raw results are listed instead")
             return _fallback_answer(run)
+        except BudgetSpent:
+            if not run.outcomes:
+                raise
+            run.add_cut("the hourly LLM token budget ran out before the answer; the raw results are listed instead")
+            return _fallback_answer(run)
         text = _text_of(reply)
         if not text.strip():
             if run.outcomes:
@@ -213,15 +240,25 @@ class AskAgent:
         return text
 
     async def _call(self, model: Any, messages: list[BaseMessage], run: _Run) -> AIMessageChunk:
-        """Stream one model reply and merge the chunks; translate every client failure into LlmFailed."""
+        """Stream one model reply and merge the chunks; translate every client failure into LlmFailed.
+
+        The call's tokens are reserved first (BudgetSpent when they do not fit) and settled with the reported usage.
+        """
+        extra = self._tool_tokens if model is self._with_tools else 0
+        reservation = await self.budget.reserve(messages, extra) if self.budget is not None else None
         merged: AIMessageChunk | None = None
         try:
             async for chunk in model.astream(messages):
                 merged = chunk if merged is None else merged + chunk
         except (asyncio.CancelledError, TimeoutError):
+            # cut off mid-call: the endpoint may already have billed it, so the reservation stands as spent
             raise
         except Exception as exc:
+            if reservation is not None:
+                await self._settle(reservation, messages, None, extra)
             raise LlmFailed(describe_llm_error(exc)) from exc
+        if reservation is not None:
+            await self._settle(reservation, messages, merged, extra)
         if merged is None:
             raise LlmFailed("the model endpoint closed the stream without a reply")
         if run.usage is not None:
@@ -230,6 +267,20 @@ class AskAgent:
                 run.usage.input_tokens += int(merged.usage_metadata.get("input_tokens", 0))
                 run.usage.output_tokens += int(merged.usage_metadata.get("output_tokens", 0))
         return merged
+
+    async def _settle(
+        self, reservation: Reservation, messages: list[BaseMessage], reply: AIMessageChunk | None, extra: int
+    ) -> None:
+        """Charge what the call used: the endpoint's count, else our count of the prompt and the reply."""
+        assert self.budget is not None
+        if reply is None:
+            used = 0  # the request failed before a reply: rejected requests are not billed
+        elif reply.usage_metadata:
+            used = int(reply.usage_metadata.get("input_tokens", 0)) + int(reply.usage_metadata.get("output_tokens", 0))
+        else:
+            # servers that send no usage: the prompt estimate without the completion limit, plus the reply's text
+            used = self.budget.estimate(messages, extra) - self.budget.reply_tokens + count_tokens(_text_of(reply))
+        await self.budget.settle(reservation, used)
 
 
 def _calls_of(reply: AIMessageChunk) -> tuple[AIMessage, list[dict[str, Any]]]:

@@ -2,6 +2,8 @@
 
 :meth:`AskService.ask` answers one question; :meth:`AskService.stream` runs it as a task and yields its events.
 Closing the stream (the client went away) cancels the task, and with it the model call and every running tool call.
+:meth:`AskService.admit` is the door in front of both: it refuses a question while the hourly LLM budget is spent or
+``ASK_MAX_CONCURRENT`` questions are running (429 each), and hands out the slot the caller releases when done.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
+from triage.agent.admission import AskBudget, AskSlot, AskSlots
 from triage.agent.agent import AskAgent, AskLimits
 from triage.agent.events import AskError, AskEvent, AskResult
 from triage.agent.llm import build_chat_model
 from triage.agent.prompt import build_system_prompt
 from triage.agent.redact import Redactor, secret_values
 from triage.agent.sessions import Session, SessionStore, Turn
+from triage.budget import TokenBudget
 from triage.settings import Settings
 
 log = logging.getLogger("triage.agent")
@@ -46,7 +50,9 @@ class AskService:
         tools: Sequence[BaseTool],
         model: BaseChatModel | None = None,
         allowed_tool_names: frozenset[str] | None = None,
+        budget: TokenBudget | None = None,
     ) -> None:
+        """``budget`` is the hourly LLM token budget shared with triage; without one, /ask is not metered."""
         if allowed_tool_names is not None:
             unknown = sorted(t.name for t in tools if t.name not in allowed_tool_names)
             if unknown:
@@ -58,15 +64,42 @@ class AskService:
         self.redactor = Redactor(secret_values(settings))
         self._model = model
         self._agent: AskAgent | None = None
+        self.budget = (
+            AskBudget(budget, settings.llm.llm_hourly_token_budget, reply_tokens=settings.llm.llm_max_output_tokens)
+            if budget is not None
+            else None
+        )
+        self.slots = AskSlots(settings.ask.max_concurrent)
+        # the index behind runbook_search, so the API's readiness can check the very object /ask searches
+        self.runbook_index: object | None = None
 
     def agent(self) -> AskAgent:
         """The agent (LlmNotConfigured when no model endpoint is set)."""
         if self._agent is None:
             model = self._model if self._model is not None else build_chat_model(self.settings.llm)
             self._agent = AskAgent(
-                model, self.tools, self.limits, model_name=self.settings.llm.llm_model, redact=self.redactor.redact
+                model,
+                self.tools,
+                self.limits,
+                model_name=self.settings.llm.llm_model,
+                redact=self.redactor.redact,
+                budget=self.budget,
             )
         return self._agent
+
+    async def admit(self) -> AskSlot:
+        """A slot for one new question; TooManyQuestions or BudgetSpent (both 429) when it cannot start now.
+
+        The caller releases the slot when the question is over (answered, failed or abandoned).
+        """
+        slot = self.slots.acquire()
+        try:
+            if self.budget is not None:
+                await self.budget.check()
+        except BaseException:
+            slot.release()
+            raise
+        return slot
 
     def check_question(self, question: str) -> str:
         text = question.strip()

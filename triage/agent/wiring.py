@@ -24,6 +24,7 @@ from tools.proxmox import ProxmoxClient
 from triage.agent.report_tools import REPORT_TOOL_NAMES, RunbookSearcher, build_report_tools
 from triage.agent.service import AskService
 from triage.agent.sessions import SessionStore
+from triage.budget import RedisTokenBudget
 from triage.cmd_search import index_from_settings
 from triage.settings import Settings, SourceSettings
 
@@ -124,15 +125,17 @@ async def open_ask_service(
     """The service with its tools; clients it opened are closed on exit.
 
     ``source_tools`` replaces the tools over clients built from the settings; ``runbooks`` replaces the runbook
-    index the settings name.
+    index the settings name. Model calls spend from the hourly LLM token budget in ``redis`` that triage uses.
     """
     clients: dict[str, SourceClient] = {}
+    owned_index: object | None = None
     try:
         if source_tools is None:
             clients = open_source_clients(settings)
             source_tools = build_source_tools(clients, budget_chars=settings.ask.tool_output_chars)
         if runbooks is None:
-            runbooks = cast(RunbookSearcher, index_from_settings(settings.knowledge))
+            owned_index = index_from_settings(settings.knowledge)
+            runbooks = cast(RunbookSearcher, owned_index)
         tools = [
             *source_tools,
             *build_report_tools(
@@ -144,9 +147,15 @@ async def open_ask_service(
             sessions=SessionStore(redis, ttl_s=settings.ask.session_ttl_s),
             tools=tools,
             allowed_tool_names=READ_ONLY_TOOL_NAMES,
+            budget=RedisTokenBudget(redis),
         )
+        service.runbook_index = runbooks
         yield service
     finally:
         for client in clients.values():
             with contextlib.suppress(Exception):
                 await client.aclose()
+        close_index = getattr(owned_index, "aclose", None)
+        if close_index is not None:
+            with contextlib.suppress(Exception):
+                await close_index()

@@ -37,13 +37,14 @@ def _finite(points: list[Point]) -> list[Point]:
     return [p for p in points if math.isfinite(p.value)]
 
 
-def shift(series: Series, split_at: datetime) -> Shift | None:
-    """Compare the points before ``split_at`` (baseline) with those from it on (recent); None without both."""
+def shift(series: Series, split_at: datetime, *, min_recent: int = 1) -> Shift | None:
+    """Compare the points before ``split_at`` (baseline) with those from it on (recent); None with fewer than two
+    baseline points or fewer than ``min_recent`` recent ones."""
     cut = split_at.timestamp()
     points = _finite(series.points)
     before = [p.value for p in points if p.t < cut]
     after = [p for p in points if p.t >= cut]
-    if len(before) < 2 or not after:
+    if len(before) < 2 or len(after) < max(1, min_recent):
         return None
     mean = statistics.fmean(before)
     spread = max(statistics.pstdev(before), abs(mean) * MIN_SPREAD_SHARE, MIN_SPREAD_ABS)

@@ -1,29 +1,42 @@
-"""Alert signal check: the alert's own query over the window — when it crossed, its peak, its trend.
+"""Alert signal check: the alert's own query over the window — when it crossed, its peak, its trend — and, for a
+Grafana rule that could not be evaluated, why.
 
 The query is the one that fired: ``g0.expr`` of a Prometheus generator URL, or the first data-source query of the
 Grafana rule (found by the rule UID). The series matching the alert's labels is picked (the one with the most
-labels in common), and compared before vs after the start.
+labels in common), and compared before vs after the start. A rule whose query is not PromQL (Flux, SQL, LogQL) is
+not sent to Prometheus: a note says so. Grafana's ``DatasourceError``/``DatasourceNoData`` alerts get the rule's
+health and last error (kind ``datasource``), which is usually the whole explanation.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import time
 from datetime import timedelta
 
 from reports.models import Evidence
+from tools.grafana import AlertRule
 from tools.prometheus import PrometheusClient
 from tools.types import Series
+from triage.checks._rules import (
+    PROMQL,
+    first_query,
+    is_datasource_alert,
+    language_name,
+    query_language,
+    rule_health,
+)
 from triage.checks._stats import shift, trend
-from triage.checks.context import CheckContext, evidence_id
+from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.ranking import saturate
 
 NAME = "alert_signal"
-SOURCES = ("prometheus",)
+SOURCES = ("prometheus", "grafana")
 RECENT_MIN = 5
 Z_HALF = 3.0
 # a query that only returns samples while its condition holds (``x > 0.9``) has no baseline: its presence is it
 CONDITION_ONLY_SCORE = 0.3
-_LOGQL_RANGE = re.compile(r"_over_time\s*\(\s*\{")
+NOTE_SCORE = 0.05
 
 
 def best_series(series: list[Series], labels: dict[str, str]) -> Series | None:
@@ -38,25 +51,50 @@ def best_series(series: list[Series], labels: dict[str, str]) -> Series | None:
     return max(series, key=key)
 
 
-async def _query(ctx: CheckContext) -> str | None:
-    if ctx.plan.expr:
-        return ctx.plan.expr
+async def _rule(ctx: CheckContext) -> AlertRule | None:
     grafana = ctx.deps.grafana
     if grafana is None or not ctx.plan.rule_uid:
         return None
-    rule = await grafana.alert_rule(ctx.plan.rule_uid)
-    if rule is None:
-        return None
-    for query in rule.data:
-        if query.datasource_uid not in ("__expr__", "-100") and query.expr and not looks_like_logql(query.expr):
-            return query.expr
-    return None
+    if ctx.plan.expr and not is_datasource_alert(ctx.alert):
+        return None  # the generator URL already gave the query
+    return await grafana.alert_rule(ctx.plan.rule_uid)
 
 
-def looks_like_logql(query: str) -> bool:
-    """A Grafana rule may query Loki; LogQL starts with a stream selector or wraps one in a range aggregation."""
-    text = query.strip()
-    return text.startswith("{") or bool(_LOGQL_RANGE.search(text)) or any(op in text for op in ("|=", "|~", '!~ "'))
+def _skipped(ctx: CheckContext, rule: AlertRule, language: str, query_text: str) -> Evidence:
+    query = first_query(rule)
+    source = query.datasource_uid if query is not None else "unknown"
+    ref_id = query.ref_id if query is not None else "?"
+    return Evidence(
+        id=evidence_id("sig", "skipped", rule.uid),
+        source="grafana",
+        kind="note",
+        title=f"The rule's query {ref_id} is {language_name(language)} (data source {source}), not PromQL: "
+        "its signal is not re-run",
+        detail="only PromQL queries are evaluated against Prometheus; " + query_text[:200],
+        score=NOTE_SCORE,
+        at=ctx.alert.starts_at,
+        ref=query_text[:300] or None,
+    )
+
+
+def _rule_query(ctx: CheckContext, rule: AlertRule) -> tuple[str | None, Evidence | None]:
+    """The rule's PromQL, or a note saying why the rule's query is not run against Prometheus."""
+    query = first_query(rule)
+    if query is None:
+        return None, None
+    language = query_language(query)
+    if language == PROMQL and query.expr:
+        return query.expr, None
+    text = query.expr or str(query.model.get("query") or query.model.get("rawSql") or "")
+    return None, _skipped(ctx, rule, language, text)
+
+
+async def _health(ctx: CheckContext, rule: AlertRule | None) -> list[Evidence]:
+    grafana = ctx.deps.grafana
+    name = ctx.plan.rule_name or (rule.title if rule is not None else None)
+    if grafana is None or not name or not is_datasource_alert(ctx.alert):
+        return []
+    return await rule_health(ctx.alert, grafana, name, rule)
 
 
 def _fmt(value: float) -> str:
@@ -111,11 +149,43 @@ async def _signal(ctx: CheckContext, prometheus: PrometheusClient, promql: str) 
 
 
 async def run(ctx: CheckContext) -> list[Evidence]:
-    """The alert's own query over the window: onset, peak, size of the change and trend."""
+    """The alert's own query over the window (onset, peak, size of the change, trend), and for a Grafana rule that
+    could not be evaluated, its health and last error."""
+    started = time.perf_counter()
+    try:
+        rule = await _rule(ctx)
+    except Exception as exc:
+        if ctx.plan.expr is None and not ctx.plan.rule_name:
+            raise
+        ctx.note_failure(f"{NAME}:grafana", exc, (time.perf_counter() - started) * 1000)
+        rule = None
+    promql, note = ctx.plan.expr, None
+    if promql is None and rule is not None:
+        promql, note = _rule_query(ctx, rule)
     prometheus = ctx.deps.prometheus
-    if prometheus is None:
-        return []
-    promql = await _query(ctx)
-    if not promql:
-        return []
-    return await _signal(ctx, prometheus, promql)
+    parts = {
+        "grafana": _health(ctx, rule),
+        "prometheus": _signal(ctx, prometheus, promql) if prometheus is not None and promql else _none(),
+    }
+    results = await asyncio.gather(*parts.values(), return_exceptions=True)
+    evidence = [note] if note is not None else []
+    failures: list[BaseException] = []
+    for name, result in zip(parts, results, strict=True):
+        if isinstance(result, Exception):
+            failures.append(result)
+            ctx.note_failure(f"{NAME}:{name}", result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            evidence.extend(result)
+    if failures and not evidence:
+        ctx.partial_failures.pop(f"{NAME}:grafana", None)
+        ctx.partial_failures.pop(f"{NAME}:prometheus", None)
+        if len(failures) == 1:
+            raise failures[0]
+        raise CheckFailed("; ".join(describe_error(f) for f in failures))
+    return evidence
+
+
+async def _none() -> list[Evidence]:
+    return []

@@ -4,6 +4,11 @@ running out of space.
 A backup reads every block of a guest's disks and writes them to the backup storage: the usual cause of disk IO
 alerts at night, and of slow services during the day when a job overruns. Jobs are looked up from well before the
 window, since a long job that started hours earlier can still be running at the alert.
+
+When the alert names a PBS datastore (``datastore``/``store`` label), that datastore is examined on its own: its
+usage and estimated full date, and its maintenance (garbage collection, prune, verify, sync) over the last days. A
+failed garbage collection or prune frees nothing until a later run succeeds, so its failure lasts until then and
+ranks as a condition present at the alert's start, far above the routine backups that filled the store.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from reports.models import Evidence
+from tools.pbs import PbsTask
+from triage.checks._datastore import maintenance_tasks, named_datastore
 from triage.checks.changes import on_datastore
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 
@@ -68,12 +75,21 @@ def _item(
     )
 
 
+async def _nothing() -> list[PbsTask]:
+    return []
+
+
 async def _pbs(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
     pbs = ctx.deps.pbs
     if pbs is None:
         return []
     since = int((ctx.plan.window_start - LOOKBACK).timestamp())
-    tasks, stores = await asyncio.gather(pbs.tasks(since_s=since, limit=500), pbs.datastores())
+    named = ctx.plan.datastore
+    tasks, stores, maintenance = await asyncio.gather(
+        pbs.tasks(since_s=since, limit=500),
+        pbs.datastores(),
+        maintenance_tasks(ctx, pbs, named) if named else _nothing(),
+    )
     items: list[Evidence] = []
     for task in tasks:
         if task.worker_type not in PBS_BACKUP_TYPES:
@@ -95,8 +111,12 @@ async def _pbs(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
         )
         if item:
             items.append(item)
+    if named:
+        items.extend(named_datastore(ctx, named, maintenance, stores))
     for store in stores:
-        ratio = store.used / store.total if store.total else None
+        if store.store == named:
+            continue
+        ratio = store.used_ratio
         soon = (
             store.estimated_full_date is not None
             and 0 < store.estimated_full_date - ctx.now.timestamp() < FULL_SOON.total_seconds()

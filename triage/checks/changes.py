@@ -3,7 +3,8 @@
 Sources: Loki lines that announce restarts, deploys, OOM kills, upgrades, reboots and config reloads; Proxmox
 tasks (start/stop/reboot, migrations, snapshots, config, updates); PBS maintenance tasks (garbage collection,
 verify, prune, sync); Grafana annotations (deploy markers, manual notes). A source that fails is reported on its
-own while the others still count. Backups are the backups check's.
+own while the others still count. Backups, and failed maintenance of the datastore an alert names, are the backups
+check's.
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
         if known is None:
             continue
         ours = on_datastore(task.worker_id, ctx.plan.datastore)
+        if ours and task.failed:
+            continue  # the backups check reports failing maintenance of the alert's datastore, with its streak
         at = datetime.fromtimestamp(task.starttime, UTC)
         outcome = "running" if task.endtime is None else ("failed" if task.failed else "OK")
         items.append(

@@ -25,7 +25,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     if url and url.startswith(("http://", "https://")):
         matches.append(linked_runbook(url))
     if ctx.deps.runbooks is not None:
-        found = await ctx.deps.runbooks.matches_for_alert(ctx.alert, LIMIT, ctx.deps.public_url)
+        found = await ctx.deps.runbooks.matches_for_alert(ctx.alert, LIMIT)
         matches.extend(m for m in found if not url or m.url != url)
     ctx.runbooks = matches[:LIMIT]
     return []

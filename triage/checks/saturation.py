@@ -4,20 +4,26 @@ Queries cover node_exporter (``instance`` of the host) and pve_exporter (``id="q
 ``id="node/pve1"`` for a node). Each series is split at ``starts_at - 15 min`` (so a rise that began shortly before
 the alert counts as recent); the shift of the recent mean from the baseline, in baseline standard deviations, is
 the anomaly size. Metrics an exporter does not provide return nothing and are skipped.
+
+A target that stopped reporting (a host that went down) is its own finding, kind ``availability``; its values after
+the last sample are left out, since Prometheus keeps answering for minutes from stale samples and those values
+would read as a shift.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reports.models import Evidence
 from tools.errors import SourceError
 from tools.prometheus import PrometheusClient
+from tools.prometheus_models import QueryResult
 from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
+from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
 from triage.ranking import saturate
@@ -29,6 +35,16 @@ Z_HALF = 3.0
 HIGH_LEVEL = 0.9
 MAX_ITEMS = 6
 NODE_EXPORTER_PORT = 9100
+# fewer recent points than this (a series that ended around the split) is no basis for a shift
+MIN_RECENT_POINTS = 3
+STOPPED_SCORE = 0.7
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    queries: list[MetricQuery]
+    liveness: str
 
 
 @dataclass(frozen=True)
@@ -117,9 +133,18 @@ def pve_queries(pve_id: str) -> list[MetricQuery]:
     ]
 
 
-async def _targets(ctx: CheckContext) -> list[tuple[str, list[MetricQuery]]]:
+def _host(name: str, matcher: Matcher, mountpoint: str | None) -> Target:
+    idle = selector("node_cpu_seconds_total", {"mode": "idle"}, [matcher])
+    return Target(name, host_queries(matcher, mountpoint), liveness_query(idle))
+
+
+def _pve(name: str, pve_id: str) -> Target:
+    return Target(name, pve_queries(pve_id), liveness_query(selector("pve_cpu_usage_ratio", {"id": pve_id})))
+
+
+async def _targets(ctx: CheckContext) -> list[Target]:
     plan = ctx.plan
-    targets: list[tuple[str, list[MetricQuery]]] = []
+    targets: list[Target] = []
     if plan.instance:
         # an alert from another exporter of the host (postgres :9187, nginx :9113) names the host with that
         # exporter's port, while node_exporter's series carry :9100: then match the host with any port
@@ -127,11 +152,11 @@ async def _targets(ctx: CheckContext) -> list[tuple[str, list[MetricQuery]]]:
         matcher = Matcher("instance", plan.instance)
         if host and not plan.instance.endswith(f":{NODE_EXPORTER_PORT}") and host != plan.instance:
             matcher = Matcher("instance", f"{regex_escape(host)}(:[0-9]+)?", "=~")
-        targets.append((plan.instance, host_queries(matcher, plan.mountpoint)))
+        targets.append(_host(plan.instance, matcher, plan.mountpoint))
     elif plan.hosts or plan.addresses:
         host = (plan.hosts + plan.addresses)[0]
         matcher = Matcher("instance", f"{regex_escape(host)}(:[0-9]+)?", "=~")
-        targets.append((host, host_queries(matcher, plan.mountpoint)))
+        targets.append(_host(host, matcher, plan.mountpoint))
     vmid = plan.vmid
     kind = None
     if vmid is None and ctx.deps.proxmox is not None:
@@ -144,11 +169,11 @@ async def _targets(ctx: CheckContext) -> list[tuple[str, list[MetricQuery]]]:
             vmid, kind = match.guest.vmid, match.guest.kind
     if vmid is not None:
         pve_id = f"{kind}/{vmid}" if kind else f"qemu/{vmid}"
-        targets.append((f"guest {vmid}", pve_queries(pve_id)))
+        targets.append(_pve(f"guest {vmid}", pve_id))
         if kind is None:
-            targets.append((f"guest {vmid}", pve_queries(f"lxc/{vmid}")))
+            targets.append(_pve(f"guest {vmid}", f"lxc/{vmid}"))
     for node in plan.nodes[:1]:
-        targets.append((f"node {node}", pve_queries(f"node/{node}")))
+        targets.append(_pve(f"node {node}", f"node/{node}"))
     return targets
 
 
@@ -185,33 +210,73 @@ def _evidence(ctx: CheckContext, target: str, query: MetricQuery, series: Series
     )
 
 
-async def _run_query(
-    ctx: CheckContext, prometheus: PrometheusClient, target: str, query: MetricQuery
+def _stopped(ctx: CheckContext, target: Target, state: Liveness) -> Evidence:
+    offset = (state.last_sample - ctx.alert.starts_at).total_seconds() / 60
+    silent = (ctx.plan.window_end - state.last_sample).total_seconds() / 60
+    return Evidence(
+        id=evidence_id("sat", "stopped", target.name, target.liveness),
+        source="prometheus",
+        kind="availability",
+        title=f"{target.name} stopped reporting at {state.last_sample:%H:%M} UTC",
+        detail=(
+            f"its last sample is {offset:+.0f} min from the alert start, none in the {silent:.0f} min since "
+            "(target down or unreachable); its metrics after that are not measured and are not compared"
+        ),
+        at=state.last_sample,
+        score=STOPPED_SCORE,
+        ref=target.liveness,
+        data={"target": target.name, "last_sample": state.last_sample.timestamp()},
+    )
+
+
+def _shifts(
+    ctx: CheckContext, target: Target, query: MetricQuery, result: QueryResult, end: datetime | None
 ) -> list[Evidence]:
-    result = await prometheus.query_range(query.promql, ctx.plan.window_start, ctx.plan.window_end)
     split_at = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
     found: list[Evidence] = []
     for series in result.series[:3]:
-        measured = shift(series, split_at)
+        kept = until(series, end) if end else series
+        measured = shift(kept, split_at, min_recent=MIN_RECENT_POINTS)
         if measured is None:
             continue
-        item = _evidence(ctx, target, query, series, measured)
+        item = _evidence(ctx, target.name, query, kept, measured)
         if item is not None:
             found.append(item)
     return found
 
 
+async def _target(ctx: CheckContext, prometheus: PrometheusClient, target: Target) -> list[Evidence]:
+    start, end = ctx.plan.window_start, ctx.plan.window_end
+    answers = await asyncio.gather(
+        prometheus.query_range(target.liveness, start, end),
+        *(prometheus.query_range(q.promql, start, end) for q in target.queries),
+        return_exceptions=True,
+    )
+    alive, results = answers[0], answers[1:]
+    state = None if isinstance(alive, BaseException) else liveness(alive, end)
+    found = [_stopped(ctx, target, state)] if state is not None and state.stopped else []
+    cut = state.last_sample if state is not None and state.stopped else None
+    errors: list[BaseException] = []
+    for query, result in zip(target.queries, results, strict=True):
+        if isinstance(result, BaseException):
+            errors.append(result)
+        else:
+            found.extend(_shifts(ctx, target, query, result, cut))
+    if errors and len(errors) == len(results):
+        raise errors[0]
+    return found
+
+
 async def run(ctx: CheckContext) -> list[Evidence]:
-    """CPU, memory, disk and network of the alert's host/guest: the size of the shift since before the alert."""
+    """CPU, memory, disk and network of the alert's host/guest: the size of the shift since before the alert, and
+    targets that stopped reporting (whose later values are not compared)."""
     prometheus = ctx.deps.prometheus
     if prometheus is None:
         return []
-    jobs = [(target, query) for target, queries in await _targets(ctx) for query in queries]
-    if not jobs:
+    targets = await _targets(ctx)
+    if not targets:
         return []
-    results = await asyncio.gather(
-        *(_run_query(ctx, prometheus, target, query) for target, query in jobs), return_exceptions=True
-    )
+    results = await asyncio.gather(*(_target(ctx, prometheus, t) for t in targets), return_exceptions=True)
     evidence: list[Evidence] = []
     errors: list[BaseException] = []
     for result in results:
