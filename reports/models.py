@@ -178,6 +178,7 @@ class DeliveryState(StrEnum):
     delivered = "delivered"
     failed = "failed"
     disabled = "disabled"
+    skipped = "skipped"  # triaged on request without delivery (``sre-triage triage --no-deliver``)
 
 
 class Report(BaseModel):

@@ -13,8 +13,10 @@ from redis.asyncio import Redis
 
 from reports.models import Alert, AlertStatus, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
+from triage import fallback
 from triage.analysis import Analyser
 from triage.budget import KEY_TTL_S, MemoryTokenBudget, RedisTokenBudget, TokenBudget, hour_key
+from triage.checks.runbooks import linked_runbook
 from triage.prompt import FENCE_CLOSE, FENCE_OPEN
 from triage.ranking import rank
 from triage.settings import LlmSettings, Settings
@@ -174,6 +176,31 @@ async def test_no_llm_configured_still_gives_a_complete_analysis(make_settings: 
     assert "fired 2 times in the last 30 days" in result.summary
     assert "vzdump at 02:00 saturated the pool" in result.summary
     assert result.next_steps[0] == "Read the runbook section “Backups” in Disk IO."
+
+
+async def test_fallback_opens_the_alerts_own_runbook_link_once_instead_of_naming_an_empty_section(
+    make_settings: Callable[..., Settings],
+) -> None:
+    url = "https://wiki.lab/runbooks/disk-io"
+    linked = linked_runbook(url)
+    section = RunbookMatch(
+        title="Disk IO", source="runbooks/disk.md", section="Backups", score=0.8, url="https://git.lab/disk.md#backups"
+    )
+    firing = alert()
+    firing.annotations["runbook_url"] = url
+    result = await Analyser(make_settings().llm, None).analyse(
+        firing, evidence(), [linked, section], History(), now=NOW
+    )
+    assert result.next_steps[:2] == [
+        f"Open the runbook linked from the alert: {url}",
+        "Read the runbook section “Backups” in Disk IO (https://git.lab/disk.md#backups).",
+    ]
+    assert not any("“”" in step for step in result.next_steps)
+
+
+def test_fallback_opens_a_runbook_without_a_section_by_title_when_the_alert_does_not_link_it() -> None:
+    whole = RunbookMatch(title="Storage", source="runbooks/storage.md", section="", score=0.5)
+    assert fallback.next_steps(alert(), [], [whole]) == ["Open the runbook Storage: runbooks/storage.md"]
 
 
 async def test_injection_text_reaches_the_model_only_inside_the_fenced_data(

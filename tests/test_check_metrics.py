@@ -147,6 +147,19 @@ async def test_alert_signal_reports_the_size_of_the_change_and_when_it_crossed(w
     assert "trend rising" in items[0].detail
 
 
+async def test_alert_signal_of_a_less_than_rule_reports_the_low_point_not_the_highest_sample(
+    world: EngineWorld,
+) -> None:
+    expr = 'avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="db1:9100"}[5m])) < 0.5'
+    alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
+    (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    assert item.series
+    lowest = min(v for _, v in item.series)
+    assert lowest < 0.15 < max(v for _, v in item.series)
+    assert item.title.endswith(f"fell to {lowest:.4g} (threshold 0.5)"), item.title
+    assert item.data["worst"] == lowest and item.data["fires"] == "below"
+
+
 async def test_alert_signal_of_a_steady_series_is_weak(world: EngineWorld) -> None:
     expr = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="web1:9100"}[5m]))'
     alert = make_alert({"instance": "web1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))

@@ -4,14 +4,17 @@ and rule queries that are not PromQL kept away from Prometheus."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.support.engine import EngineWorld, make_alert
-from tools.grafana import RuleQuery
+from tools.grafana import AlertRule, RuleQuery
 from triage.checks import alert_signal
+from triage.checks._condition import Condition, Kind, grafana_condition, promql_condition
 from triage.checks._rules import query_language
 from triage.plan import CHECK_ALERT_SIGNAL
 
@@ -41,6 +44,10 @@ class PrometheusLog:
         values = [[start + i * 60, "1"] for i in range(int((end - start) // 60) + 1)]
         result = [{"metric": {"instance": "db1:9100"}, "values": values}]
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def generator(expr: str) -> str:
+    return f"http://prometheus:9090/graph?g0.expr={quote(expr)}&g0.tab=1"
 
 
 @pytest.fixture
@@ -164,3 +171,156 @@ async def test_credentials_in_a_rules_last_error_do_not_reach_the_evidence(world
     alert = make_alert(DATASOURCE_ERROR, starts_at=world.ago(2), alertname="DatasourceError")
     (item,) = await alert_signal.run(world.context(alert, world.deps("grafana")))
     assert "s3cr3tpass" not in item.title and "connection refused" in item.title
+
+
+@pytest.mark.parametrize(
+    ("expr", "fires", "thresholds"),
+    [
+        ("node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.2", "below", (0.2,)),
+        ("x <= 0.2", "below", (0.2,)),
+        ("x >= 0.9", "above", (0.9,)),
+        ("0.2 > x", "below", (0.2,)),
+        ("(x < 0.2)", "below", (0.2,)),
+        ('rate(x{path=~"<a|b>"}[5m]) > 3', "above", (3.0,)),
+        ("x < 0.2 and on(instance) up == 1", "below", (0.2,)),
+        ("x < 0.2 or y < 0.1", "below", ()),
+        ("x > y", "above", ()),
+        ("time() - backup_last_success > 86400", "above", (86400.0,)),
+    ],
+)
+def test_the_comparison_at_the_top_of_a_promql_expression_says_which_way_the_rule_fires(
+    expr: str, fires: Kind, thresholds: tuple[float, ...]
+) -> None:
+    assert promql_condition(expr) == Condition(fires, thresholds)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "1 - avg(x)",
+        "sum by (a) (x > 1) / y",
+        "x > bool 0.5",
+        'up{job="gone"} == 0',
+        "x > 0.9 or y < 0.1",
+        "x unless y > 3",
+    ],
+)
+def test_a_promql_expression_without_a_top_level_ordering_comparison_has_no_direction(expr: str) -> None:
+    assert promql_condition(expr) is None
+
+
+def _with_condition(rule: dict[str, Any], model: dict[str, Any]) -> AlertRule:
+    rule["data"][1]["model"] = {"refId": "B", **model}
+    return AlertRule.model_validate(rule)
+
+
+@pytest.mark.parametrize(
+    ("evaluator", "expected"),
+    [
+        ({"type": "lt", "params": [0.2]}, Condition("below", (0.2,))),
+        ({"type": "gt", "params": [90]}, Condition("above", (90.0,))),
+        ({"type": "outside_range", "params": [0.8, 0.2]}, Condition("outside", (0.2, 0.8))),
+        ({"type": "within_range", "params": [10, 20]}, Condition("within", (10.0, 20.0))),
+    ],
+)
+def test_a_grafana_threshold_or_classic_condition_on_the_query_says_which_way_the_rule_fires(
+    world: EngineWorld, evaluator: dict[str, Any], expected: Condition
+) -> None:
+    threshold = {"type": "threshold", "expression": "A", "conditions": [{"evaluator": evaluator}]}
+    classic = {
+        "type": "classic_conditions",
+        "conditions": [
+            {
+                "evaluator": evaluator,
+                "query": {"params": ["A"]},
+                "reducer": {"type": "last"},
+                "operator": {"type": "and"},
+            }
+        ],
+    }
+    for model in (threshold, classic):
+        rule = _with_condition(world.grafana.add_rule("r", "rule", expr="x"), model)
+        assert grafana_condition(rule, "A") == expected, model
+
+
+def test_a_threshold_behind_a_math_expression_gives_no_direction(world: EngineWorld) -> None:
+    rule = world.grafana.add_rule("r", "rule", expr="x")
+    rule["data"][1]["model"] = {"refId": "B", "type": "math", "expression": "$A * -1"}
+    rule["data"].append(
+        {
+            "refId": "C",
+            "datasourceUid": "__expr__",
+            "model": {
+                "refId": "C",
+                "type": "threshold",
+                "expression": "B",
+                "conditions": [{"evaluator": {"type": "gt", "params": [0]}}],
+            },
+        }
+    )
+    rule["condition"] = "C"
+    assert grafana_condition(AlertRule.model_validate(rule), "A") is None
+
+
+class Falling:
+    """A Prometheus whose one series sits at 0.8 and drops to 0.03 at ``drop`` (epoch seconds), then recovers a
+    little; ``filtered`` returns only the samples under 0.2, as ``expr < 0.2`` does."""
+
+    def __init__(self, drop: float, *, filtered: bool = False) -> None:
+        self.drop = drop
+        self.filtered = filtered
+
+    def value(self, t: float) -> float:
+        if t < self.drop:
+            return 0.8
+        return 0.03 if t < self.drop + 180 else 0.1813
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        form = dict(httpx.QueryParams(request.content.decode()))
+        start, end = float(form["start"]), float(form["end"])
+        points = [(start + i * 60, self.value(start + i * 60)) for i in range(int((end - start) // 60) + 1)]
+        values = [[t, str(v)] for t, v in points if not self.filtered or v < 0.2]
+        result = [{"metric": {"instance": "db1:9100"}, "values": values}]
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+def falling_world(drop_min: float, *, filtered: bool = False) -> EngineWorld:
+    now = datetime.now(UTC).replace(microsecond=0)
+    drop = (now - timedelta(minutes=drop_min)).timestamp()
+    return EngineWorld(now=now, prometheus_transport=httpx.MockTransport(Falling(drop, filtered=filtered)))
+
+
+async def test_a_less_than_rule_reports_how_low_its_value_fell_and_when_it_crossed() -> None:
+    world = falling_world(8, filtered=True)
+    try:
+        expr = 'node_memory_MemAvailable_bytes{instance="db1:9100"} / node_memory_MemTotal_bytes < 0.2'
+        alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(6), generator_url=generator(expr))
+        (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+        assert "fell to 0.03 (threshold 0.2)" in item.title, item.title
+        assert "0.1813" not in item.title
+        assert item.data["worst"] == 0.03 and item.data["fires"] == "below"
+    finally:
+        await world.aclose()
+
+
+async def test_a_grafana_lt_threshold_reports_the_low_point_and_when_the_query_fell_under_it() -> None:
+    world = falling_world(7)
+    try:
+        rule = world.grafana.add_rule(
+            "mem-low", "Memory low", expr='node_memory_MemAvailable_bytes{instance="db1:9100"}'
+        )
+        rule["data"][1]["model"]["conditions"] = [{"evaluator": {"type": "lt", "params": [0.2]}}]
+        alert = make_alert({"__alert_rule_uid__": "mem-low", "instance": "db1:9100"}, starts_at=world.ago(4))
+        (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))
+        assert item.title.endswith("fell to 0.03 (threshold 0.2)"), item.title
+        assert item.at is not None and abs((item.at - world.ago(7)).total_seconds()) <= 60
+        assert item.detail.startswith(f"crossed its threshold at {item.at:%H:%M} UTC")
+    finally:
+        await world.aclose()
+
+
+async def test_a_greater_than_rule_still_reports_its_peak(world: EngineWorld) -> None:
+    expr = 'avg(rate(node_cpu_seconds_total{mode!="idle"}[5m])) > 0.9'
+    alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
+    (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    assert "peaked at 1 (threshold 0.9)" in item.title, item.title

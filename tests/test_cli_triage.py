@@ -290,6 +290,22 @@ def test_the_markdown_report_reads_as_a_report_with_a_signed_link(tmp_path: Path
     assert signer.verify(report_id, query.get("exp"), query.get("sig"))
 
 
+def test_no_deliver_marks_the_report_skipped_instead_of_pending(tmp_path: Path) -> None:
+    payload = alertmanager_payload(
+        tmp_path / "alert.json", starts_at=datetime.now(UTC) - timedelta(minutes=10), generator_url=generator(EXPR)
+    )
+    result = run_cli("triage", payload, "--no-deliver", workdir=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Delivery to Grafana: skipped" in result.stdout
+    assert "pending" not in result.stdout
+    link = next(line for line in result.stdout.splitlines() if "full report" in line)
+    report_id = urlsplit(link[link.index("(<") + 2 : link.index(">)")]).path.rsplit("/", 1)[1]
+    stored = read_stored(tmp_path, report_id)
+    assert stored["delivery"] == "skipped" and stored["delivery_error"] is None
+    assert stored["annotation"] is None
+
+
 def test_triage_of_a_missing_or_broken_file_exits_2_with_a_reason(tmp_path: Path) -> None:
     missing = run_cli("triage", tmp_path / "nope.json", "--json", "--no-deliver", workdir=tmp_path)
     broken_path = tmp_path / "broken.json"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 
 import openai
 import pytest
@@ -11,7 +13,7 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM, ToolCall, count_tokens
+from tests.support.llm_server import RecordedRequest, Reply, ScriptedHTTPServer, ScriptedLLM, ToolCall, count_tokens
 
 
 @pytest.fixture
@@ -123,3 +125,43 @@ def test_prompt_text_joins_every_message() -> None:
         "/v1/chat/completions", {}, {"messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}]}
     )
     assert request.prompt_text == "a\nb"
+
+
+async def test_a_client_that_gives_up_mid_reply_leaves_no_traceback_on_stderr(
+    llm: ScriptedLLM, capsys: pytest.CaptureFixture[str]
+) -> None:
+    delay_s = 0.3
+    # a long streamed reply: hundreds of writes after the client has closed the connection
+    llm.push(Reply(content="the disk is full " * 600, delay_s=delay_s))
+    with pytest.raises(openai.APITimeoutError):
+        await chat(llm, timeout=0.1, streaming=True).ainvoke("hi")
+    await asyncio.sleep(delay_s + 0.7)  # the handler wakes, writes into the closed socket and gives up
+    assert llm.calls == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "ConnectionResetError" not in err, err
+
+
+@pytest.mark.parametrize("error", [BrokenPipeError(32, "Broken pipe"), ConnectionResetError(104, "reset by peer")])
+def test_the_server_ignores_a_hung_up_client(error: OSError, capsys: pytest.CaptureFixture[str]) -> None:
+    server = ScriptedHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        try:
+            raise error
+        except OSError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        server.server_close()
+    assert capsys.readouterr().err == ""
+
+
+def test_other_handler_errors_still_print_their_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    server = ScriptedHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    try:
+        try:
+            raise ValueError("the handler broke")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    finally:
+        server.server_close()
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: the handler broke" in err

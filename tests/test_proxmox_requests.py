@@ -101,15 +101,26 @@ async def test_a_window_older_than_a_nodes_share_of_the_cluster_list_asks_that_n
     assert sorted(node_paths(pve)) == [f"/api2/json/nodes/pve{n}/tasks" for n in range(3)]
     assert len(tasks) == 3 * 30, "every task of the hour, also those past the cluster list's 25 per node"
     assert all(r.url.params["since"] == str(T0 - HOUR) for r in pve.requests if "/nodes/" in r.url.path)
+    assert all(r.url.params["source"] == "all" for r in pve.requests if "/nodes/" in r.url.path)
 
 
-async def test_a_node_missing_from_the_cluster_list_is_asked_directly_unless_it_is_offline() -> None:
-    pve = cluster(2)
-    pve.add_node("new")
+async def test_only_online_nodes_whose_full_share_starts_after_the_window_are_asked_directly() -> None:
+    pve = cluster(2)  # 25 tasks each in the list, reaching back 12 hours
+    pve.add_node("new")  # no task at all
+    pve.add_node("few")
+    pve.add_task("few", "qmstart", vmid=100, starttime=T0 - 600, endtime=T0 - 590)
+    pve.add_node("busy")
     pve.add_node("down", online=False)
+    for i in range(30):
+        pve.add_task("busy", "qmsnapshot", starttime=T0 - i * 60, endtime=T0 - i * 60 + 5)
+        pve.add_task("down", "qmsnapshot", starttime=T0 - i * 60, endtime=T0 - i * 60 + 5)
     async with pve.client() as client:
-        await client.tasks(since_s=T0 - HOUR, until_s=T0)
-    assert node_paths(pve) == ["/api2/json/nodes/new/tasks"]
+        tasks = await client.tasks(since_s=T0 - HOUR, until_s=T0, limit=500)
+    assert node_paths(pve) == ["/api2/json/nodes/busy/tasks"]
+    params = next(r.url.params for r in pve.requests if r.url.path.endswith("/busy/tasks"))
+    assert (params["since"], params["until"], params["source"]) == (str(T0 - HOUR), str(T0), "all")
+    by_node = {n: sum(1 for t in tasks if t.node == n) for n in ("pve0", "few", "busy", "down")}
+    assert by_node == {"pve0": 3, "few": 1, "busy": 30, "down": 25}
 
 
 async def test_two_checks_asking_for_the_same_window_share_one_answer() -> None:

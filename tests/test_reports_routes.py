@@ -67,7 +67,13 @@ async def test_report_json_follows_the_contract_with_evidence_ranked(client: htt
     assert set(body["alert"]) >= {"fingerprint", "alertname", "labels", "annotations", "starts_at", "ends_at", "status"}
     scores = [e["score"] for e in body["evidence"]]
     assert scores == sorted(scores, reverse=True)
-    assert body["sources"]["proxmox"] == {"ok": False, "ms": 5000.0, "error": "timed out after 5 s", "requests": 1}
+    assert body["sources"]["proxmox"] == {
+        "ok": False,
+        "ms": 5000.0,
+        "error": "timed out after 5 s",
+        "requests": 1,
+        "state": "timeout",
+    }
 
 
 async def test_report_page_is_html_with_a_script_free_policy(client: httpx.AsyncClient, stored: Any) -> None:

@@ -16,8 +16,9 @@ import pytest
 from reports.models import Alert, AlertStatus, RunbookMatch
 from tools.runbooks.collection import make_client
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding
-from tools.runbooks.index import RunbookIndex, query_for_alert
+from tools.runbooks.index import SECTION_B, RunbookIndex, query_for_alert, section_texts
 from tools.runbooks.ingest import ingest_blocking
+from tools.runbooks.keywords import KeywordIndex
 from triage.runbooks import RunbookMatcher
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,3 +193,47 @@ def test_a_fresh_process_searches_the_index_through_the_cli(index_dir: Path) -> 
     assert data["reason"] is None
     assert [h["source"] for h in data["hits"]] == ["runbooks/ups-on-battery.md"] * 2
     assert data["hits"][0]["section"] == "Diagnosis"
+
+
+def _split_section_fixture() -> tuple[list[str], dict[str, dict[str, Any]], dict[str, str]]:
+    """One long Remediation section split into three chunks (one fix each) and a short Symptoms section."""
+    chunks = [
+        ("c0", "Symptoms", 0, "Pushes are rejected: the agent logs rejected entries, and more rejected entries."),
+        ("c1", "Remediation", 1, "Rejected entries: raise the ingestion rate limit."),
+        ("c2", "Remediation", 2, "Timestamp too new: fix the clock with chrony."),
+        ("c3", "Remediation", 3, "Journal permission denied: add the agent user to systemd-journal."),
+    ]
+    metas: dict[str, dict[str, Any]] = {}
+    docs: dict[str, str] = {}
+    for cid, section, ordinal, body in chunks:
+        prefix = f"Loki ingestion > {section}\n\n"
+        metas[cid] = {
+            "source": "runbooks/loki.md",
+            "section": section,
+            "anchor": section.lower(),
+            "ordinal": ordinal,
+            "section_path": f"Loki ingestion > {section}",
+            "alerts": "LokiRequestErrors",
+            "body_offset": len(prefix),
+        }
+        docs[cid] = prefix + body
+    return [c[0] for c in reversed(chunks)], metas, docs
+
+
+def test_section_keyword_text_joins_a_split_sections_chunks_under_its_first_chunk() -> None:
+    ids, metas, docs = _split_section_fixture()
+    section_ids, texts = section_texts(ids, metas, docs)
+    assert section_ids == ["c0", "c1"]
+    assert texts[1].splitlines()[:2] == ["Loki ingestion > Remediation", "LokiRequestErrors"]
+    assert "rate limit" in texts[1] and "chrony" in texts[1] and "systemd-journal" in texts[1]
+    assert "Loki ingestion > " not in texts[1].split("\n", 2)[2]  # bodies only, without the embedded prefix
+
+
+def test_section_keywords_rank_a_split_section_by_all_of_its_chunks_together() -> None:
+    ids, metas, docs = _split_section_fixture()
+    section_ids, texts = section_texts(ids, metas, docs)
+    sections = KeywordIndex(section_ids, texts, b=SECTION_B)
+    spread = sections.search("rejected entries, clock skew, journal permission", 2)
+    assert [cid for cid, _ in spread] == ["c1", "c0"]
+    assert spread[0][1] > 2 * spread[1][1]
+    assert sections.search("pushes rejected by the agent logs", 1)[0][0] == "c0"

@@ -43,6 +43,9 @@ DEFAULT_IP_CACHE_TTL_S = 600.0
 DEFAULT_RESOURCES_TTL_S = 10.0
 LOOKUP_CONCURRENCY = 4
 MAX_TASKS = 500
+# Each node shares its running tasks and its newest finished ones, this many in all, in the cluster-wide task list
+# (PVE::RESTEnvironment::active_workers, MAX_FINISHED): a shorter share is the node's whole recent history.
+CLUSTER_TASKS_PER_NODE = 25
 
 
 class ProxmoxClient(ProxmoxApiClient):
@@ -252,10 +255,11 @@ class ProxmoxClient(ProxmoxApiClient):
     ) -> list[Task]:
         """Tasks of every node in the window, merged newest first, running ones included.
 
-        One ``/cluster/tasks`` request answers for every node whose part of that list reaches back to ``since_s``
-        (PVE shares each node's running and latest finished tasks there); an online node whose part starts later
-        (or is missing) is asked directly with ``/nodes/{node}/tasks``. The same query within ``resources_ttl_s``
-        is answered from the first.
+        One ``/cluster/tasks`` request answers for every node whose share of that list is complete for the window:
+        PVE lists each node's running and newest finished tasks, ``CLUSTER_TASKS_PER_NODE`` in all, so a share that
+        is shorter holds all of them, and a full one reaches back to its oldest task. An online node whose full share
+        starts after ``since_s`` is asked directly with ``/nodes/{node}/tasks``. The same query within
+        ``resources_ttl_s`` is answered from the first.
         """
         key = ("window", since_s, until_s, vmid, errors_only, limit)
         merged = await self._tasks.get(
@@ -267,14 +271,7 @@ class ProxmoxClient(ProxmoxApiClient):
         self, since_s: int, until_s: int | None, *, vmid: int | None, errors_only: bool, limit: int
     ) -> list[Task]:
         nodes, recent = await asyncio.gather(self.nodes(), self._recent_tasks())
-        oldest: dict[str, int] = {}
-        for task in recent:
-            oldest[task.node] = min(oldest.get(task.node, task.starttime), task.starttime)
-        short = {
-            n.node
-            for n in nodes
-            if n.node and n.status == "online" and (n.node not in oldest or oldest[n.node] > since_s)
-        }
+        short = _short_shares(recent, since_s) & {n.node for n in nodes if n.node and n.status == "online"}
         per_node = await asyncio.gather(
             *(
                 self.node_tasks(node, since_s=since_s, until_s=until_s, vmid=vmid, errors_only=errors_only, limit=limit)
@@ -316,6 +313,16 @@ async def _first(
             if match is not None:
                 return match
     return None
+
+
+def _short_shares(recent: list[Task], since_s: int) -> set[str]:
+    """Nodes whose share of ``/cluster/tasks`` may have dropped tasks that started after ``since_s``."""
+    oldest: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for task in recent:
+        oldest[task.node] = min(oldest.get(task.node, task.starttime), task.starttime)
+        count[task.node] = count.get(task.node, 0) + 1
+    return {node for node, n in count.items() if n >= CLUSTER_TASKS_PER_NODE and oldest[node] > since_s}
 
 
 def _window(tasks: list[Task], since_s: int, until_s: int | None, vmid: int | None) -> list[Task]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from reports.links import LinkSigner
-from reports.models import Alert, Report
+from reports.models import Alert, DeliveryState, Report
 from reports.payloads import PayloadError, Source, parse_alerts
 from reports.render import render_report_markdown
 from reports.store import open_store
@@ -73,9 +73,12 @@ async def triage_file(alerts: list[Alert], settings: Settings, *, deliver_report
         async def one(alert: Alert) -> Report:
             received = await store.record_alert(alert)
             report = await triage(alert, deps, settings.triage, report=received)
-            await store.save(report)
             if not deliver_reports:
+                # nothing will ever deliver this report: "pending" would promise a retry that never comes
+                report = report.model_copy(update={"delivery": DeliveryState.skipped, "delivery_error": None})
+                await store.save(report)
                 return report
+            await store.save(report)
             try:
                 report = await deliver(report, deps.grafana, settings)
             except DeliveryError as exc:

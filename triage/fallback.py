@@ -9,6 +9,8 @@ from __future__ import annotations
 from reports.models import Alert, Evidence, History, RunbookMatch
 
 TOP_EVIDENCE = 3
+TOP_RUNBOOKS = 2
+LINKED_RUNBOOK_STEP = "Open the runbook linked from the alert: "
 MIN_NOTABLE_SCORE = 0.05
 
 
@@ -48,14 +50,34 @@ def summarise(alert: Alert, evidence: list[Evidence], history: History) -> str:
     return " ".join(parts)
 
 
+def _runbook_step(match: RunbookMatch, alert_link: str | None) -> str:
+    url = match.url or match.source
+    if match.section:
+        return (
+            f"Read the runbook section “{match.section}” in {match.title}"
+            + (f" ({match.url})" if match.url else "")
+            + "."
+        )
+    # a match without a section is a whole document: the alert's own runbook_url, or an index hit with no headings
+    if alert_link and url == alert_link:
+        return f"{LINKED_RUNBOOK_STEP}{url}"
+    return f"Open the runbook {match.title}: {url}"
+
+
 def next_steps(alert: Alert, evidence: list[Evidence], runbooks: list[RunbookMatch]) -> list[str]:
     """Steps that follow from the data alone: the runbook first, then a look at the top evidence."""
     steps: list[str] = []
-    runbook_url = alert.annotations.get("runbook_url")
-    if runbook_url:
-        steps.append(f"Follow the alert's runbook: {runbook_url}")
-    for match in runbooks[:2]:
-        steps.append(f"Read the runbook section “{match.section}” in {match.title}.")
+    alert_link = (alert.annotations.get("runbook_url") or "").strip() or None
+    if alert_link:
+        steps.append(f"{LINKED_RUNBOOK_STEP}{alert_link}")
+    added = 0
+    for match in runbooks:
+        if added == TOP_RUNBOOKS:
+            break
+        step = _runbook_step(match, alert_link)
+        if step not in steps:  # the runbook check repeats the alert's runbook_url as its first match
+            steps.append(step)
+            added += 1
     for item in [e for e in evidence if e.score >= MIN_NOTABLE_SCORE][:TOP_EVIDENCE]:
         steps.append(f"Check {item.title}" + (f" (query: {item.ref})" if item.ref else "") + ".")
     return steps

@@ -44,3 +44,31 @@ async def test_a_50_alert_node_storm_with_group_keys_costs_at_most_5_llm_calls(
     for leader_id in {r.group_id for r in followers}:
         leader = next(r for r in reports if r is not None and r.id == leader_id)
         assert {f.id for f in followers if f.group_id == leader_id} <= set(leader.group_members), leader.id
+
+
+@pytest.mark.slow
+async def test_a_50_alert_node_storm_without_group_keys_is_grouped_by_the_failed_node(
+    suite: Suite, llm: ScriptedLLM, redis: Redis, redis_url: str
+) -> None:
+    (scenario,) = select(["node_down_storm"])
+    world = await suite.world(scenario, tag="-storm-nokeys-test")
+    try:
+        settings = load_settings(
+            redis={"redis_url": redis_url, "worker_max_jobs": 8},
+            llm={"openai_base_url": llm.url, "openai_api_key": "test", "llm_model": "test-model"},
+            storage={"database_url": "sqlite:///unused.db"},
+        )
+        alerts = storm_alerts(world.anchor, group_keys=False)
+        calls_before = llm.calls
+        await enqueue(redis_url, alerts)
+        run = await drain(settings, world.store, lambda analyser: make_deps(world, analyser))
+        reports = [await world.store.get(a.occurrence_key) for a in alerts]
+    finally:
+        await world.aclose()
+    assert run.complete >= STORM_SIZE and run.failed == 0
+    assert llm.calls - calls_before <= MAX_STORM_LLM_CALLS
+    assert all(r is not None and r.evidence and r.summary for r in reports)
+    # guests' TargetDown and probe alerts name their own hosts; they join the storm of pve-j3, where they run
+    probes = [r for r in reports if r is not None and r.alert.alertname == "HttpProbeFailed"]
+    assert probes and len({r.group_id for r in probes}) == 1 and None not in {r.group_id for r in probes}
+    assert len({r.group_id for r in reports if r is not None and r.group_id}) <= MAX_STORM_LLM_CALLS

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -163,6 +164,22 @@ def prompt_tokens_of(body: dict[str, Any]) -> int:
     return total
 
 
+class ScriptedHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that stays quiet when a client hangs up mid-reply.
+
+    Clients that time out or cancel close the connection while the reply is still being written; the resulting
+    ``BrokenPipeError``/``ConnectionResetError`` is the client's choice, not a server fault, and its traceback on
+    stderr would bury real failures in the test output. Every other error is still printed.
+    """
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            return
+        super().handle_error(request, client_address)
+
+
 class ScriptedLLM:
     """The server. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
@@ -173,7 +190,7 @@ class ScriptedLLM:
         self.requests: list[RecordedRequest] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: ScriptedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -207,8 +224,7 @@ class ScriptedLLM:
 
     def start(self) -> ScriptedLLM:
         handler = _handler_for(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        self._server.daemon_threads = True
+        self._server = ScriptedHTTPServer(("127.0.0.1", self.port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-llm", daemon=True)
         self._thread.start()
         return self

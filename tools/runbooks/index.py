@@ -4,9 +4,12 @@
 every host sees the same keywords, embedded or ``CHROMA_URL``), and rebuilds it when an ingest changed the
 collection's revision. Blocking work (ONNX, Chroma) runs in a worker thread behind the async methods.
 
-Ranking: each retriever contributes ``1 / (RRF_K + rank)`` per chunk; runbooks whose front matter lists an alert
-name found in the query get one extra first-rank share, so ``HostDiskFull`` lands on the runbook declared for it.
-Results are one per section: split sections would otherwise crowd the list with the same link.
+Ranking: three ranked lists are fused by reciprocal rank, each contributing ``1 / (RRF_K + rank)`` per section:
+chunk vectors, chunk keywords, and keywords over whole sections (a long section is split into chunks for the
+embedding model, but a question about it often shares words with several of its chunks at once, which no single
+chunk shows). Runbooks whose front matter lists an alert name found in the query get half a first-rank share per
+list, so ``HostDiskFull`` lands on the runbook declared for it. Results are one per section: split sections would
+otherwise crowd the list with the same link.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ from tools.runbooks.collection import close_client, make_client, open_collection
 from tools.runbooks.embeddings import RunbookEmbedder
 from tools.runbooks.keywords import KeywordIndex
 
+SectionKey = tuple[str, str]
+
 RRF_K = 60
 CANDIDATES = 40
 EXCERPT_CHARS = 280
 REVISION_CHECK_S = 5.0
 EMPTY_REASON = "the runbook index is empty: run `sre-triage ingest` to index runbooks/ and EXTRA_DOCS_DIRS"
 # Labels that say what is affected; their values help both retrievers. Others (instance IPs, ids) are noise.
+# Section lengths range from two lines to pages; see KeywordIndex for why a lower b suits them.
+SECTION_B = 0.4
 KEY_LABELS = ("job", "service", "mountpoint", "device", "fstype", "container", "name", "pool", "datastore", "type")
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -93,6 +100,28 @@ def keyword_text(meta: dict[str, Any], document: str) -> str:
     return f"{meta.get('section_path', '')}\n{meta.get('alerts', '')}\n{body}"
 
 
+def section_key(meta: Mapping[str, Any]) -> SectionKey:
+    """What identifies a section across its chunks: the file and the anchor (the heading when there is none)."""
+    return str(meta.get("source", "")), str(meta.get("anchor", "")) or str(meta.get("section", ""))
+
+
+def section_texts(
+    ids: list[str], metas: Mapping[str, Mapping[str, Any]], docs: Mapping[str, str]
+) -> tuple[list[str], list[str]]:
+    """One keyword text per section (heading path, alert names, every chunk's body in order), keyed by the id of
+    the section's first chunk."""
+    bodies: dict[SectionKey, list[str]] = {}
+    first: dict[SectionKey, str] = {}
+    for cid in sorted(ids, key=lambda c: (str(metas[c].get("source", "")), int(metas[c].get("ordinal", 0)))):
+        meta = metas[cid]
+        key = section_key(meta)
+        if key not in first:
+            first[key] = cid
+            bodies[key] = [f"{meta.get('section_path', '')}\n{meta.get('alerts', '')}"]
+        bodies[key].append(docs[cid][int(meta.get("body_offset", 0)) :])
+    return [first[key] for key in first], ["\n".join(bodies[key]) for key in first]
+
+
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     flat = re.sub(r"\s+", " ", text).strip()
     if len(flat) <= limit:
@@ -108,6 +137,7 @@ class _Snapshot:
     metas: dict[str, dict[str, Any]]
     docs: dict[str, str]
     keywords: KeywordIndex
+    sections: KeywordIndex  # one entry per section, under the id of its first chunk
     alerts: dict[str, set[str]]  # lower-case alert name → sources declaring it
 
 
@@ -171,7 +201,9 @@ class RunbookIndex:
                 if name.strip():
                     alerts.setdefault(name.strip().lower(), set()).add(str(meta["source"]))
         texts = [keyword_text(metas[i], docs[i]) for i in ids]
-        return _Snapshot(rev, ids, metas, docs, KeywordIndex(ids, texts), alerts)
+        section_ids, section_docs = section_texts(ids, metas, docs)
+        sections = KeywordIndex(section_ids, section_docs, b=SECTION_B)
+        return _Snapshot(rev, ids, metas, docs, KeywordIndex(ids, texts), sections, alerts)
 
     def refresh(self) -> None:
         """Forget the cached keyword index; the next search reloads it (tests, after an in-process ingest)."""
@@ -206,12 +238,15 @@ class RunbookIndex:
             lists.append([cid for cid in self._vector(query, min(pool, len(snap.ids))) if cid in snap.metas])
         if mode in ("hybrid", "keyword"):
             lists.append([cid for cid, _ in snap.keywords.search(query, pool)])
+        if mode == "hybrid":
+            lists.append([cid for cid, _ in snap.sections.search(query, pool) if cid in snap.metas])
         fused, best = self._fuse(snap, lists)
         if mode == "hybrid":
             declared = self._alert_sources(snap, query)
+            prior = 0.5 * len(lists) / (RRF_K + 1)
             for key in fused:
                 if key[0] in declared:
-                    fused[key] += 1.0 / (RRF_K + 1)
+                    fused[key] += prior
         ranked = [(best[key], score) for key, score in sorted(fused.items(), key=lambda item: item[1], reverse=True)]
         hits = [self._hit(snap, cid, 1.0 + 1.0 / (1 + i), pinned=True) for i, cid in enumerate(pinned or [])]
         hits = self._dedupe([*hits, *(self._hit(snap, cid, score) for cid, score in ranked)], limit)
@@ -219,18 +254,15 @@ class RunbookIndex:
         return SearchResult(hits=hits, reason=reason, took_ms=(time.perf_counter() - started) * 1000)
 
     @staticmethod
-    def _fuse(
-        snap: _Snapshot, lists: list[list[str]]
-    ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], str]]:
+    def _fuse(snap: _Snapshot, lists: list[list[str]]) -> tuple[dict[SectionKey, float], dict[SectionKey, str]]:
         """Reciprocal rank fusion over sections: a long section split into several chunks counts once per list,
         at the rank of its best chunk, so it neither crowds out nor outvotes short sections."""
-        fused: dict[tuple[str, str], float] = {}
-        best: dict[tuple[str, str], tuple[float, str]] = {}
+        fused: dict[SectionKey, float] = {}
+        best: dict[SectionKey, tuple[float, str]] = {}
         for ranked in lists:
-            seen: set[tuple[str, str]] = set()
+            seen: set[SectionKey] = set()
             for cid in ranked:
-                meta = snap.metas[cid]
-                key = (str(meta.get("source", "")), str(meta.get("anchor", "")) or str(meta.get("section", "")))
+                key = section_key(snap.metas[cid])
                 if key in seen:
                     continue
                 seen.add(key)

@@ -47,17 +47,29 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-class KeywordIndex:
-    """BM25 (``bm25s``) over the chunk texts, addressed by chunk id."""
+# bm25s' defaults, the usual Okapi values.
+DEFAULT_K1 = 1.5
+DEFAULT_B = 0.75
 
-    def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+
+class KeywordIndex:
+    """BM25 (``bm25s``) over texts addressed by id (chunk ids, or one id per section).
+
+    ``b`` is how strongly a long text is penalised for its length. Chunks are bounded in size, so the usual 0.75
+    suits them; whole sections range from two lines to pages, and a long one is long because it covers more
+    ground (several fixes), not because it is verbose, so section indexes use a lower ``b``.
+    """
+
+    def __init__(
+        self, ids: Sequence[str], texts: Sequence[str], *, k1: float = DEFAULT_K1, b: float = DEFAULT_B
+    ) -> None:
         import bm25s
 
         self.ids = list(ids)
         self._model: bm25s.BM25 | None = None
         corpus = [tokenize(t) for t in texts]
         if self.ids and any(corpus):
-            model = bm25s.BM25()
+            model = bm25s.BM25(k1=k1, b=b)
             model.index(corpus, show_progress=False)
             self._model = model
 
@@ -65,7 +77,7 @@ class KeywordIndex:
         return len(self.ids)
 
     def search(self, query: str, limit: int) -> list[tuple[str, float]]:
-        """Chunk ids with positive BM25 score for ``query``, best first."""
+        """Ids with positive BM25 score for ``query``, best first."""
         tokens = tokenize(query)
         if self._model is None or not tokens:
             return []

@@ -1,23 +1,34 @@
-"""Alert signal check: the alert's own query over the window — when it crossed, its peak, its trend — and, for a
-Grafana rule that could not be evaluated, why.
+"""Alert signal check: the alert's own query over the window — when it crossed, its worst value, its trend — and,
+for a Grafana rule that could not be evaluated, why.
 
 The query is the one that fired: ``g0.expr`` of a Prometheus generator URL, or the first data-source query of the
 Grafana rule (found by the rule UID). The series matching the alert's labels is picked (the one with the most
-labels in common), and compared before vs after the start. A rule whose query is not PromQL (Flux, SQL, LogQL) is
-not sent to Prometheus: a note says so. Grafana's ``DatasourceError``/``DatasourceNoData`` alerts get the rule's
-health and last error (kind ``datasource``), which is usually the whole explanation.
+labels in common), and compared before vs after the start. The worst value follows the rule's comparison (see
+:mod:`triage.checks._condition`): the peak of a "greater than" rule, the low point of a "less than" one. A rule
+whose query is not PromQL (Flux, SQL, LogQL) is not sent to Prometheus: a note says so. Grafana's
+``DatasourceError``/``DatasourceNoData`` alerts get the rule's health and last error (kind ``datasource``), which is
+usually the whole explanation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from reports.models import Evidence
 from tools.grafana import AlertRule
 from tools.prometheus import PrometheusClient
-from tools.types import Series
+from tools.types import Point, Series
+from triage.checks._condition import (
+    Condition,
+    crossed_at,
+    describe_worst,
+    grafana_condition,
+    promql_condition,
+    worst_point,
+)
 from triage.checks._rules import (
     PROMQL,
     first_query,
@@ -26,7 +37,7 @@ from triage.checks._rules import (
     query_language,
     rule_health,
 )
-from triage.checks._stats import shift, trend
+from triage.checks._stats import ONSET_SIGMA, Shift, shift, trend
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.ranking import saturate
 
@@ -39,14 +50,16 @@ CONDITION_ONLY_SCORE = 0.3
 NOTE_SCORE = 0.05
 
 
-def best_series(series: list[Series], labels: dict[str, str]) -> Series | None:
-    """The series sharing most label values with the alert (ties: the highest peak)."""
+def best_series(series: list[Series], labels: dict[str, str], condition: Condition | None = None) -> Series | None:
+    """The series sharing most label values with the alert (ties: the worst value the way the rule fires)."""
     if not series:
         return None
+    rule = condition or Condition("above")
 
     def key(item: Series) -> tuple[int, float]:
         common = sum(1 for k, v in item.labels.items() if labels.get(k) == v)
-        return common, max(item.values, default=float("-inf"))
+        worst = max((rule.badness(v) for v in item.values if math.isfinite(v)), default=float("-inf"))
+        return common, worst
 
     return max(series, key=key)
 
@@ -89,6 +102,15 @@ def _rule_query(ctx: CheckContext, rule: AlertRule) -> tuple[str | None, Evidenc
     return None, _skipped(ctx, rule, language, text)
 
 
+def rule_condition(promql: str, rule: AlertRule | None) -> Condition | None:
+    """How the alert fires: the comparison in its PromQL, else the Grafana rule's threshold on that query."""
+    found = promql_condition(promql)
+    if found is not None or rule is None:
+        return found
+    query = first_query(rule)
+    return grafana_condition(rule, query.ref_id) if query is not None else None
+
+
 async def _health(ctx: CheckContext, rule: AlertRule | None) -> list[Evidence]:
     grafana = ctx.deps.grafana
     name = ctx.plan.rule_name or (rule.title if rule is not None else None)
@@ -101,9 +123,22 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-async def _signal(ctx: CheckContext, prometheus: PrometheusClient, promql: str) -> list[Evidence]:
+def _onset(points: list[Point], measured: Shift, condition: Condition | None) -> datetime | None:
+    """First point beyond the baseline's usual range the way the rule fires (the way the level moved otherwise)."""
+    if condition is None or condition.kind not in ("above", "below"):
+        return measured.onset
+    sign = 1.0 if condition.kind == "above" else -1.0
+    if (measured.z >= 0) == (sign > 0):
+        return measured.onset
+    limit = measured.baseline_mean + sign * ONSET_SIGMA * measured.baseline_std
+    return next((p.at for p in points if math.isfinite(p.value) and sign * (p.value - limit) > 0), None)
+
+
+async def _signal(
+    ctx: CheckContext, prometheus: PrometheusClient, promql: str, condition: Condition | None
+) -> list[Evidence]:
     result = await prometheus.query_range(promql, ctx.plan.window_start, ctx.plan.window_end)
-    series = best_series(result.series, ctx.alert.labels)
+    series = best_series(result.series, ctx.alert.labels, condition)
     if series is None or not series.values:
         return [
             Evidence(
@@ -117,21 +152,26 @@ async def _signal(ctx: CheckContext, prometheus: PrometheusClient, promql: str) 
                 ref=promql,
             )
         ]
-    measured = shift(series, ctx.alert.starts_at - timedelta(minutes=RECENT_MIN))
+    split = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
+    measured = shift(series, split)
     slope = trend(series)
     direction = "rising" if slope > 0 else "falling" if slope < 0 else "flat"
     first = series.points[0]
+    recent = [p for p in series.points if p.t >= split.timestamp()] if measured is not None else series.points
+    worst = worst_point(recent, condition) or worst_point(series.points, condition) or first
+    crossed = crossed_at(series.points, condition, worst)
     if measured is None:
-        title = f"Alert query true since {first.at:%H:%M} UTC, peak {_fmt(max(series.values))}"
+        title = f"Alert query true since {first.at:%H:%M} UTC, {describe_worst(worst.value, condition)}"
         score, at, detail = CONDITION_ONLY_SCORE, first.at, f"trend {direction} ({_fmt(slope)}/h)"
     else:
         title = (
             f"Alert query went from {_fmt(measured.baseline_mean)} to {_fmt(measured.recent_mean)} "
-            f"({measured.z:+.1f}σ), peak {_fmt(measured.recent_peak)}"
+            f"({measured.z:+.1f}σ), {describe_worst(worst.value, condition)}"
         )
         score = saturate(abs(measured.z), Z_HALF)
-        at = measured.onset or ctx.alert.starts_at
-        detail = f"crossed its usual range at {at:%H:%M} UTC; trend {direction} ({_fmt(slope)}/h)"
+        at = crossed or _onset(series.points, measured, condition) or ctx.alert.starts_at
+        crossing = "its threshold" if crossed is not None else "its usual range"
+        detail = f"crossed {crossing} at {at:%H:%M} UTC; trend {direction} ({_fmt(slope)}/h)"
     return [
         Evidence(
             id=evidence_id("sig", "query", promql),
@@ -143,14 +183,21 @@ async def _signal(ctx: CheckContext, prometheus: PrometheusClient, promql: str) 
             score=score,
             ref=promql,
             series=[(p.t, p.value) for p in series.points][-240:],
-            data={"trend_per_h": slope, "labels": dict(list(series.labels.items())[:20])},
+            data={
+                "trend_per_h": slope,
+                "labels": dict(list(series.labels.items())[:20]),
+                "worst": worst.value,
+                "worst_at": worst.at.isoformat(),
+                "fires": condition.kind if condition is not None else None,
+                "thresholds": list(condition.thresholds) if condition is not None else [],
+            },
         )
     ]
 
 
 async def run(ctx: CheckContext) -> list[Evidence]:
-    """The alert's own query over the window (onset, peak, size of the change, trend), and for a Grafana rule that
-    could not be evaluated, its health and last error."""
+    """The alert's own query over the window (onset, worst value, size of the change, trend), and for a Grafana rule
+    that could not be evaluated, its health and last error."""
     started = time.perf_counter()
     try:
         rule = await _rule(ctx)
@@ -165,7 +212,9 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     prometheus = ctx.deps.prometheus
     parts = {
         "grafana": _health(ctx, rule),
-        "prometheus": _signal(ctx, prometheus, promql) if prometheus is not None and promql else _none(),
+        "prometheus": _signal(ctx, prometheus, promql, rule_condition(promql, rule))
+        if prometheus is not None and promql
+        else _none(),
     }
     results = await asyncio.gather(*parts.values(), return_exceptions=True)
     evidence = [note] if note is not None else []
