@@ -13,7 +13,12 @@ from urllib.parse import urlsplit
 
 # C0/C1 controls except tab and newline, bidi embeddings/overrides/isolates, zero-width and BOM characters.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>=:])")
+# Characters that can open Markdown or HTML markup anywhere in a line (emphasis, code, links, images, tables,
+# strikethrough, raw HTML). "-", "+", "=", "." and ":" only matter where a block starts (_MD_BLOCK_START); escaping
+# them everywhere made URLs, dates and host names unreadable in plain-text viewers.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")
+# What turns the start of a line into a heading, quote, list item, rule or setext underline.
+_MD_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
 _BACKTICKS = re.compile(r"`+")
 MINUS = "\u2212"
 
@@ -44,6 +49,7 @@ def md_inline(text: str | None) -> str:
     if not text:
         return ""
     escaped = _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    escaped = _MD_BLOCK_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], escaped)
     return escaped.replace("&", "&amp;").replace("<", "&lt;")
 
 

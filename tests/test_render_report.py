@@ -254,3 +254,10 @@ def test_source_state_survives_a_json_round_trip() -> None:
     report = source_table_report()
     again = Report.model_validate_json(report.model_dump_json())
     assert {n: s.state for n, s in again.sources.items()} == {n: s.state for n, s in report.sources.items()}
+
+
+def test_markdown_keeps_urls_dates_and_host_names_readable_but_neutralises_block_starts() -> None:
+    assert md_inline("https://grafana.lan/d/abc at 2026-11-26 10:05") == "https://grafana.lan/d/abc at 2026-11-26 10:05"
+    assert md_inline("- not a list item") == "\\- not a list item"
+    assert md_inline("1. not an ordered list") == "1\\. not an ordered list"
+    assert md_inline("=== not a setext underline") == "\\=== not a setext underline"

@@ -62,7 +62,7 @@ async def triage(
             "fingerprint": alert.fingerprint,
             "report_id": done.id,
             "evidence": len(ranked),
-            "failed_sources": sorted(name for name, status in sources.items() if not status.ok),
+            "failed_sources": sorted(name for name, s in sources.items() if s.state in ("failed", "timeout")),
             "llm_skipped": analysis.llm.skipped_reason if analysis.llm else None,
             "ms": round((time.perf_counter() - started) * 1000, 1),
         },

@@ -55,7 +55,9 @@ async def test_a_50_alert_node_storm_without_group_keys_is_grouped_by_the_failed
     try:
         settings = load_settings(
             redis={"redis_url": redis_url, "worker_max_jobs": 8},
-            llm={"openai_base_url": llm.url, "openai_api_key": "test", "llm_model": "test-model"},
+            # langchain-openai keeps one connection pool per base URL and timeout; a timeout of its own keeps this
+            # test off the pool the other storm test opened on its (closed) event loop
+            llm={"openai_base_url": llm.url, "openai_api_key": "test", "llm_model": "test-model", "llm_timeout_s": 29},
             storage={"database_url": "sqlite:///unused.db"},
         )
         alerts = storm_alerts(world.anchor, group_keys=False)
