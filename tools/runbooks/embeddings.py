@@ -107,8 +107,8 @@ class OnnxMiniLmEmbedding(EmbeddingFunction[Documents]):
                 options.intra_op_num_threads = self.threads
             options.log_severity_level = 3
             # Idle intra-op threads otherwise busy-wait for the next operator. On a small host shared with the
-            # worker, Redis and Chroma that steals the cores the model needs: measured on 2 loaded cores
-            # (bench/retrieval_speed.py), ingest ran 2-2.5x faster without spinning, and faster than 1 thread.
+            # worker, Redis and Chroma that steals the cores the model needs: on 2 cores under a load of ~3,
+            # embedding the bundled runbooks ran about twice as fast without spinning (and faster than 1 thread).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = ort.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
             self._input_names = {i.name for i in session.get_inputs()}
