@@ -62,8 +62,10 @@ def world_series() -> list[SyntheticSeries]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusWorld]:
+    # NOW is fixed when the module is imported, which in a full run can be minutes before this fixture starts: a
+    # lookback longer than the run keeps the last samples visible to the live rule evaluation.
     with PrometheusWorld(
-        Path(tmp_path_factory.mktemp("prometheus")), world_series(), rules=RULES, scrape_self=True
+        Path(tmp_path_factory.mktemp("prometheus")), world_series(), rules=RULES, scrape_self=True, lookback_delta="2h"
     ) as running:
         yield running
 

@@ -9,6 +9,7 @@ from typing import Protocol, cast
 from reports.models import Alert, RunbookMatch
 from reports.store import ReportStore
 from tools.grafana import GrafanaClient
+from tools.langchain_tools import build_tools
 from tools.loki import LokiClient
 from tools.pbs import PbsClient
 from tools.prometheus import PrometheusClient
@@ -64,7 +65,7 @@ def build_deps(
     from triage.agent.wiring import open_source_clients
 
     clients = open_source_clients(settings)
-    return Deps(
+    deps = Deps(
         analyser=Analyser(settings.llm, budget),
         prometheus=cast(PrometheusClient | None, clients.get("prometheus")),
         loki=cast(LokiClient | None, clients.get("loki")),
@@ -73,6 +74,28 @@ def build_deps(
         pbs=cast(PbsClient | None, clients.get("pbs")),
         runbooks=_runbook_index(settings) if with_runbooks else None,
         store=store,
+    )
+    deps.analyser = followup_analyser(deps, settings, budget)
+    return deps
+
+
+def followup_analyser(deps: Deps, settings: Settings, budget: TokenBudget | None) -> Analyser:
+    """An analyser that may run the read-only tools over ``deps``' clients in its follow-up round."""
+    tools = build_tools(
+        prometheus=deps.prometheus,
+        loki=deps.loki,
+        grafana=deps.grafana,
+        proxmox=deps.proxmox,
+        pbs=deps.pbs,
+        budget_chars=settings.ask.tool_output_chars,
+    )
+    return Analyser(
+        settings.llm,
+        budget,
+        tools=tools,
+        max_tool_calls=settings.triage.followup_tool_calls,
+        tool_timeout_s=settings.triage.check_timeout_s,
+        tool_output_chars=settings.ask.tool_output_chars,
     )
 
 

@@ -48,7 +48,7 @@ async def triage(
             "summary": analysis.summary,
             "hypotheses": analysis.hypotheses,
             "next_steps": analysis.next_steps,
-            "evidence": ranked,
+            "evidence": [*ranked, *analysis.followup],
             "runbooks": ctx.runbooks,
             "history": history,
             "sources": sources,

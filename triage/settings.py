@@ -295,6 +295,9 @@ class TriageSettings(BaseSettings):
     storm_wait_s: float = Field(
         90.0, gt=0, description="How long a storm member waits for the group's triage before doing its own (s)."
     )
+    followup_tool_calls: int = Field(
+        3, ge=0, le=16, description="Read-only tool calls the triage LLM may ask for before its final answer (0: off)."
+    )
 
 
 class Settings(BaseModel):
