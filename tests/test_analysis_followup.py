@@ -216,3 +216,18 @@ async def test_other_structured_output_methods_also_run_the_followup_round(
     )
     result = await followup_analyser(sources.deps, settings, None).analyse(alert(), evidence(), [], History(), now=NOW)
     assert llm.calls == 2 and result.hypotheses[0].evidence == ["followup-1"]
+
+
+async def test_a_tool_slower_than_its_timeout_is_cut_off_and_reported_as_text(
+    llm: ScriptedLLM, make_analyser: Callable[..., Analyser], sources: Sources
+) -> None:
+    sources.loki.delay_s = 3.0
+    llm.push(
+        Reply(tool_calls=[loki_call('{job="vzdump"}'), ToolCall("proxmox_guest_status", {"guest": "105"})]),
+        Reply.structured_output(answer(hyp("backup", ["followup-2"]))),
+    )
+    result = await make_analyser(check_timeout_s=0.3).analyse(alert(), evidence(), [], History(), now=NOW)
+    outputs = {r["tool"]: r["output"] for r in fenced(llm.requests[1])["tool_results"]}
+    assert outputs["loki_query"] == "error: loki_query did not answer within 0.3s"
+    assert "nas" in outputs["proxmox_guest_status"]
+    assert result.hypotheses[0].evidence == ["followup-2"]

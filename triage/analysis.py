@@ -18,7 +18,6 @@ the deterministic summary of :mod:`triage.fallback` and ``llm.skipped_reason`` s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -265,17 +264,12 @@ class Analyser:
     ) -> TriageAnswer:
         schemas = [convert_to_openai_tool(t) for t in self.tools]
         result = await self._invoke(self._first_runnable(chat), messages, usage, now, extra=json.dumps(schemas))
-        raw = result["raw"] if isinstance(result, dict) else result
-        calls = list(raw.tool_calls) if isinstance(raw, AIMessage) else []
+        raw = result if isinstance(result, AIMessage) else None
+        calls = list(raw.tool_calls) if raw is not None else []
         requested = [c for c in calls if c["name"] != ANSWER_TOOL]
         if not requested:
-            if calls:
-                return _validated(calls[0]["args"])
-            parsed = result.get("parsed") if isinstance(result, dict) else None
-            if isinstance(parsed, dict):
-                with contextlib.suppress(LlmSkipped):
-                    return _validated(parsed)
-            return parse_answer_text(_text_of(raw))
+            # a direct answer: the answer tool's arguments, or JSON content under response_format
+            return _validated(calls[0]["args"]) if calls else parse_answer_text(_text_of(raw))
         done = await run_followup(
             requested,
             self.tools,
