@@ -154,4 +154,3 @@ async def purge_reports(ctx: Ctx) -> int:
     if deleted:
         log.info("reports purged", extra={"deleted": deleted})
     return int(deleted)
-
