@@ -85,7 +85,8 @@ def _userinfo(url: str) -> list[str]:
     return [password] if password else []
 
 
-def _strip_userinfo(url: str) -> str:
+def strip_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``, for messages and logs."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
@@ -276,7 +277,7 @@ class SourceClient:
     @property
     def display_url(self) -> str:
         """The base URL as it may appear in messages: without user:password."""
-        return _strip_userinfo(self.base_url)
+        return strip_userinfo(self.base_url)
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -293,7 +294,7 @@ class SourceClient:
 
     def _scrub(self, error: SourceError) -> SourceError:
         error.args = (self._redact(str(error.args[0])),)
-        error.url = self._redact(_strip_userinfo(error.url))
+        error.url = self._redact(strip_userinfo(error.url))
         if isinstance(error, SourceHTTPError):
             error.body_excerpt = self._redact(error.body_excerpt)
         return error

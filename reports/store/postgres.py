@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from reports.store import StoreError
 from reports.store._sql import SqlReportStore
+from tools.http import strip_userinfo
 
 POOL_MIN = 1
 POOL_MAX = 8
@@ -65,11 +66,6 @@ MIGRATIONS: list[tuple[int, list[LiteralString]]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def _safe_url(url: str) -> str:
-    """The URL without its password, for error messages."""
-    return re.sub(r"://([^/:@]*):[^/@]*@", r"://\1:***@", url)
-
-
 class PostgresStore(SqlReportStore):
     """Reports in PostgreSQL. ``schema`` defaults to the connection's search path (normally ``public``)."""
 
@@ -108,7 +104,7 @@ class PostgresStore(SqlReportStore):
             )
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
         except (psycopg.Error, OSError) as exc:  # PoolTimeout is a psycopg.OperationalError
-            raise StoreError(f"cannot connect to the report store at {_safe_url(self.url)}: {exc}") from exc
+            raise StoreError(f"cannot connect to the report store at {strip_userinfo(self.url)}: {exc}") from exc
         self._pool = pool
         try:
             await self._migrate()
