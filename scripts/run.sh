@@ -28,7 +28,16 @@ if ! $PY -c "import sys, redis; redis.Redis.from_url(sys.argv[1], socket_timeout
         --logfile "$PWD/data/redis/redis.log"
 fi
 
-.venv/bin/sre-triage ingest || echo "runbook index not built (see the message above); triage runs without runbooks"
+status=0
+.venv/bin/sre-triage ingest || status=$?
+local_model="$($PY -c 'from triage.settings import load_settings; print(not load_settings().knowledge.embeddings_base_url)')"
+if [ "$status" -eq 3 ] && [ "$local_model" = "True" ]; then
+    # built with another model (or another build of the local one): re-embedding locally takes seconds
+    echo "re-embedding the runbook index with the local model"
+    status=0
+    .venv/bin/sre-triage ingest --rebuild || status=$?
+fi
+[ "$status" -eq 0 ] || echo "runbook index not built (see the message above); triage runs without runbooks"
 
 .venv/bin/sre-triage worker &
 worker=$!

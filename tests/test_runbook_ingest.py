@@ -24,6 +24,7 @@ from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import EMPTY_REASON, RunbookIndex
 from tools.runbooks.ingest import ingest_blocking
 from triage.cli import main
+from triage.cmd_ingest import EXIT_MODEL_MISMATCH
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -177,7 +178,7 @@ def test_cli_refuses_a_model_switch_then_rebuild_reembeds(
     monkeypatch.setenv("CHROMA_DIR", str(index_dir))
     (docs / "ups.md").unlink()  # keep the real-model part small
 
-    assert main(["ingest", "--dir", str(docs)]) == 1
+    assert main(["ingest", "--dir", str(docs)]) == EXIT_MODEL_MISMATCH
     err = capsys.readouterr().err
     assert "built with embedding model 'test:hashing-64'" in err and "sre-triage ingest --rebuild" in err
 

@@ -16,7 +16,7 @@ import pytest
 from reports.models import Alert, AlertStatus, RunbookMatch
 from tools.runbooks.collection import make_client
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding
-from tools.runbooks.index import SECTION_B, RunbookIndex, query_for_alert, section_texts
+from tools.runbooks.index import SECTION_B, RunbookIndex, descriptive_sections, query_for_alert, section_texts
 from tools.runbooks.ingest import ingest_blocking
 from tools.runbooks.keywords import KeywordIndex
 from triage.runbooks import RunbookMatcher
@@ -237,3 +237,56 @@ def test_section_keywords_rank_a_split_section_by_all_of_its_chunks_together() -
     assert [cid for cid, _ in spread] == ["c1", "c0"]
     assert spread[0][1] > 2 * spread[1][1]
     assert sections.search("pushes rejected by the agent logs", 1)[0][0] == "c0"
+
+
+NFS = """---
+title: NFS share unavailable
+alerts: [NfsMountStale]
+---
+# NFS share unavailable
+
+Shares from the NAS used by guests and backups.
+
+## Symptoms
+
+The NFS share hangs: `df` hangs and guests log stale file handle errors.
+
+## Diagnosis
+
+Stale file handle errors on the NFS share: run `showmount -e nas` and `rpcinfo -p nas` and compare the exports.
+"""
+
+
+def test_descriptive_sections_are_the_introduction_and_symptoms_of_structured_runbooks() -> None:
+    def meta(source: str, section: str, path: str, kind: str = "markdown") -> dict[str, Any]:
+        return {"source": source, "section": section, "anchor": section.lower(), "section_path": path, "kind": kind}
+
+    metas = {
+        "a0": meta("runbooks/nfs.md", "NFS share unavailable", "NFS share unavailable"),
+        "a1": meta("runbooks/nfs.md", "Symptoms", "NFS share unavailable > Symptoms"),
+        "a2": meta("runbooks/nfs.md", "Diagnosis", "NFS share unavailable > Diagnosis"),
+        "b0": meta("notes/one-section.md", "Restart the proxy", "Restart the proxy"),
+        "c0": meta("ansible/site.yml", "site.yml", "site.yml", kind="ansible"),
+        "c1": meta("ansible/site.yml", "Restart nginx", "site.yml > Restart nginx", kind="ansible"),
+    }
+    assert descriptive_sections(metas) == {
+        ("runbooks/nfs.md", "nfs share unavailable"),
+        ("runbooks/nfs.md", "symptoms"),
+    }
+
+
+async def test_diagnosis_outranks_symptoms_that_share_the_same_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "runbooks"
+    docs.mkdir()
+    (docs / "nfs.md").write_text(NFS)
+    client = make_client(tmp_path / "index")
+    ingest_blocking(client, OnnxMiniLmEmbedding(), [docs], progress=False)
+    index = RunbookIndex(OnnxMiniLmEmbedding(), client=client)
+    query = "nfs share stale file handle errors"
+    monkeypatch.setattr("tools.runbooks.index.DESCRIPTIVE_WEIGHT", 1.0)
+    assert (await index.search(query, limit=3)).hits[0].section != "Diagnosis"  # without the weight
+    monkeypatch.undo()
+    hits = (await index.search(query, limit=3)).hits
+    assert [h.section for h in hits] == ["Diagnosis", "Symptoms", "NFS share unavailable"]

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from triage.settings import load_settings
 
+# The index holds vectors of another embedding model: `--rebuild` re-embeds everything (scripts/run.sh does so
+# for the local model, where that costs seconds).
+EXIT_MODEL_MISMATCH = 3
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -22,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tools.errors import SourceError
-    from tools.runbooks.collection import make_client
+    from tools.runbooks.collection import IndexModelMismatch, make_client
     from tools.runbooks.ingest import ingest_blocking
     from triage.cmd_search import make_embedder_from_settings
 
@@ -42,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
             progress=False if args.no_progress else None,
             on_message=lambda m: print(m, file=sys.stderr),
         )
+    except IndexModelMismatch as exc:
+        print(f"sre-triage ingest: {exc}", file=sys.stderr)
+        return EXIT_MODEL_MISMATCH
     except SourceError as exc:
         print(f"sre-triage ingest: {exc}", file=sys.stderr)
         return 1

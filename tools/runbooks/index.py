@@ -42,6 +42,10 @@ EMPTY_REASON = "the runbook index is empty: run `sre-triage ingest` to index run
 # Labels that say what is affected; their values help both retrievers. Others (instance IPs, ids) are noise.
 # Section lengths range from two lines to pages; see KeywordIndex for why a lower b suits them.
 SECTION_B = 0.4
+# Chosen on the even half of the evaluation queries and confirmed on the odd half (bench/retrieval_eval.py):
+# recall@3 is flat for weights from 0.5 to 0.8, so the mildest one is used.
+DESCRIPTIVE_WEIGHT = 0.8
+DESCRIPTIVE_HEADINGS = frozenset({"symptoms", "signs", "overview", "summary", "description", "about", "impact"})
 KEY_LABELS = ("job", "service", "mountpoint", "device", "fstype", "container", "name", "pool", "datastore", "type")
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -122,6 +126,23 @@ def section_texts(
     return [first[key] for key in first], ["\n".join(bodies[key]) for key in first]
 
 
+def descriptive_sections(metas: Mapping[str, Mapping[str, Any]]) -> set[SectionKey]:
+    """Sections that describe the problem instead of saying what to do: the introduction under a Markdown
+    runbook's title (when the runbook has other sections) and headings such as "Symptoms" or "Overview"."""
+    keys_by_source: dict[str, set[SectionKey]] = {}
+    candidates: set[SectionKey] = set()
+    for meta in metas.values():
+        if meta.get("kind", "markdown") != "markdown":
+            continue
+        key = section_key(meta)
+        keys_by_source.setdefault(key[0], set()).add(key)
+        path = [p for p in str(meta.get("section_path", "")).split(" > ") if p]
+        heading = str(meta.get("section", "")).strip().lower().rstrip(":")
+        if len(path) <= 1 or heading in DESCRIPTIVE_HEADINGS:
+            candidates.add(key)
+    return {key for key in candidates if len(keys_by_source[key[0]]) > 1}
+
+
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     flat = re.sub(r"\s+", " ", text).strip()
     if len(flat) <= limit:
@@ -139,6 +160,7 @@ class _Snapshot:
     keywords: KeywordIndex
     sections: KeywordIndex  # one entry per section, under the id of its first chunk
     alerts: dict[str, set[str]]  # lower-case alert name → sources declaring it
+    descriptive: set[SectionKey] = field(default_factory=set)
 
 
 class RunbookIndex:
@@ -203,7 +225,8 @@ class RunbookIndex:
         texts = [keyword_text(metas[i], docs[i]) for i in ids]
         section_ids, section_docs = section_texts(ids, metas, docs)
         sections = KeywordIndex(section_ids, section_docs, b=SECTION_B)
-        return _Snapshot(rev, ids, metas, docs, KeywordIndex(ids, texts), sections, alerts)
+        keywords = KeywordIndex(ids, texts)
+        return _Snapshot(rev, ids, metas, docs, keywords, sections, alerts, descriptive_sections(metas))
 
     def refresh(self) -> None:
         """Forget the cached keyword index; the next search reloads it (tests, after an in-process ingest)."""
@@ -247,6 +270,8 @@ class RunbookIndex:
             for key in fused:
                 if key[0] in declared:
                     fused[key] += prior
+        for key in fused.keys() & snap.descriptive:
+            fused[key] *= DESCRIPTIVE_WEIGHT
         ranked = [(best[key], score) for key, score in sorted(fused.items(), key=lambda item: item[1], reverse=True)]
         hits = [self._hit(snap, cid, 1.0 + 1.0 / (1 + i), pinned=True) for i, cid in enumerate(pinned or [])]
         hits = self._dedupe([*hits, *(self._hit(snap, cid, score) for cid, score in ranked)], limit)
