@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,35 @@ async def test_the_terminal_shows_progress_then_the_answer_sources_and_session(
     answer = json.loads(again.getvalue())
     assert answer["answer"] == "Once." and answer["session_id"] == session_id
     assert [m["role"] for m in llm.requests[2].messages] == ["system", "user", "assistant", "user"]
+
+
+class TimedOut(io.StringIO):
+    """stdout that notes when each piece of text was written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, str]] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append((time.monotonic(), text))
+        return super().write(text)
+
+
+async def test_the_terminal_prints_the_answer_as_the_model_writes_it_and_only_once(
+    make_settings: Any, llm: ScriptedLLM
+) -> None:
+    chunks = ["Backups ", "overlapped ", "the nightly ", "scrub, so ", "disk latency ", "peaked at 2 s."]
+    llm.push(Reply(chunks=chunks, chunk_delay_s=0.15))
+    out = TimedOut()
+    status = await cmd_ask.ask(cli_settings(make_settings, llm), "why was the disk slow?", out=out, err=io.StringIO())
+
+    assert status == 0
+    answer = "".join(chunks)
+    assert out.getvalue().startswith(answer + "\n") and out.getvalue().count("Backups") == 1
+    pieces = [(at, text) for at, text in out.writes if text.strip() and text in answer]
+    assert len(pieces) >= 4, "the answer was printed in one piece at the end"
+    # the first words were on the terminal while the model was still writing the rest
+    assert pieces[-1][0] - pieces[0][0] > 0.5
 
 
 async def test_without_a_model_the_terminal_says_what_to_set(make_settings: Any) -> None:

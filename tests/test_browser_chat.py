@@ -1,5 +1,6 @@
 """The chat page in headless Chromium, driven over the DevTools protocol: a question typed and sent, the tool calls
-streaming in, the answer with its sources shown, recent reports listed. A screenshot goes to ``artifacts/``.
+streaming in, the answer appearing as the model writes it and then shown with its sources, recent reports listed. A
+screenshot goes to ``artifacts/``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from webhook.app import create_app
 pytestmark = pytest.mark.slow
 
 ANSWER = "Jellyfin is slow because ffmpeg was OOM-killed (exit 137) while transcoding; raise the LXC memory to 6 GiB."
+# the model writes the answer in pieces of about two words, a tenth of a second apart
+ANSWER_CHUNKS = [ANSWER[i : i + 12] for i in range(0, len(ANSWER), 12)]
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ async def test_a_question_typed_in_the_chat_page_streams_tool_calls_and_shows_th
                 ToolCall("reports_search", {"query": "HighMemory"}),
             ]
         ),
-        Reply(content=ANSWER, delay_s=1.0),
+        Reply(chunks=ANSWER_CHUNKS, delay_s=1.0, chunk_delay_s=0.1),
     )
     client = loki.client()
     app = create_app(settings)
@@ -79,7 +82,15 @@ async def test_a_question_typed_in_the_chat_page_streams_tool_calls_and_shows_th
             assert "loki_query" in tools_seen and "reports_search" in tools_seen
             assert not await page.js("!!document.querySelector('.turn .answer')"), "answer shown before it came"
 
+            # the answer appears as the model writes it, before it is complete
+            draft = await page.wait_for(
+                "(() => { const d = document.querySelector('.turn .answer.draft');"
+                f" return d && d.textContent.length > 0 && d.textContent.length < {len(ANSWER)} && d.textContent; }})()"
+            )
+            assert ANSWER.startswith(draft), draft
+
             await page.wait_for("document.body.dataset.state === 'done'")
+            drafts_left = await page.js("document.querySelectorAll('.turn .answer.draft').length")
             answer = await page.js("document.querySelector('.turn .answer').textContent")
             sources = await page.js(
                 "Array.from(document.querySelectorAll('.turn .sources li')).map(li => li.textContent)"
@@ -90,7 +101,7 @@ async def test_a_question_typed_in_the_chat_page_streams_tool_calls_and_shows_th
     finally:
         await client.aclose()
 
-    assert answer == ANSWER
+    assert answer == ANSWER and drafts_left == 0
     assert any("loki_query" in s for s in sources) and any("HighMemory" in s for s in sources)
     assert "/reports/" in report_link
     assert reports == ["HighMemory"]

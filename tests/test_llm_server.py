@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
@@ -54,6 +55,19 @@ async def test_streaming_reply_arrives_in_chunks_with_a_final_usage_chunk(llm: S
     usage = [c.usage_metadata for c in chunks if c.usage_metadata]
     assert usage and usage[-1]["output_tokens"] == count_tokens(text) + 1
     assert llm.requests[0].body["stream"] is True
+
+
+async def test_a_streaming_reply_comes_in_the_chunks_it_names_at_its_pace(llm: ScriptedLLM) -> None:
+    pieces = ["the tok", "en is sk-", "abc", "def and more"]
+    llm.push(Reply(chunks=pieces, chunk_delay_s=0.1))
+    arrived: list[tuple[float, str]] = []
+    async for chunk in chat(llm).astream("explain"):
+        if chunk.content:
+            arrived.append((time.monotonic(), str(chunk.content)))
+    assert [text for _, text in arrived] == pieces
+    assert arrived[-1][0] - arrived[0][0] > 0.25
+    with pytest.raises(ValueError, match="disagree"):
+        Reply(content="other text", chunks=pieces)
 
 
 async def test_tool_call_deltas_are_reassembled_by_the_client_when_streaming(llm: ScriptedLLM) -> None:

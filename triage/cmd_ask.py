@@ -1,7 +1,9 @@
 """``sre-triage ask QUESTION``: the /ask agent in the terminal, streaming the same events as ``POST /ask/stream``.
 
 Progress goes to stderr, the answer and its sources to stdout (``--json`` prints the answer event as JSON), so the
-answer can be piped. ``--session`` continues a conversation; the session id is printed after every answer.
+answer can be piped. The answer is printed as the model writes it (``answer_delta`` events); text the model wrote
+before turning to tool calls stays on the terminal, ended by a line break. ``--session`` continues a conversation; the
+session id is printed after every answer.
 """
 
 from __future__ import annotations
@@ -82,13 +84,14 @@ async def ask(
                 print(f"sre-triage ask: {exc}", file=err)
                 return 1
             status = 0
+            printer = _Printer(as_json=as_json, quiet=quiet, out=out, err=err)
             try:
                 async for event in service.stream(question, session=session):
                     if event is None:
                         continue
                     if event.type == "error":
                         status = 1
-                    _print(event, as_json=as_json, quiet=quiet, out=out, err=err)
+                    printer.print(event)
             finally:
                 slot.release()
             return status
@@ -97,30 +100,69 @@ async def ask(
         await redis.aclose()
 
 
-def _print(event: AskEvent, *, as_json: bool, quiet: bool, out: TextIO, err: TextIO) -> None:
-    data: dict[str, Any] = event.data
-    if event.type == "answer":
-        if as_json:
-            print(json.dumps(data, ensure_ascii=False, indent=2), file=out)
+class _Printer:
+    """Prints the events of one question; remembers the answer text the ``answer_delta`` events already printed."""
+
+    def __init__(self, *, as_json: bool, quiet: bool, out: TextIO, err: TextIO) -> None:
+        self.as_json = as_json
+        self.quiet = quiet
+        self.out = out
+        self.err = err
+        self.shown = ""
+
+    def print(self, event: AskEvent) -> None:
+        data: dict[str, Any] = event.data
+        if event.type == "answer_delta":
+            self._delta(data)
+        elif event.type == "answer":
+            self._answer(data)
+        elif event.type == "error":
+            self._end_line()
+            print(f"error: {data.get('message', 'the question failed')}", file=self.err)
+        elif self.quiet or event.type == "done":
             return
-        print(data["answer"], file=out)
+        elif event.type == "status":
+            print(f"… {data.get('message', '')}", file=self.err)
+        elif event.type == "tool_start":
+            print(f"→ {data['name']} {json.dumps(data.get('args') or {}, ensure_ascii=False)}", file=self.err)
+        elif event.type == "tool_end":
+            state = "ok" if data.get("ok") else "failed"
+            ms, chars = data.get("ms", 0), data.get("chars", 0)
+            print(f"← {data['name']} {state} in {ms:.0f} ms ({chars} chars)", file=self.err)
+
+    def _delta(self, data: dict[str, Any]) -> None:
+        if self.as_json:
+            return  # stdout carries the one JSON answer
+        if data.get("reset"):
+            self._end_line()
+        text = str(data.get("text", ""))
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self.shown += text
+
+    def _end_line(self) -> None:
+        if self.shown:
+            print(file=self.out, flush=True)
+            self.shown = ""
+
+    def _answer(self, data: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(data, ensure_ascii=False, indent=2), file=self.out)
+            return
+        answer = str(data["answer"])
+        if self.shown and answer.startswith(self.shown):
+            print(answer[len(self.shown) :], file=self.out)  # normally nothing: the deltas carried all of it
+            self.shown = ""
+        else:
+            self._end_line()
+            print(answer, file=self.out)
         if data["sources"]:
-            print("\nSources:", file=out)
+            print("\nSources:", file=self.out)
             for source in data["sources"]:
                 detail = (
                     json.dumps(source["args"], ensure_ascii=False) if source.get("args") else source.get("ref") or ""
                 )
                 link = f" <{source['url']}>" if source.get("url") else ""
-                print(f"  [{source['kind']}] {source['name']} {detail}{link}".rstrip(), file=out)
-        print(f"\nsession: {data['session_id']}", file=out)
-    elif event.type == "error":
-        print(f"error: {data.get('message', 'the question failed')}", file=err)
-    elif quiet or event.type == "done":
-        return
-    elif event.type == "status":
-        print(f"… {data.get('message', '')}", file=err)
-    elif event.type == "tool_start":
-        print(f"→ {data['name']} {json.dumps(data.get('args') or {}, ensure_ascii=False)}", file=err)
-    elif event.type == "tool_end":
-        state = "ok" if data.get("ok") else "failed"
-        print(f"← {data['name']} {state} in {data.get('ms', 0):.0f} ms ({data.get('chars', 0)} chars)", file=err)
+                print(f"  [{source['kind']}] {source['name']} {detail}{link}".rstrip(), file=self.out)
+        print(f"\nsession: {data['session_id']}", file=self.out)

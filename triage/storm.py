@@ -5,13 +5,18 @@ group that arrive within ``TRIAGE_STORM_WINDOW_S`` of it follow: they wait for t
 evidence and analysis instead of gathering and asking the LLM again, so a storm of fifty alerts costs one triage.
 Every member's report carries ``group_id`` (the leader's report id); the leader's lists ``group_members``.
 
-What makes alerts one storm (:func:`storm_basis`): the sender's notification group; else the Proxmox node the alert
-names or whose guest it is about. Guest alerts (a TargetDown per guest exporter, an HTTP probe per service) name
-different hosts, so before the election the guest is looked up in the cluster listing (one request per storm, the
-client keeps it a few seconds, and no per-guest requests): a guest whose node is offline, or whose state PVE no
-longer knows, belongs to the node's storm. A guest on a healthy node keeps its own host as the basis, so unrelated
-problems of neighbouring guests are not explained by one analysis. Without Proxmox, or when the look-up fails or
-is slow, the basis is the alert's own host.
+What makes alerts one storm (:func:`storm_basis`): a failed Proxmox node first, then the sender's notification
+group, then the node or host the alert names. A node down takes its guests with it, and the alerts about it come
+in several notification groups (Grafana and Alertmanager usually group by alertname: the node's NodeDown, a
+TargetDown per guest exporter, an HTTP probe per service), each naming a different host. So before the election
+the alert's target is looked up in the cluster listing (one request per storm, the client keeps it a few seconds,
+and no per-guest requests, see :func:`locate_node`): an alert about a node that is not online, about a guest on
+such a node, or about a guest whose state PVE no longer knows, joins the storm ``host:<node>``, whatever its group
+key. Otherwise an alert with a group key keeps its group: a CPU alert on an online node is not merged with other
+alerts about that node just because it names the node, and a guest on a healthy node is not explained by its
+neighbours' analysis. Without a group key the basis is the node the alert names (or whose exporter it is about),
+else its own host. Without Proxmox, or when the look-up fails or takes longer than ``LOCATE_TIMEOUT_S``, nothing
+counts as failed: the basis is the group key, else the alert's own node or host.
 
 Coordination is through Redis, so it works across worker processes: ``SET NX`` elects the leader, the leader
 publishes its report id when saved, followers poll for it. A leader that dies stops publishing; its followers give
@@ -66,43 +71,68 @@ class Storm:
         return f"{STORM_PREFIX}lock:{self.key}"
 
 
-def storm_basis(alert: Alert, plan: Plan, node: str | None = None) -> str | None:
-    """What makes alerts one storm: the sender's notification group, else the Proxmox node the alert names, else
-    ``node`` (the failed node its guest runs on, from :func:`locate_node`), else the host it names."""
+@dataclass(frozen=True)
+class Located:
+    """The Proxmox node behind an alert's target (lower-case): the target itself when ``is_node``, else the node of
+    the guest it is about; ``failed`` when that node is not online or PVE no longer knows the guest's state."""
+
+    node: str
+    is_node: bool
+    failed: bool
+
+
+def storm_basis(alert: Alert, plan: Plan, located: Located | None = None) -> str | None:
+    """What makes alerts one storm: the failed node behind the target (``located``, from :func:`node_of`), else the
+    sender's notification group, else the Proxmox node the alert names or is about, else the host it names."""
+    if located is not None and located.failed:
+        return f"host:{located.node}"
     if alert.group_key:
         return f"group:{alert.group_key}"
-    for value in (*plan.nodes, *((node,) if node else ()), *plan.hosts, *plan.addresses):
+    named = (located.node,) if located is not None and located.is_node else ()
+    for value in (*plan.nodes, *named, *plan.hosts, *plan.addresses):
         return f"host:{value.lower()}"
     return None
 
 
-async def locate_node(plan: Plan, proxmox: ProxmoxClient) -> str | None:
-    """The Proxmox node behind the alert's target when that node is the likely shared cause: the target is a node,
-    or a guest on a node that is offline (or that PVE reports in an unknown state). None otherwise.
+async def locate_node(plan: Plan, proxmox: ProxmoxClient) -> Located | None:
+    """The Proxmox node behind the alert's target and whether it failed; None when the cluster knows neither.
 
-    Uses the cluster listing only (vmids, names, addresses already learnt), so a storm costs one request.
+    The target is a node when the alert names one the cluster knows (a node label, or the host of a node's own
+    exporter) and no guest; with a vmid, the node label is where the guest runs, so the guest is looked up, and the
+    node label only decides when it is offline or the guest is not found. Uses the cluster listing only (vmids,
+    names, addresses already learnt), so a storm costs one request.
     """
     nodes = {n.node.lower(): n for n in await proxmox.nodes() if n.node}
-    for host in plan.hosts:
-        for name in host_names(split_instance(host)[0]):
-            if name in nodes:
-                return name
+    named = next(
+        (
+            name
+            for target in (*plan.nodes, *(split_instance(host)[0] for host in plan.hosts))
+            for name in sorted(host_names(target))
+            if name in nodes
+        ),
+        None,
+    )
+    if named is not None and (plan.vmid is None or nodes[named].status != "online"):
+        return Located(named, is_node=True, failed=nodes[named].status != "online")
     for hint in plan.guest_hints[:MAX_LOCATE_HINTS]:
         match = await proxmox.find_guest(hint, max_lookups=0)
         if match is None or not match.guest.node:
             continue
         name = match.guest.node.lower()
         node = nodes.get(name)
-        if match.guest.status in LOST_GUEST_STATES or (node is not None and node.status != "online"):
-            return name
-        return None
+        lost = match.guest.status in LOST_GUEST_STATES or (node is not None and node.status != "online")
+        return Located(name, is_node=False, failed=lost)
+    if named is not None:
+        return Located(named, is_node=True, failed=False)
     return None
 
 
-async def node_of(alert: Alert, plan: Plan, proxmox: ProxmoxClient | None) -> str | None:
+async def node_of(alert: Alert, plan: Plan, proxmox: ProxmoxClient | None) -> Located | None:
     """:func:`locate_node` when the alert needs it, bounded in time; None when Proxmox fails or is slow."""
-    if proxmox is None or alert.group_key or plan.nodes:
-        return None  # the basis is already known without asking
+    if proxmox is None or not (plan.nodes or plan.hosts or plan.guest_hints):
+        return None  # nothing to look up
+    if plan.nodes and not alert.group_key:
+        return None  # the basis is the node it names, whatever the node's state
     try:
         async with asyncio.timeout(LOCATE_TIMEOUT_S):
             return await locate_node(plan, proxmox)
@@ -115,7 +145,7 @@ async def join(
 ) -> Storm | None:
     """Lead a new storm or join the running one; None when the alert cannot be part of a storm.
 
-    ``proxmox`` lets guest alerts join the storm of the failed node they run on (see :func:`locate_node`).
+    ``proxmox`` lets alerts about a failed node or its guests join the node's storm (see :func:`locate_node`).
     """
     if window_s <= 0:
         return None

@@ -1,7 +1,8 @@
 """/ask over HTTP, and the chat page.
 
 * ``POST /ask {question, session_id?}`` → ``{answer, session_id, sources, cut, tool_calls, usage}``
-* ``POST /ask/stream`` → server-sent events ``status``, ``tool_start``, ``tool_end``, ``answer``, ``error``, ``done``
+* ``POST /ask/stream`` → server-sent events ``status``, ``tool_start``, ``tool_end``, ``answer_delta`` (the answer as
+  the model writes it), ``answer``, ``error``, ``done``
 * ``GET /ask/reports`` → the newest triage reports (JSON), for the chat page
 * ``GET /`` → the chat page, ``GET /chat/{chat.js,chat.css}`` its assets (``webhook/static``; no external assets)
 

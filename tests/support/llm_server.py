@@ -19,6 +19,9 @@ Example::
 ``Reply.structured(obj)`` answers a structured-output request the way the request asks for it: as a tool call when
 the client forced a function (``method="function_calling"``), as JSON content otherwise (``json_schema``/``json_mode``).
 ``GET /v1/models`` lists the model, as llama.cpp, Ollama and vLLM do.
+
+A streamed reply sends its content in pieces of 12 characters; ``Reply(chunks=[...])`` sends exactly the pieces given
+(a secret split across chunks, say), and ``chunk_delay_s`` paces them like a model writing.
 """
 
 from __future__ import annotations
@@ -79,7 +82,11 @@ class ToolCall:
 
 @dataclass
 class Reply:
-    """One scripted answer. ``status`` ≠ 200 answers with an OpenAI-shaped error body; ``raw_body`` is sent verbatim."""
+    """One scripted answer. ``status`` ≠ 200 answers with an OpenAI-shaped error body; ``raw_body`` is sent verbatim.
+
+    ``chunks`` are the content's streamed pieces (the content is their concatenation); ``chunk_delay_s`` is the pause
+    between two streamed chunks.
+    """
 
     content: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
@@ -92,6 +99,17 @@ class Reply:
     structured: Any = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    chunks: list[str] | None = None
+    chunk_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.chunks is None:
+            return
+        joined = "".join(self.chunks)
+        if self.content is None:
+            self.content = joined
+        elif self.content != joined:
+            raise ValueError("Reply: content and chunks disagree; give one of them")
 
     @classmethod
     def json(cls, obj: Any, **kwargs: Any) -> Reply:
@@ -287,7 +305,9 @@ def _pieces(text: str, size: int = 12) -> Iterator[str]:
         yield text[i : i + size]
 
 
-def _stream_chunks(completion: dict[str, Any], usage: dict[str, int], include_usage: bool) -> Iterator[dict[str, Any]]:
+def _stream_chunks(
+    completion: dict[str, Any], usage: dict[str, int], include_usage: bool, pieces: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
     base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
     choice = completion["choices"][0]
     message = choice["message"]
@@ -297,7 +317,7 @@ def _stream_chunks(completion: dict[str, Any], usage: dict[str, int], include_us
         return out | ({"usage": None} if include_usage else {})
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in _pieces(message.get("content") or ""):
+    for piece in pieces if pieces is not None else _pieces(message.get("content") or ""):
         yield chunk({"content": piece})
     for index, call in enumerate(message.get("tool_calls", [])):
         head = {
@@ -365,11 +385,12 @@ class _Handler(BaseHTTPRequestHandler):
         completion, usage = _completion(reply, body, str(body.get("model") or self.scripted.model))
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(_stream_chunks(completion, usage, include_usage), reply.headers)
+            chunks = _stream_chunks(completion, usage, include_usage, reply.chunks)
+            self._stream(chunks, reply.headers, reply.chunk_delay_s)
         else:
             self._send(200, json.dumps(completion).encode(), reply.headers)
 
-    def _stream(self, chunks: Iterator[dict[str, Any]], headers: dict[str, str]) -> None:
+    def _stream(self, chunks: Iterator[dict[str, Any]], headers: dict[str, str], delay_s: float = 0.0) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -378,7 +399,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.close_connection = True
-        for item in chunks:
+        for number, item in enumerate(chunks):
+            if delay_s and number:
+                time.sleep(delay_s)
             self.wfile.write(b"data: " + json.dumps(item).encode() + b"\n\n")
             self.wfile.flush()
         self.wfile.write(b"data: [DONE]\n\n")

@@ -12,6 +12,11 @@ the registered set only: a model asking for any other name gets an error result,
 
 With a budget, every model call reserves its tokens from the hourly LLM budget first and settles the real usage after.
 A first call the budget cannot pay for ends the question (BudgetSpent); a later one ends the loop like any bound.
+
+Every reply streams; the answer's text goes out as ``answer_delta`` events while the model writes it
+(:mod:`triage.agent.answer_stream`). Once a reply in the loop turns out to be the answer (text, no tool call), it may
+run until the deadline, not only until the loop's share of it; a deadline that cuts an answer mid-way keeps the words
+written so far and says so in ``cut``.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from triage.agent.admission import AskBudget, BudgetSpent, Reservation
+from triage.agent.answer_stream import AnswerStream, text_of
 from triage.agent.events import AskEvent, AskResult, AskSource, AskUsage, LlmFailed
 from triage.agent.llm import describe_llm_error
+from triage.agent.redact import Redactor
 from triage.agent.toolrun import ToolOutcome, run_tool_calls
 from triage.settings import AskSettings
 from triage.tokens import count_tokens
@@ -90,6 +97,12 @@ class _Run:
         if reason not in self.cut:
             self.cut.append(reason)
 
+    def cut_answer(self) -> None:
+        self.add_cut(
+            f"the {self.limits.deadline_s:g} s deadline was reached while the model was writing the answer, "
+            "so it ends where it was cut off"
+        )
+
 
 class AskAgent:
     """One chat model, a fixed set of read-only tools, and the limits. Reusable across questions."""
@@ -101,7 +114,7 @@ class AskAgent:
         limits: AskLimits,
         *,
         model_name: str,
-        redact: Callable[[str], str] | None = None,
+        redactor: Redactor | None = None,
         budget: AskBudget | None = None,
     ) -> None:
         names = [t.name for t in tools]
@@ -112,7 +125,8 @@ class AskAgent:
         self.limits = limits
         self.model_name = model_name
         # tool output can carry a secret (a service that logs its token); it is masked before the model sees it
-        self.redact = redact or (lambda text: text)
+        self.redactor = redactor or Redactor(())
+        self.redact: Callable[[str], str] = self.redactor.redact
         self.budget = budget
         use_tools = bool(tools) and limits.max_tool_calls > 0
         self._with_tools: Any = model.bind_tools(list(tools)) if use_tools else None
@@ -137,10 +151,11 @@ class AskAgent:
             messages += [HumanMessage(past_question), AIMessage(past_answer)]
         messages.append(HumanMessage(question))
         run.question_index = len(messages) - 1
+        stream = AnswerStream(self.redactor, emit)
 
-        answer = await self._loop(run, messages, emit) if self._with_tools is not None else None
+        answer = await self._loop(run, messages, emit, stream) if self._with_tools is not None else None
         if answer is None:
-            answer = await self._final_answer(run, messages, emit)
+            answer = await self._final_answer(run, messages, emit, stream)
         return AskResult(
             answer=answer,
             sources=_sources(run.outcomes),
@@ -149,18 +164,18 @@ class AskAgent:
             usage=run.usage,
         )
 
-    async def _loop(self, run: _Run, messages: list[BaseMessage], emit: Emit) -> str | None:
+    async def _loop(self, run: _Run, messages: list[BaseMessage], emit: Emit, stream: AnswerStream) -> str | None:
         """The tool loop. Returns the model's answer, or None when a bound ended it (``run.cut`` says which)."""
         turn = 0
         while True:
             turn += 1
             await emit(AskEvent("status", {"message": "asking the model", "turn": turn}))
-            reply = await self._loop_turn(run, messages, first=turn == 1)
+            reply = await self._loop_turn(run, messages, stream, first=turn == 1)
             if reply is None:
                 return None
             message, calls = _calls_of(reply)
             if not calls:
-                text = _text_of(reply)
+                text = text_of(reply)
                 if text.strip():
                     return text
                 run.add_cut("the model returned an empty reply")
@@ -199,12 +214,30 @@ class AskAgent:
                 )
                 return None
 
-    async def _loop_turn(self, run: _Run, messages: list[BaseMessage], *, first: bool) -> AIMessageChunk | None:
-        """One model turn with tools; None when the deadline or the token budget ended the loop."""
+    async def _loop_turn(
+        self, run: _Run, messages: list[BaseMessage], stream: AnswerStream, *, first: bool
+    ) -> AIMessageChunk | None:
+        """One model turn with tools; None when the deadline or the token budget ended the loop.
+
+        While the reply is text without tool calls, the model is writing the answer and no tool will run after it, so
+        the turn may use the time up to the deadline, not only the loop's share; cut there, the words written so far
+        are the answer. Tool calls after the text bring the loop's deadline back.
+        """
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(max(0.0, run.loop_deadline - time.monotonic())):
-                return await self._call(self._with_tools, messages, run)
+            async with asyncio.timeout(max(0.0, run.loop_deadline - time.monotonic())) as scope:
+
+                def writing(answer: bool) -> None:
+                    until = run.hard_deadline if answer else run.loop_deadline
+                    scope.reschedule(loop.time() + max(0.0, until - time.monotonic()))
+
+                await stream.begin(on_writing=writing)
+                return await self._call(self._with_tools, messages, run, stream)
         except TimeoutError:
+            partial = stream.partial()
+            if partial.strip():
+                run.cut_answer()
+                return AIMessageChunk(content=partial)
             run.add_cut(f"the {self.limits.deadline_s:g} s deadline was reached while the model was thinking")
         except BudgetSpent:
             if first:
@@ -212,16 +245,21 @@ class AskAgent:
             run.add_cut("the hourly LLM token budget ran out, so no further checks were run")
         return None
 
-    async def _final_answer(self, run: _Run, messages: list[BaseMessage], emit: Emit) -> str:
+    async def _final_answer(self, run: _Run, messages: list[BaseMessage], emit: Emit, stream: AnswerStream) -> str:
         """One model call without tools over the question and what was gathered."""
         await emit(AskEvent("status", {"message": "writing the answer"}))
         final = list(messages[: run.question_index + 1])
         if run.outcomes or run.cut:
             final.append(HumanMessage(_gathered_text(run) + "\n\n" + FINAL_INSTRUCTION))
+        await stream.begin()
         try:
             async with asyncio.timeout(max(0.0, run.hard_deadline - time.monotonic())):
-                reply = await self._call(self.model, final, run)
+                reply = await self._call(self.model, final, run, stream)
         except TimeoutError:
+            partial = stream.partial()
+            if partial.strip():
+                run.cut_answer()
+                return partial
             if not run.outcomes:
                 raise LlmFailed(f"the model did not answer within the {self.limits.deadline_s:g} s deadline") from None
             run.add_cut("the model did not write an answer before the deadline; the raw results are listed instead")
@@ -231,7 +269,7 @@ class AskAgent:
                 raise
             run.add_cut("the hourly LLM token budget ran out before the answer; the raw results are listed instead")
             return _fallback_answer(run)
-        text = _text_of(reply)
+        text = text_of(reply)
         if not text.strip():
             if run.outcomes:
                 run.add_cut("the model returned an empty answer; the raw results are listed instead")
@@ -239,10 +277,13 @@ class AskAgent:
             raise LlmFailed("the model returned an empty answer")
         return text
 
-    async def _call(self, model: Any, messages: list[BaseMessage], run: _Run) -> AIMessageChunk:
+    async def _call(
+        self, model: Any, messages: list[BaseMessage], run: _Run, stream: AnswerStream | None = None
+    ) -> AIMessageChunk:
         """Stream one model reply and merge the chunks; translate every client failure into LlmFailed.
 
         The call's tokens are reserved first (BudgetSpent when they do not fit) and settled with the reported usage.
+        Each chunk also goes to ``stream``, which shows the answer's text as it arrives.
         """
         extra = self._tool_tokens if model is self._with_tools else 0
         reservation = await self.budget.reserve(messages, extra) if self.budget is not None else None
@@ -250,6 +291,8 @@ class AskAgent:
         try:
             async for chunk in model.astream(messages):
                 merged = chunk if merged is None else merged + chunk
+                if stream is not None:
+                    await stream.feed(chunk)
         except (asyncio.CancelledError, TimeoutError):
             # cut off mid-call: the endpoint may already have billed it, so the reservation stands as spent
             raise
@@ -279,7 +322,7 @@ class AskAgent:
             used = int(reply.usage_metadata.get("input_tokens", 0)) + int(reply.usage_metadata.get("output_tokens", 0))
         else:
             # servers that send no usage: the prompt estimate without the completion limit, plus the reply's text
-            used = self.budget.estimate(messages, extra) - self.budget.reply_tokens + count_tokens(_text_of(reply))
+            used = self.budget.estimate(messages, extra) - self.budget.reply_tokens + count_tokens(text_of(reply))
         await self.budget.settle(reservation, used)
 
 
@@ -312,13 +355,6 @@ def _calls_of(reply: AIMessageChunk) -> tuple[AIMessage, list[dict[str, Any]]]:
         for b in invalid
     ]
     return message, calls
-
-
-def _text_of(message: BaseMessage) -> str:
-    content = message.content
-    if isinstance(content, str):
-        return content
-    return "".join(str(part.get("text", "")) if isinstance(part, dict) else str(part) for part in content)
 
 
 def _gathered_text(run: _Run) -> str:

@@ -6,6 +6,9 @@ terminal output of ``sre-triage ask``. Event types::
     status      progress in words ("asking the model", "3 tool calls running")
     tool_start  a tool call begins: id, name, args
     tool_end    a tool call ended: id, name, ok, ms, chars, truncated, preview
+    answer_delta  more of the answer as the model writes it: text (redacted, final); ``reset: true`` (text "") takes
+                back what the deltas showed so far (text the model wrote before turning to tool calls). The deltas
+                since the last reset add up to the answer's text.
     answer      the answer: text, sources, what was cut, token usage
     error       the run failed: message (never a secret), code
     done        always last
@@ -19,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-EventType = Literal["status", "tool_start", "tool_end", "answer", "error", "done"]
-EVENT_TYPES: tuple[str, ...] = ("status", "tool_start", "tool_end", "answer", "error", "done")
+EventType = Literal["status", "tool_start", "tool_end", "answer_delta", "answer", "error", "done"]
+EVENT_TYPES: tuple[str, ...] = ("status", "tool_start", "tool_end", "answer_delta", "answer", "error", "done")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
 Closing the stream (the client went away) cancels the task, and with it the model call and every running tool call.
 :meth:`AskService.admit` is the door in front of both: it refuses a question while the hourly LLM budget is spent or
 ``ASK_MAX_CONCURRENT`` questions are running (429 each), and hands out the slot the caller releases when done.
+
+The answer streams as ``answer_delta`` events while the model writes it; once it is complete, the service sends what the
+deltas have not carried yet (the last words, the note on what was cut), so that the deltas add up to the ``answer``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from langchain_core.tools import BaseTool
 
 from triage.agent.admission import AskBudget, AskSlot, AskSlots
 from triage.agent.agent import AskAgent, AskLimits
+from triage.agent.answer_stream import RESET_EVENT, delta_event
 from triage.agent.events import AskError, AskEvent, AskResult
 from triage.agent.llm import build_chat_model
 from triage.agent.prompt import build_system_prompt
@@ -82,7 +86,7 @@ class AskService:
                 self.tools,
                 self.limits,
                 model_name=self.settings.llm.llm_model,
-                redact=self.redactor.redact,
+                redactor=self.redactor,
                 budget=self.budget,
             )
         return self._agent
@@ -119,9 +123,15 @@ class AskService:
         """Answer one question in ``session`` and store the turn. Events pass through the redactor."""
         text = self.check_question(question)
         agent = self.agent()
+        shown: list[str] = []  # the answer_delta texts since the last reset
 
         async def safe_emit(event: AskEvent) -> None:
-            await emit(self.redactor.event(event))
+            event = self.redactor.event(event)
+            if event.type == "answer_delta":
+                if event.data.get("reset"):
+                    shown.clear()
+                shown.append(str(event.data.get("text", "")))
+            await emit(event)
 
         history = [(t.question, t.answer) for t in session.turns[-self.settings.ask.history_turns :]]
         if not self.settings.ask.history_turns:
@@ -136,6 +146,7 @@ class AskService:
         result = AskResult.model_validate(self.redactor.redact_data(result.model_dump(mode="json")))
         answer = result.answer + (("\n\n" + cut_sentence(result.cut)) if result.cut else "")
         result.answer = answer
+        await _finish_deltas(safe_emit, "".join(shown), answer)
         turn = Turn(question=text, answer=answer, sources=[s.name for s in result.sources])
         await self.sessions.append(session, turn)
         log.info(
@@ -189,6 +200,15 @@ class AskService:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _finish_deltas(emit: Emit, shown: str, answer: str) -> None:
+    """Send what the deltas have not carried of ``answer``; all of it, after a reset, if they showed something else."""
+    if not answer.startswith(shown):
+        await emit(RESET_EVENT)
+        shown = ""
+    if len(answer) > len(shown):
+        await emit(delta_event(answer[len(shown) :]))
 
 
 def cut_sentence(cut: Sequence[str]) -> str:

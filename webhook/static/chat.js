@@ -70,7 +70,20 @@ function renderSources(sources) {
   return list;
 }
 
+// The answer as the model writes it: answer_delta text appended to a draft, which the final answer replaces.
+function appendDelta(turn, data) {
+  let draft = turn.querySelector(".answer.draft");
+  if (!draft) {
+    draft = el("p", "", "answer draft");
+    turn.appendChild(draft);
+  }
+  if (data.reset) draft.textContent = "";
+  if (data.text) draft.appendChild(document.createTextNode(data.text));
+}
+
 function renderAnswer(turn, data) {
+  const draft = turn.querySelector(".answer.draft");
+  if (draft) draft.remove();
   const answer = el("p", data.answer, "answer");
   turn.appendChild(answer);
   if (data.sources && data.sources.length) {
@@ -91,6 +104,8 @@ function handleEvent(type, data, turn, tools) {
     item.className = `tool ${data.ok ? "ok" : "failed"}`;
     item.appendChild(document.createTextNode(` — ${data.ok ? "ok" : "failed"}, ${Math.round(data.ms)} ms`));
     if (data.preview) item.appendChild(el("span", data.preview, "preview"));
+  } else if (type === "answer_delta") {
+    appendDelta(turn, data);
   } else if (type === "answer") {
     renderAnswer(turn, data);
   } else if (type === "error") {
