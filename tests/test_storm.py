@@ -160,20 +160,31 @@ def guest_alert(world: EngineWorld, vmid: int, alertname: str = "TargetDown") ->
     )
 
 
-async def test_guest_alerts_without_group_keys_join_the_storm_of_their_failed_node(redis: Redis) -> None:
+def failed_node_world() -> EngineWorld:
+    """Node pve2 offline with guests 200-205 in a state PVE no longer knows; pve1 online."""
     world = EngineWorld()
     world.proxmox.add_node("pve2", online=False)
     world.proxmox.add_node("pve1")
     for vmid in range(200, 206):
         world.proxmox.add_guest(vmid, f"guest{vmid}", node="pve2", status="unknown")
+    return world
+
+
+async def join_together(redis: Redis, world: EngineWorld, alerts: list[Alert]) -> list[storm.Storm | None]:
+    """Every alert joins its storm at once, through one Proxmox client, as concurrent worker jobs would."""
     settings = TriageSettings()
+    async with world.proxmox.client() as proxmox:
+        return list(
+            await asyncio.gather(*(storm.join(redis, a, make_plan(a, settings), 60, proxmox=proxmox) for a in alerts))
+        )
+
+
+async def test_guest_alerts_without_group_keys_join_the_storm_of_their_failed_node(redis: Redis) -> None:
+    world = failed_node_world()
     node_alert = make_alert({"node": "pve2"}, starts_at=world.ago(3), alertname="ProxmoxNodeDown", fingerprint="n")
     alerts = [node_alert, *(guest_alert(world, vmid) for vmid in range(200, 206))]
     alerts.append(guest_alert(world, 203, alertname="HttpProbeFailed"))
-    async with world.proxmox.client() as proxmox:
-        storms = await asyncio.gather(
-            *(storm.join(redis, a, make_plan(a, settings), 60, proxmox=proxmox) for a in alerts)
-        )
+    storms = await join_together(redis, world, alerts)
     assert all(s is not None for s in storms)
     assert len({s.key for s in storms if s}) == 1
     assert sum(1 for s in storms if s and s.leads) == 1
@@ -214,13 +225,8 @@ def grouped(alert: Alert) -> Alert:
 
 
 async def test_alerts_of_different_groups_about_a_failed_node_and_its_guests_make_one_storm(redis: Redis) -> None:
-    world = EngineWorld()
-    world.proxmox.add_node("pve2", online=False)
-    world.proxmox.add_node("pve1")
-    for vmid in range(200, 206):
-        world.proxmox.add_guest(vmid, f"guest{vmid}", node="pve2", status="unknown")
+    world = failed_node_world()
     world.proxmox.add_guest(206, "guest206", node="pve1")
-    settings = TriageSettings()
     alerts = [
         make_alert({"node": "pve2"}, starts_at=world.ago(3), alertname="ProxmoxNodeDown", fingerprint="n"),
         make_alert(
@@ -246,10 +252,7 @@ async def test_alerts_of_different_groups_about_a_failed_node_and_its_guests_mak
     ]
     alerts = [grouped(a) for a in alerts]
     assert len({a.group_key for a in alerts}) == 4
-    async with world.proxmox.client() as proxmox:
-        storms = await asyncio.gather(
-            *(storm.join(redis, a, make_plan(a, settings), 60, proxmox=proxmox) for a in alerts)
-        )
+    storms = await join_together(redis, world, alerts)
     assert all(s is not None for s in storms)
     assert len({s.key for s in storms if s}) == 1
     assert sum(1 for s in storms if s and s.leads) == 1

@@ -111,8 +111,8 @@ class OnnxMiniLmEmbedding(EmbeddingFunction[Documents]):
         )
 
     def _load(self) -> None:
-        # Building the graph and the session costs ~1 s and ~150 MB; commands that never embed (count, ping)
-        # should not pay it.
+        # Building the graph and the session takes a second or so and some 200 MB; commands that never embed
+        # (count, ping) should not pay it.
         with self._lock:
             if self._session is not None:
                 return
