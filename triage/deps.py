@@ -18,6 +18,7 @@ from triage.analysis import Analyser
 from triage.budget import TokenBudget
 from triage.runbooks import RunbookMatcher
 from triage.settings import Settings
+from triage.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class Deps:
     pbs: PbsClient | None = None
     runbooks: RunbookSearch | None = None
     store: ReportStore | None = None
+    # the user's declared dependencies and host aliases (TOPOLOGY_FILE); None: not declared
+    topology: Topology | None = None
 
 
 def _runbook_index(settings: Settings) -> RunbookSearch | None:
@@ -74,6 +77,7 @@ def build_deps(
         pbs=cast(PbsClient | None, clients.get("pbs")),
         runbooks=_runbook_index(settings) if with_runbooks else None,
         store=store,
+        topology=Topology.load(settings.knowledge.topology_file) if settings.knowledge.topology_file else None,
     )
     deps.analyser = followup_analyser(deps, settings, budget)
     return deps

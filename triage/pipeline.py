@@ -34,7 +34,9 @@ async def triage(
     now = now or datetime.now(UTC)
     started = time.perf_counter()
     plan = make_plan(alert, settings, now=now)
-    ctx = CheckContext(alert=alert, plan=plan, deps=deps, now=now, history_days=settings.history_days)
+    ctx = CheckContext(
+        alert=alert, plan=plan, deps=deps, now=now, history_days=settings.history_days, settings=settings
+    )
     evidence, sources = await gather(
         ctx, plan.checks, check_timeout_s=settings.check_timeout_s, deadline_s=settings.deadline_s
     )

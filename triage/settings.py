@@ -237,6 +237,21 @@ class KnowledgeSettings(BaseSettings):
         description="Embedding model (the local ONNX model unless EMBEDDINGS_BASE_URL is set).",
     )
     embeddings_api_key: SecretStr | None = Field(None, description="API key for EMBEDDINGS_BASE_URL.")
+    topology_file: Path | None = Field(
+        None,
+        description="YAML file declaring which hosts depend on which and the other names a host carries in labels "
+        "(see docs/architecture.md#topology); checked at start-up.",
+    )
+
+    @field_validator("topology_file")
+    @classmethod
+    def _topology(cls, value: Path | None) -> Path | None:
+        if value is None or str(value) == "":
+            return None
+        from triage.topology import Topology
+
+        Topology.load(value)  # a TopologyError (a ValueError) names the file and the problem
+        return value
 
     @property
     def extra_dirs(self) -> list[Path]:
@@ -282,6 +297,25 @@ class AskSettings(BaseSettings):
 
 class TriageSettings(BaseSettings):
     model_config = _config("TRIAGE_")
+
+    log_lines_max: int = Field(
+        2000, ge=50, le=5000, description="Log lines one query of the log-pattern check reads per place and window."
+    )
+    log_patterns_max: int = Field(
+        8, ge=1, le=50, description="New or surged log templates the log-pattern check reports per alert."
+    )
+    series_max: int = Field(
+        600, ge=10, le=10000, description="Series the metric-discovery check considers per place (more are skipped)."
+    )
+    metric_names_max: int = Field(
+        120, ge=1, le=2000, description="Metric names the metric-discovery check queries per place."
+    )
+    slow_burn_min: int = Field(
+        60,
+        ge=0,
+        le=720,
+        description="How long before an alert's onset evidence still counts fully, besides the rule's `for` (min).",
+    )
 
     window_before_min: int = Field(60, ge=5, description="Minutes before an alert's start that checks look at.")
     window_after_min: int = Field(30, ge=0, description="Minutes after an alert's start that checks look at.")

@@ -50,7 +50,7 @@ def clip(text: str, limit: int = SAMPLE_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _any_of(name: str, values: list[str], *, with_port: bool = False, suffix: str = "") -> Matcher:
+def any_of(name: str, values: list[str], *, with_port: bool = False, suffix: str = "") -> Matcher:
     alternatives = "|".join(regex_escape(v) for v in dict.fromkeys(values))
     pattern = f"(?i)({alternatives}){suffix}" + ("(:[0-9]+)?" if with_port else "")
     return Matcher(name, pattern, "=~")
@@ -77,8 +77,11 @@ async def stream_selectors(
     return choose_selectors(set(labels), plan, name)
 
 
-def choose_selectors(available: set[str], plan: Plan, guest_name: str | None) -> list[str]:
-    """The selectors of :func:`stream_selectors` for a known set of Loki label names."""
+def choose_selectors(
+    available: set[str], plan: Plan, guest_name: str | None, *, extra_hosts: tuple[str, ...] = ()
+) -> list[str]:
+    """The selectors of :func:`stream_selectors` for a known set of Loki label names (``extra_hosts``: more names
+    the host goes by, such as declared aliases)."""
     selectors: list[str] = []
     services = list(plan.services)
     service_labels = [n for n in SERVICE_LOG_LABELS if n in available]
@@ -86,12 +89,12 @@ def choose_selectors(available: set[str], plan: Plan, guest_name: str | None) ->
         name = service_labels[0]
         values = [s.removesuffix(".service") for s in services] if name == "unit" else services
         suffix = r"(\.service)?" if name == "unit" else ""
-        selectors.append(logql_selector(matchers=[_any_of(name, values, suffix=suffix)]))
-    hosts = host_candidates(plan, guest_name)
+        selectors.append(logql_selector(matchers=[any_of(name, values, suffix=suffix)]))
+    hosts = list(dict.fromkeys([*host_candidates(plan, guest_name), *extra_hosts]))
     host_labels = [n for n in HOST_LOG_LABELS if n in available]
     if hosts and host_labels:
         name = host_labels[0]
-        selectors.append(logql_selector(matchers=[_any_of(name, hosts, with_port=name == "instance")]))
+        selectors.append(logql_selector(matchers=[any_of(name, hosts, with_port=name == "instance")]))
     if not selectors and plan.job and "job" in available:
         selectors.append(logql_selector({"job": plan.job}))
     if not selectors and plan.namespace and "namespace" in available:

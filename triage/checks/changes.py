@@ -1,10 +1,12 @@
 """Change timeline check: what changed around the alert, from every source that records changes, merged in order.
 
-Sources: Loki lines that announce restarts, deploys, OOM kills, upgrades, reboots and config reloads; Proxmox
+Sources: Proxmox
 tasks (start/stop/reboot, migrations, snapshots, config, updates); PBS maintenance tasks (garbage collection,
 verify, prune, sync); Grafana annotations (deploy markers, manual notes). A source that fails is reported on its
 own while the others still count. Backups, and failed maintenance of the datastore an alert names, are the backups
-check's.
+check's. Log lines that announce a change (restarts, deploys, OOM kills, upgrades, reboots, config reloads) are found
+by the log pattern check, which reads every line and compares it with the window before; :data:`LOG_KINDS` is the
+vocabulary it names their kind with.
 """
 
 from __future__ import annotations
@@ -16,15 +18,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from reports.models import Evidence
-from tools.loki import LogEntry
-from tools.selectors import line_filter
-from triage.checks._logs import clip, group_lines, stream_selectors, template
+from triage.checks._logs import clip
 from triage.checks.context import CheckContext, CheckFailed, evidence_id
 
 NAME = "changes"
-SOURCES = ("loki", "proxmox", "pbs", "grafana")
-LINE_LIMIT = 500
-ROUTINE_FACTOR = 0.35
+SOURCES = ("proxmox", "pbs", "grafana")
 FAILED_BONUS = 0.25
 TARGET_BONUS = 0.15
 MAX_ITEMS = 10
@@ -38,7 +36,6 @@ LOG_KINDS: tuple[tuple[str, str, float], ...] = (
     ("config", r"(?i)(config(uration)? (changed|reload|updated)|reloading|reloaded|sighup)", 0.65),
     ("restart", r"(?i)(restart|started|starting|stopping|stopped|exited with|shutting down)", 0.55),
 )
-CHANGE_PATTERN = "(?i)(" + "|".join(p.removeprefix("(?i)(").removesuffix(")") for _, p, _ in LOG_KINDS) + ")"
 _LOG_KINDS = [(kind, re.compile(pattern), score) for kind, pattern, score in LOG_KINDS]
 
 PVE_TASK_KINDS: dict[str, tuple[str, float]] = {
@@ -96,59 +93,6 @@ def classify(line: str) -> tuple[str, float] | None:
         if pattern.search(line):
             return kind, score
     return None
-
-
-async def _from_loki(ctx: CheckContext) -> list[Evidence]:
-    loki = ctx.deps.loki
-    if loki is None:
-        return []
-    plan = ctx.plan
-    selectors = await stream_selectors(loki, plan, plan.window_start, plan.window_end, ctx.guest_name())
-    if not selectors:
-        return []
-    previous_start = plan.window_start - (plan.window_end - plan.window_start)
-
-    async def lines(start: datetime, end: datetime) -> list[LogEntry]:
-        results = await asyncio.gather(
-            *(
-                loki.query_range(f"{s} {line_filter('|~', CHANGE_PATTERN)}", start, end, limit=LINE_LIMIT)
-                for s in selectors
-            )
-        )
-        return [e for r in results for e in r.entries]
-
-    entries, earlier = await asyncio.gather(
-        lines(plan.window_start, plan.window_end), lines(previous_start, plan.window_start)
-    )
-    routine = {template(e.line) for e in earlier}
-    items: list[Evidence] = []
-    for group in group_lines(entries).values():
-        first = group.first
-        assert first is not None
-        kind = classify(first.line)
-        if kind is None:
-            continue
-        closest = min(
-            (e for e in entries if template(e.line) == group.template), key=lambda e: abs(e.at - ctx.alert.starts_at)
-        )
-        # a line the host also logged in the window before is its routine (timers, DHCP renewals), not a change
-        usual = group.template in routine
-        items.append(
-            Evidence(
-                id=evidence_id("chg", kind[0], group.template),
-                source="loki",
-                kind=kind[0],
-                title=f"{kind[0]}: {clip(closest.line, 160)}"
-                + (f" ({group.count}×)" if group.count > 1 else "")
-                + (" (routine: also in the previous window)" if usual else ""),
-                detail=f"{_offset(closest.at, ctx)}; pattern: {clip(group.template, 200)}",
-                at=closest.at,
-                score=kind[1] * (ROUTINE_FACTOR if usual else 1.0),
-                ref=" or ".join(selectors),
-                data={"count": group.count, "change": kind[0], "routine": usual},
-            )
-        )
-    return items
 
 
 async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
@@ -259,7 +203,6 @@ async def _from_grafana(ctx: CheckContext) -> list[Evidence]:
 
 
 SUBSOURCES: dict[str, Callable[[CheckContext], Awaitable[list[Evidence]]]] = {
-    "loki": _from_loki,
     "proxmox": _from_proxmox,
     "pbs": _from_pbs,
     "grafana": _from_grafana,

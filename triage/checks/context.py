@@ -1,7 +1,8 @@
 """What every check receives: the alert, the plan, the clients, and lookups shared between checks.
 
-The guest behind the alert is looked up once per triage (the first check that needs it does the work, the others
-await the same result), so the Proxmox API sees one lookup however many checks use the guest.
+The guest behind the alert and the incident's neighbourhood are looked up once per triage (the first check that
+needs one does the work, the others await the same result), so the Proxmox API sees one lookup however many checks
+use the guest.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from datetime import datetime
 from reports.models import Alert, History, RunbookMatch, SourceStatus
 from tools.errors import SourceError
 from tools.proxmox_models import GuestMatch
+from triage.checks._logs import host_candidates
+from triage.checks._neighbourhood import Place, mount_servers, resolve
 from triage.deps import Deps
 from triage.plan import Plan
+from triage.settings import TriageSettings
 
 MAX_GUEST_HINTS = 3
 
@@ -34,7 +38,9 @@ class CheckContext:
     runbooks: list[RunbookMatch] = field(default_factory=list)
     history: History | None = None
     partial_failures: dict[str, SourceStatus] = field(default_factory=dict)
+    settings: TriageSettings = field(default_factory=TriageSettings)
     _guest: asyncio.Task[GuestMatch | None] | None = None
+    _places: asyncio.Task[list[Place]] | None = None
 
     def note_failure(self, name: str, exc: Exception, ms: float = 0.0) -> None:
         """Record that one source inside a multi-source check failed while the check went on with the others."""
@@ -56,6 +62,42 @@ class CheckContext:
             return None
         return match.guest.name if match is not None else None
 
+    async def places(self) -> list[Place]:
+        """The alert's target and its neighbourhood (node, storage, backup server, declared dependencies), once."""
+        if self._places is None:
+            self._places = asyncio.create_task(self._resolve_places())
+        return await asyncio.shield(self._places)
+
+    async def _resolve_places(self) -> list[Place]:
+        try:
+            match = await self.guest()
+        except SourceError:
+            match = None
+        guest_name = match.guest.name if match is not None else None
+        node = match.guest.node if match is not None else None
+        prometheus = self.deps.prometheus
+        mountpoint = self.plan.mountpoint
+
+        async def mounts(names: tuple[str, ...]) -> list[str]:
+            assert prometheus is not None
+            try:
+                return await mount_servers(prometheus, names, mountpoint)
+            except SourceError as exc:
+                self.note_failure("neighbourhood:mounts", exc)
+                return []
+
+        pbs = self.deps.pbs
+        return await resolve(
+            host_candidates(self.plan, guest_name),
+            node=node if node not in self.plan.nodes else None,
+            device=self.plan.device,
+            mountpoint=mountpoint,
+            datastore=self.plan.datastore,
+            backup_url=pbs.display_url if pbs is not None else None,
+            topology=self.deps.topology,
+            mounts=mounts if prometheus is not None and self.plan.has_target else None,
+        )
+
     async def _find_guest(self) -> GuestMatch | None:
         assert self.deps.proxmox is not None
         # each miss costs a cluster listing (and, for an address, guest configs): try the best few hints only
@@ -67,9 +109,10 @@ class CheckContext:
 
     async def close(self) -> None:
         """Stop a guest lookup nobody waits for any more (its checks timed out)."""
-        if self._guest is not None and not self._guest.done():
-            self._guest.cancel()
-            await asyncio.gather(self._guest, return_exceptions=True)
+        for task in (self._places, self._guest):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     @property
     def epoch_window(self) -> tuple[int, int]:

@@ -1,94 +1,152 @@
-"""Log error check: error-level lines of the alert's service/host around ``starts_at``, grouped into templates.
+"""Log pattern check: what the logs of the alert's target and its neighbours started saying around the alert.
 
-A template is a line with numbers, ids, hex, addresses, timestamps and quoted strings masked. Templates seen in the
-window but not in the window of equal length before it are *new* — the strongest log signal of a fresh failure;
-known templates count by how much more often they occur than before.
+For each place of the neighbourhood (the target's service and host streams, the guest's Proxmox node, the storage
+server behind a mount, the backup server, declared dependencies) every line of the window and of the window of equal
+length before it is read (up to ``TRIAGE_LOG_LINES_MAX`` per query, newest first) and compared by template (see
+:mod:`triage.checks._mining`): templates that are new, new variants of a known message or surged are findings,
+whatever their level. Error and change words only nudge the score. A line that announces a change (a reload, an
+upgrade, an OOM kill …) is reported with that change's kind, so it reads as part of the change timeline.
+
+Findings on a neighbour are weighted by its distance and say where they were found ("on node atlas").
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import datetime
 
 from reports.models import Evidence
-from tools.loki import LokiClient
-from tools.selectors import line_filter
-from triage.checks._logs import Group, clip, group_lines, stream_selectors
+from tools.loki import LogEntry, LokiClient
+from tools.selectors import logql_selector
+from triage.checks._logs import HOST_LOG_LABELS, any_of, choose_selectors
+from triage.checks._mining import Change, compare
+from triage.checks._neighbourhood import Place
 from triage.checks.context import CheckContext, evidence_id
-from triage.ranking import saturate
 
 NAME = "log_errors"
 SOURCES = ("loki",)
-ERROR_PATTERN = (
-    r"(?i)(\berror\b|\berr\b|level=(error|err|fatal|crit)|\bfatal\b|\bpanic\b|exception|traceback|critical"
-    r"|\bfailed\b|failure|refused|timed? ?out|segfault|out of memory)"
-)
-LINE_LIMIT = 1000
 TITLE_CHARS = 160
 # lines are discrete events: a pattern logged within this long before the start is taken as still going on
 ACTIVE_SLACK_S = 120
-MAX_ITEMS = 5
+PER_PLACE = 5
 
 
-async def _lines(loki: LokiClient, selectors: list[str], start: datetime, end: datetime) -> list[Group]:
-    results = await asyncio.gather(
-        *(loki.query_range(f"{s} {line_filter('|~', ERROR_PATTERN)}", start, end, limit=LINE_LIMIT) for s in selectors)
+def place_selectors(available: set[str], ctx: CheckContext, place: Place, guest_name: str | None) -> list[str]:
+    """The LogQL selectors of one place: the alert's own service and host streams for the target, the host label
+    carrying one of the place's names elsewhere."""
+    if place.role == "target":
+        return choose_selectors(available, ctx.plan, guest_name, extra_hosts=place.names)
+    labels = [n for n in HOST_LOG_LABELS if n in available]
+    if not labels or not place.names:
+        return []
+    return [logql_selector(matchers=[any_of(labels[0], list(place.names), with_port=labels[0] == "instance")])]
+
+
+async def _read(
+    loki: LokiClient, selectors: list[str], start: datetime, end: datetime, limit: int
+) -> tuple[list[LogEntry], float]:
+    """Every line of ``selectors`` in ``[start, end]`` (newest first, ``limit`` per selector) and the seconds the
+    lines cover (less than the window when a limit cut it)."""
+    results = await asyncio.gather(*(loki.query_range(s, start, end, limit=limit) for s in selectors))
+    entries = [e for r in results for e in r.entries]
+    covered_from = start
+    for result in results:
+        if len(result.entries) >= limit and result.entries:
+            oldest = min(e.at for e in result.entries)
+            covered_from = max(covered_from, oldest)
+    return entries, max(1.0, (end - covered_from).total_seconds())
+
+
+def _title(change: Change, kind: str) -> str:
+    item = change.template
+    count = f" ({item.count}×)" if item.count > 1 else ""
+    if kind != "log_pattern":
+        return f"{kind}: {item.sample[:TITLE_CHARS]}{count}" + (
+            f" ({change.status})" if change.status != "new pattern" else ""
+        )
+    return f"{item.count}× {item.sample[:TITLE_CHARS]} ({change.status})"
+
+
+def _evidence(ctx: CheckContext, place: Place, change: Change, ref: str, sampled: bool) -> Evidence:
+    from triage.checks.changes import classify
+
+    item = change.template
+    first, last = item.first, item.last
+    assert first is not None and last is not None
+    kind = classify(item.sample)
+    kind_name = kind[0] if kind is not None else "log_pattern"
+    detail = f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S} UTC; pattern: {change.cluster_template[:200]}"
+    if sampled:
+        detail += "; the window has more lines than were read (TRIAGE_LOG_LINES_MAX)"
+    return Evidence(
+        id=evidence_id("log", place.name, item.key),
+        source="loki",
+        kind=kind_name,
+        title=place.describe(_title(change, kind_name)),
+        detail=detail,
+        at=first.at,
+        score=change.score * place.weight,
+        ref=ref,
+        data={
+            "count": item.count,
+            "before": item.before,
+            "new": item.before == 0,
+            "template": item.key,
+            "place": place.role,
+            "where": place.name,
+            # a pattern still logging at the alert's start is as close to it as evidence gets
+            "active_from": first.at.timestamp(),
+            "active_until": last.at.timestamp() + ACTIVE_SLACK_S,
+        },
     )
-    entries = [entry for result in results for entry in result.entries]
-    return list(group_lines(entries).values())
 
 
-def _score(group: Group, before: Group | None) -> float:
-    if before is None:
-        return 0.4 + 0.55 * saturate(group.count, 5)
-    growth = (group.count - before.count) / math.sqrt(before.count + 1)
-    return 0.8 * saturate(max(0.0, growth), 4)
+async def _place(
+    ctx: CheckContext, loki: LokiClient, available: set[str], place: Place, guest_name: str | None
+) -> list[Evidence]:
+    selectors = place_selectors(available, ctx, place, guest_name)
+    if not selectors:
+        return []
+    plan = ctx.plan
+    limit = ctx.settings.log_lines_max
+    previous_start = plan.window_start - (plan.window_end - plan.window_start)
+    (now, now_s), (before, before_s) = await asyncio.gather(
+        _read(loki, selectors, plan.window_start, plan.window_end, limit),
+        _read(loki, selectors, previous_start, plan.window_start, limit),
+    )
+    full_s = (plan.window_end - plan.window_start).total_seconds()
+    sampled = now_s < full_s - 1
+    changes = compare(now, before, current_span_s=now_s, baseline_span_s=before_s)
+    ref = " or ".join(selectors)
+    return [_evidence(ctx, place, c, ref, sampled) for c in changes[:PER_PLACE]]
 
 
 async def run(ctx: CheckContext) -> list[Evidence]:
-    """Error-level log templates in the window; new ones (absent from the previous window) rank highest."""
+    """New, new-variant and surged log templates of the target and its neighbours, any level."""
     loki = ctx.deps.loki
     if loki is None:
         return []
     plan = ctx.plan
-    length = plan.window_end - plan.window_start
-    previous_start = plan.window_start - length
-    selectors = await stream_selectors(loki, plan, previous_start, plan.window_end, ctx.guest_name())
-    if not selectors:
-        return []
-    current, previous = await asyncio.gather(
-        _lines(loki, selectors, plan.window_start, plan.window_end),
-        _lines(loki, selectors, previous_start, plan.window_start),
+    previous_start = plan.window_start - (plan.window_end - plan.window_start)
+    labels, guest_name, places = await asyncio.gather(
+        loki.labels(previous_start, plan.window_end), ctx.guest_name(), ctx.places()
     )
-    known = {g.template: g for g in previous}
+    available = set(labels)
+    results = await asyncio.gather(
+        *(_place(ctx, loki, available, p, guest_name) for p in places), return_exceptions=True
+    )
     evidence: list[Evidence] = []
-    for group in current:
-        before = known.get(group.template)
-        score = _score(group, before)
-        first, last = group.first, group.last
-        assert first is not None and last is not None
-        status = "new pattern" if before is None else f"{before.count} in the previous window"
-        evidence.append(
-            Evidence(
-                id=evidence_id("log", group.template),
-                source="loki",
-                kind="log_pattern",
-                # the example line, not the masked template, reads as what happened; grouping used the template
-                title=f"{group.count}× {clip(group.sample, TITLE_CHARS)} ({status})",
-                detail=f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S}; pattern: {group.template}",
-                at=first.at,
-                score=min(1.0, score),
-                ref=" or ".join(selectors),
-                data={
-                    "count": group.count,
-                    "new": before is None,
-                    "template": group.template,
-                    # a pattern still logging at the alert's start is as close to it as evidence gets
-                    "active_from": first.at.timestamp(),
-                    "active_until": last.at.timestamp() + ACTIVE_SLACK_S,
-                },
-            )
-        )
+    failed: list[tuple[Place, Exception]] = []
+    for place, result in zip(places, results, strict=True):
+        if isinstance(result, Exception):
+            failed.append((place, result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            evidence.extend(result)
+    if failed and len(failed) == len(results):
+        raise failed[0][1]
+    for place, exc in failed:
+        ctx.note_failure(f"{NAME}:{place.role}", exc)
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
-    return evidence[:MAX_ITEMS]
+    return evidence[: ctx.settings.log_patterns_max]

@@ -1,0 +1,181 @@
+"""Log change detection without vocabularies: what the logs started saying that they did not say before.
+
+Every line of a window and of the baseline window before it is reduced to a *template* (variable parts masked, see
+:func:`triage.checks._logs.template`) and the templates are clustered with Drain (the ``drain3`` log-template
+miner), so lines that differ in one word — ``pool tank state ONLINE`` / ``pool tank state DEGRADED`` — fall into one
+cluster. A template is then:
+
+- **new** when its cluster never appeared in the baseline (a message the host did not log before);
+- a **new variant** when the cluster did appear but with few distinct variants and never this one (a state that
+  changed: the cluster is a sentence whose parameter is a state, not an id);
+- **surged** when it appeared before but now far more often than the baseline's rate predicts.
+
+A cluster whose baseline already has many variants has an id-like parameter (user names, paths): its new variants are
+judged by the cluster's rate instead. Log level and wording never decide what is looked at; error and change words
+only nudge the score (:data:`PRIOR_PLAIN`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from drain3 import TemplateMiner
+from drain3.template_miner_config import TemplateMinerConfig
+
+from tools.loki import LogEntry
+from triage.checks._logs import clip, template
+from triage.ranking import saturate
+
+# a cluster with at least this many variants in the baseline has an id-like parameter: a new variant is routine
+ROUTINE_VARIANTS = 4
+DRAIN_SIMILARITY = 0.5
+DRAIN_DEPTH = 4
+# a line without error or change words keeps this share of its score: wording nudges, it does not decide
+PRIOR_PLAIN = 0.8
+PRIOR_DEBUG = 0.5
+ERROR_WORDS = re.compile(
+    r"(?i)(\berror\b|\berr\b|level=(error|err|fatal|crit)|\bfatal\b|\bpanic\b|exception|traceback|critical"
+    r"|\bfailed\b|failure|refused|timed? ?out|segfault|out of memory|\bI/O error\b|degraded|faulted|unavailable)"
+)
+DEBUG_WORDS = re.compile(r"(?i)(level=debug|\bdebug\b|\btrace\b)")
+SURGE_HALF = 4.0
+NEW_COUNT_HALF = 3.0
+
+
+@dataclass
+class Template:
+    """One template's lines: how many in the window, in the baseline, and the first and last of the window."""
+
+    key: str
+    cluster: int
+    count: int = 0
+    before: int = 0
+    first: LogEntry | None = None
+    last: LogEntry | None = None
+    sample: str = ""
+    streams: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A template the window logs that the baseline did not (or far less): ``novelty`` 0..1 before the prior."""
+
+    template: Template
+    status: str
+    novelty: float
+    prior: float
+    cluster_template: str
+
+    @property
+    def score(self) -> float:
+        return min(1.0, self.novelty * self.prior)
+
+
+def _miner() -> TemplateMiner:
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    config.drain_sim_th = DRAIN_SIMILARITY
+    config.drain_depth = DRAIN_DEPTH
+    # lines arrive already masked (<n>, <ip>, <str> …): Drain only has to find the words that vary
+    config.masking_instructions = []
+    return TemplateMiner(config=config)
+
+
+def prior(line: str) -> float:
+    """How much a line's wording supports it being the story: error and change words count fully."""
+    from triage.checks.changes import classify  # the change vocabulary lives with the change timeline
+
+    if DEBUG_WORDS.search(line) and not ERROR_WORDS.search(line):
+        return PRIOR_DEBUG
+    if ERROR_WORDS.search(line) or classify(line) is not None:
+        return 1.0
+    return PRIOR_PLAIN
+
+
+def _unique(entries: list[LogEntry]) -> list[LogEntry]:
+    seen: set[tuple[int, str, tuple[tuple[str, str], ...]]] = set()
+    out: list[LogEntry] = []
+    for entry in sorted(entries, key=lambda e: e.ts_ns):
+        key = (entry.ts_ns, entry.line, tuple(sorted(entry.labels.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(entry)
+    return out
+
+
+def compare(
+    current: list[LogEntry], baseline: list[LogEntry], *, current_span_s: float, baseline_span_s: float
+) -> list[Change]:
+    """Templates of ``current`` that are new, new variants or surged against ``baseline``, best first.
+
+    The spans are the seconds each list covers (shorter than the windows when a line limit cut them), so rates
+    compare fairly.
+    """
+    miner = _miner()
+    templates: dict[str, Template] = {}
+    for before, entries in ((True, _unique(baseline)), (False, _unique(current))):
+        for entry in entries:
+            key = template(entry.line)
+            if not key:
+                continue
+            item = templates.get(key)
+            if item is None:
+                cluster = int(miner.add_log_message(key)["cluster_id"])
+                item = templates[key] = Template(key, cluster)
+            if before:
+                item.before += 1
+                continue
+            item.count += 1
+            if item.first is None:
+                item.first = entry
+                item.sample = clip(entry.line)
+            item.last = entry
+            if len(item.streams) < 5:
+                item.streams.add(",".join(f"{k}={v}" for k, v in sorted(entry.labels.items()))[:200])
+    clusters_before: Counter[int] = Counter()
+    variants_before: Counter[int] = Counter()
+    cluster_now: Counter[int] = Counter()
+    for item in templates.values():
+        clusters_before[item.cluster] += item.before
+        variants_before[item.cluster] += 1 if item.before else 0
+        cluster_now[item.cluster] += item.count
+    ratio = current_span_s / baseline_span_s if baseline_span_s > 0 else 1.0
+    changes: list[Change] = []
+    for item in templates.values():
+        if not item.count or item.first is None:
+            continue
+        found = _judge(item, clusters_before[item.cluster], variants_before[item.cluster], cluster_now, ratio)
+        if found is None:
+            continue
+        status, novelty = found
+        cluster = miner.drain.id_to_cluster.get(item.cluster)
+        shape = cluster.get_template() if cluster is not None else item.key
+        changes.append(Change(item, status, novelty, prior(item.sample), shape))
+    changes.sort(key=lambda c: (c.score, c.template.count), reverse=True)
+    return changes
+
+
+def _surge(now: int, before: int, ratio: float) -> float:
+    expected = before * ratio
+    return max(0.0, (now - expected) / math.sqrt(expected + 1.0))
+
+
+def _judge(
+    item: Template, cluster_before: int, variants: int, cluster_now: Counter[int], ratio: float
+) -> tuple[str, float] | None:
+    if item.before == 0 and cluster_before == 0:
+        return "new pattern", 0.55 + 0.45 * saturate(item.count, NEW_COUNT_HALF)
+    if item.before == 0 and variants < ROUTINE_VARIANTS:
+        return "new variant of a known message", 0.5 + 0.4 * saturate(item.count, NEW_COUNT_HALF)
+    if item.before == 0:
+        growth = _surge(cluster_now[item.cluster], cluster_before, ratio)
+        if growth <= 1.0:
+            return None
+        return f"its kind logged {cluster_before} times in the previous window", 0.7 * saturate(growth, SURGE_HALF)
+    growth = _surge(item.count, item.before, ratio)
+    if growth <= 1.0:
+        return None
+    return f"{item.before} in the previous window", 0.8 * saturate(growth, SURGE_HALF)

@@ -1,0 +1,144 @@
+"""The incident's neighbourhood: the places worth searching besides the alert's own target.
+
+Many incidents start one hop away from what alerts: on the Proxmox node that hosts the guest (its kernel log, its
+disks), on the storage server behind a network mount, on the backup server behind a datastore, or on a host the
+user declared as a dependency in ``TOPOLOGY_FILE``. :func:`resolve` finds those places from what the triage already
+knows (the guest look-up, the alert's labels, the mounts the target's node_exporter reports) and gives each a weight
+by distance, so evidence found there counts a little less than evidence on the target and says where it came from
+("on node atlas").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from tools.prometheus import PrometheusClient
+from tools.proxmox_models import split_instance
+from tools.selectors import Matcher, regex_escape, selector
+from triage.topology import Topology, host_names
+
+Role = Literal["target", "node", "storage", "backup", "dependency"]
+
+# evidence found one hop away counts this much of the same finding on the target
+WEIGHTS: dict[Role, float] = {"target": 1.0, "node": 0.85, "storage": 0.85, "backup": 0.85, "dependency": 0.7}
+PHRASES: dict[Role, str] = {
+    "target": "",
+    "node": "on node",
+    "storage": "on storage server",
+    "backup": "on backup server",
+    "dependency": "on dependency",
+}
+MAX_PLACES = 6
+MAX_MOUNTS = 50
+NETWORK_FSTYPES = "nfs|nfs4|cifs|smb3|smbfs|fuse.sshfs|glusterfs|fuse.glusterfs|ceph|fuse.ceph|9p|davfs"
+# ``server:/export`` (NFS, GlusterFS), ``//server/share`` (SMB), ``user@server:/path`` (sshfs)
+_REMOTE_DEVICE = re.compile(r"^(?://(?P<smb>[^/\s]+)/|(?:[^@\s/]+@)?(?P<host>\[[0-9a-fA-F:]+\]|[^:/\s]+):/?)")
+
+
+@dataclass(frozen=True)
+class Place:
+    """One place to search: its ``role``, a display ``name``, every ``names`` value labels may carry for it, and the
+    ``weight`` of its evidence."""
+
+    role: Role
+    name: str
+    names: tuple[str, ...]
+    weight: float
+
+    @property
+    def where(self) -> str:
+        """How a finding there is labelled ("on node atlas"; empty for the target)."""
+        phrase = PHRASES[self.role]
+        return f"{phrase} {self.name}" if phrase else ""
+
+    def describe(self, title: str) -> str:
+        """``title`` with where it was found appended (unchanged for the target)."""
+        return f"{title} ({self.where})" if self.where else title
+
+
+def remote_server(device: str | None) -> str | None:
+    """The server of a network filesystem device label (``nas01:/export/media``, ``//nas01/share``), else None."""
+    if not device:
+        return None
+    match = _REMOTE_DEVICE.match(device.strip())
+    if match is None:
+        return None
+    server = (match.group("smb") or match.group("host") or "").strip("[]")
+    return server.lower() or None
+
+
+def _place(role: Role, host: str, topology: Topology | None, extra: tuple[str, ...] = ()) -> Place:
+    canonical = topology.resolve([host]) if topology is not None else None
+    names = topology.names(canonical) if topology is not None and canonical else host_names(host)
+    return Place(role, host, tuple(dict.fromkeys([*names, *extra])), WEIGHTS[role])
+
+
+def _instance_matcher(names: tuple[str, ...]) -> Matcher:
+    alternatives = "|".join(regex_escape(n) for n in names)
+    return Matcher("instance", f"(?i)({alternatives})(:[0-9]+)?", "=~")
+
+
+async def mount_servers(
+    prometheus: PrometheusClient, target_names: tuple[str, ...], mountpoint: str | None
+) -> list[str]:
+    """Servers behind the network filesystems the target's node_exporter reports (the alert's mount first)."""
+    if not target_names:
+        return []
+    matchers = [_instance_matcher(target_names), Matcher("fstype", NETWORK_FSTYPES, "=~")]
+    rows = await prometheus.series([selector("node_filesystem_size_bytes", {}, matchers)], limit=MAX_MOUNTS)
+    ordered = sorted(rows, key=lambda r: r.get("mountpoint") != mountpoint)
+    return list(dict.fromkeys(s for s in (remote_server(r.get("device")) for r in ordered) if s))
+
+
+async def resolve(
+    target_names: list[str],
+    *,
+    node: str | None,
+    device: str | None,
+    mountpoint: str | None,
+    datastore: str | None,
+    backup_url: str | None,
+    topology: Topology | None,
+    mounts: Callable[[tuple[str, ...]], Awaitable[list[str]]] | None,
+) -> list[Place]:
+    """The target and its neighbours, nearest first, at most :data:`MAX_PLACES`.
+
+    ``node`` is the Proxmox node of the guest behind the alert; ``device``/``mountpoint`` the alert's own labels;
+    ``datastore`` the PBS datastore it names (its backup server is then a neighbour, named by ``backup_url``);
+    ``mounts`` looks up the servers behind the target's network mounts (None: no metrics source).
+    """
+    canonical = topology.resolve(target_names) if topology is not None else None
+    names = list(target_names)
+    if canonical is not None and topology is not None:
+        names += list(topology.names(canonical))
+    expanded = tuple(dict.fromkeys(n for value in names for n in host_names(value)))
+    display = canonical or (target_names[0] if target_names else "target")
+    places = [Place("target", display, expanded, WEIGHTS["target"])]
+    seen = set(expanded)
+
+    def add(place: Place) -> None:
+        if place.name.lower() in seen or len(places) >= MAX_PLACES:
+            return
+        seen.update(place.names)
+        places.append(place)
+
+    if node:
+        add(_place("node", node, topology))
+    servers = [s for s in [remote_server(device)] if s]
+    if mounts is not None and expanded and not servers:
+        servers += await mounts(expanded)
+    for server in servers[:2]:
+        add(_place("storage", server, topology))
+    if datastore and backup_url:
+        host, _ = split_instance(urlsplit(backup_url).netloc.rsplit("@", 1)[-1])
+        if host:
+            add(_place("backup", host, topology))
+    if topology is not None:
+        for owner in [canonical, node]:
+            for dependency in topology.depends_on(owner) if owner else ():
+                add(_place("dependency", dependency, topology))
+    return places
