@@ -18,6 +18,7 @@ from triage.settings import TriageSettings
 
 CHECK_ALERT_SIGNAL = "alert_signal"
 CHECK_SATURATION = "saturation"
+CHECK_METRIC_SHIFTS = "metric_shifts"
 CHECK_LOG_ERRORS = "log_errors"
 CHECK_CHANGES = "changes"
 CHECK_GUEST_STATUS = "guest_status"
@@ -27,6 +28,7 @@ CHECK_HISTORY = "history"
 ALL_CHECKS = (
     CHECK_ALERT_SIGNAL,
     CHECK_SATURATION,
+    CHECK_METRIC_SHIFTS,
     CHECK_LOG_ERRORS,
     CHECK_CHANGES,
     CHECK_GUEST_STATUS,
@@ -178,7 +180,7 @@ def _checks(plan_has_target: bool, has_logs_target: bool, has_query: bool) -> tu
     if has_query:
         checks.insert(0, CHECK_ALERT_SIGNAL)
     if plan_has_target:
-        checks += [CHECK_SATURATION, CHECK_GUEST_STATUS]
+        checks += [CHECK_SATURATION, CHECK_METRIC_SHIFTS, CHECK_GUEST_STATUS]
     if has_logs_target:
         checks.append(CHECK_LOG_ERRORS)
     return tuple(c for c in ALL_CHECKS if c in checks)

@@ -10,7 +10,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from reports.models import Evidence
-from triage.checks import alert_signal, backups, changes, guest_status, history, log_errors, runbooks, saturation
+from triage.checks import (
+    alert_signal,
+    backups,
+    changes,
+    guest_status,
+    history,
+    log_errors,
+    metric_shifts,
+    runbooks,
+    saturation,
+)
 from triage.checks.context import CheckContext
 from triage.deps import Deps
 
@@ -47,6 +57,7 @@ CHECKS: dict[str, CheckSpec] = {
     for spec in (
         CheckSpec(alert_signal.NAME, alert_signal.run, alert_signal.SOURCES),
         CheckSpec(saturation.NAME, saturation.run, saturation.SOURCES),
+        CheckSpec(metric_shifts.NAME, metric_shifts.run, metric_shifts.SOURCES),
         CheckSpec(log_errors.NAME, log_errors.run, log_errors.SOURCES),
         CheckSpec(changes.NAME, changes.run, changes.SOURCES),
         CheckSpec(guest_status.NAME, guest_status.run, guest_status.SOURCES),

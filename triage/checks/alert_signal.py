@@ -18,9 +18,11 @@ import time
 from datetime import datetime, timedelta
 
 from reports.models import Evidence
+from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.prometheus import PrometheusClient
 from tools.types import Point, Series
+from triage.checks._breakdown import Part, breakdown_query, movers
 from triage.checks._condition import (
     Condition,
     crossed_at,
@@ -70,7 +72,7 @@ async def _rule(ctx: CheckContext) -> AlertRule | None:
         return None
     if ctx.plan.expr and not is_datasource_alert(ctx.alert):
         return None  # the generator URL already gave the query
-    return await grafana.alert_rule(ctx.plan.rule_uid)
+    return await ctx.rule()
 
 
 def _skipped(ctx: CheckContext, rule: AlertRule, language: str, query_text: str) -> Evidence:
@@ -172,27 +174,66 @@ async def _signal(
         at = crossed or _onset(series.points, measured, condition) or ctx.alert.starts_at
         crossing = "its threshold" if crossed is not None else "its usual range"
         detail = f"crossed {crossing} at {at:%H:%M} UTC; trend {direction} ({_fmt(slope)}/h)"
+    signal = Evidence(
+        id=evidence_id("sig", "query", promql),
+        source="prometheus",
+        kind="alert_signal",
+        title=title,
+        detail=detail,
+        at=at,
+        score=score,
+        ref=promql,
+        series=[(p.t, p.value) for p in series.points][-240:],
+        data={
+            "trend_per_h": slope,
+            "labels": dict(list(series.labels.items())[:20]),
+            "worst": worst.value,
+            "worst_at": worst.at.isoformat(),
+            "fires": condition.kind if condition is not None else None,
+            "thresholds": list(condition.thresholds) if condition is not None else [],
+        },
+    )
+    if measured is None:
+        return [signal]
+    rising = (
+        condition.kind != "below" if condition is not None and condition.kind in ("above", "below") else measured.z >= 0
+    )
+    return [signal, *await _breakdown(ctx, prometheus, promql, split, rising, at)]
+
+
+async def _breakdown(
+    ctx: CheckContext, prometheus: PrometheusClient, promql: str, split: datetime, rising: bool, at: datetime
+) -> list[Evidence]:
+    """The series of the query's aggregated input that carry most of its change (which client, disk, database)."""
+    query = breakdown_query(promql)
+    if query is None or query.replace(" ", "") == promql.replace(" ", ""):
+        return []
+    try:
+        result = await prometheus.query_range(query, ctx.plan.window_start, ctx.plan.window_end)
+    except SourceError as exc:
+        ctx.note_failure(f"{NAME}:breakdown", exc)
+        return []
     return [
-        Evidence(
-            id=evidence_id("sig", "query", promql),
-            source="prometheus",
-            kind="alert_signal",
-            title=title,
-            detail=detail,
-            at=at,
-            score=score,
-            ref=promql,
-            series=[(p.t, p.value) for p in series.points][-240:],
-            data={
-                "trend_per_h": slope,
-                "labels": dict(list(series.labels.items())[:20]),
-                "worst": worst.value,
-                "worst_at": worst.at.isoformat(),
-                "fires": condition.kind if condition is not None else None,
-                "thresholds": list(condition.thresholds) if condition is not None else [],
-            },
-        )
+        _part(ctx, query, part, at) for part in movers(result.series, split.timestamp(), rising=rising) if part.labels
     ]
+
+
+def _part(ctx: CheckContext, query: str, part: Part, at: datetime) -> Evidence:
+    which = ", ".join(f"{k}={v}" for k, v in part.labels.items())
+    measured = part.measured
+    direction = "rose" if measured.recent_mean >= measured.baseline_mean else "fell"
+    return Evidence(
+        id=evidence_id("sig", "part", query, which),
+        source="prometheus",
+        kind="breakdown",
+        title=f"Alert query by {which}: {direction} from {_fmt(measured.baseline_mean)} to "
+        f"{_fmt(measured.recent_mean)} ({measured.z:+.1f}σ), {part.share:.0%} of the change",
+        detail=f"the rule's aggregated input, series by series: {query[:200]}",
+        at=measured.onset or at,
+        score=saturate(abs(measured.z), Z_HALF) * (0.6 + 0.4 * part.share),
+        ref=query,
+        data={"labels": part.labels, "share": round(part.share, 3), "z": round(measured.z, 2)},
+    )
 
 
 async def run(ctx: CheckContext) -> list[Evidence]:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from reports.models import Alert, History, RunbookMatch, SourceStatus
 from tools.errors import SourceError
+from tools.grafana import AlertRule
 from tools.proxmox_models import GuestMatch
 from triage.checks._logs import host_candidates
 from triage.checks._neighbourhood import Place, mount_servers, resolve
@@ -41,6 +42,7 @@ class CheckContext:
     settings: TriageSettings = field(default_factory=TriageSettings)
     _guest: asyncio.Task[GuestMatch | None] | None = None
     _places: asyncio.Task[list[Place]] | None = None
+    _rule: asyncio.Task[AlertRule | None] | None = None
 
     def note_failure(self, name: str, exc: Exception, ms: float = 0.0) -> None:
         """Record that one source inside a multi-source check failed while the check went on with the others."""
@@ -61,6 +63,30 @@ class CheckContext:
         except SourceError:
             return None
         return match.guest.name if match is not None else None
+
+    async def rule(self) -> AlertRule | None:
+        """The Grafana rule behind the alert (by its UID), fetched once per triage; None without Grafana or UID."""
+        grafana = self.deps.grafana
+        if grafana is None or not self.plan.rule_uid:
+            return None
+        if self._rule is None:
+            self._rule = asyncio.create_task(grafana.alert_rule(self.plan.rule_uid))
+        return await asyncio.shield(self._rule)
+
+    async def alert_promql(self) -> str | None:
+        """The PromQL that fired: the generator URL's, else the Grafana rule's first query when it is PromQL."""
+        from triage.checks._rules import PROMQL, first_query, query_language  # _rules builds on this module
+
+        if self.plan.expr:
+            return self.plan.expr
+        try:
+            rule = await self.rule()
+        except SourceError:
+            return None  # the alert signal check reports the failed rule look-up
+        query = first_query(rule) if rule is not None else None
+        if query is None or query_language(query) != PROMQL:
+            return None
+        return query.expr or None
 
     async def places(self) -> list[Place]:
         """The alert's target and its neighbourhood (node, storage, backup server, declared dependencies), once."""
@@ -109,7 +135,7 @@ class CheckContext:
 
     async def close(self) -> None:
         """Stop a guest lookup nobody waits for any more (its checks timed out)."""
-        for task in (self._places, self._guest):
+        for task in (self._places, self._guest, self._rule):
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,106 @@
+"""The alert's own query, broken down by its labels: which series (client, database, mount …) moved most.
+
+A rule usually aggregates (``sum(rate(x[5m])) > 100``), so its single series hides where the change is. The
+breakdown query is the input of the rule's first aggregation (left side first), which keeps every label; each of its
+series is compared before vs after the split, and the series that carry most of the change in the direction the rule
+fires are named with the labels that tell them apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import promql_parser
+
+from tools.types import Series
+from triage.checks._stats import Shift, shift
+
+MAX_SERIES = 200
+MIN_SHARE = 0.2
+MIN_Z = 3.0
+MAX_ITEMS = 2
+# labels every series of one target shares, which say nothing about which part moved
+_COMMON = frozenset({"__name__", "job", "instance"})
+
+
+def breakdown_query(promql: str) -> str | None:
+    """The input of the first aggregation in ``promql`` (left side first), or None when nothing aggregates."""
+    try:
+        tree = promql_parser.parse(promql)
+    except Exception:  # the parser raises its own error types for queries it cannot read
+        return None
+    found = _first_aggregation(tree)
+    return str(found.expr) if found is not None else None
+
+
+def query_metrics(promql: str | None) -> frozenset[str]:
+    """Metric names the query selects (its symptoms: other checks need not report them again)."""
+    if not promql:
+        return frozenset()
+    try:
+        tree = promql_parser.parse(promql)
+    except Exception:  # the parser raises its own error types for queries it cannot read
+        return frozenset()
+    names: set[str] = set()
+
+    def visit(node: object) -> bool:
+        if isinstance(node, promql_parser.VectorSelector) and node.name:
+            names.add(str(node.name))
+        return True
+
+    promql_parser.walk(tree, pre_visit=visit)
+    return frozenset(names)
+
+
+def _first_aggregation(node: object) -> promql_parser.AggregateExpr | None:
+    if isinstance(node, promql_parser.AggregateExpr):
+        return node
+    children: list[object] = []
+    if isinstance(node, promql_parser.BinaryExpr):
+        children = [node.lhs, node.rhs]
+    elif isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
+        children = [node.expr]
+    elif isinstance(node, promql_parser.Call):
+        children = list(node.args)
+    for child in children:
+        found = _first_aggregation(child)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One series of the breakdown: the labels that set it apart, its shift and its share of the total change."""
+
+    labels: dict[str, str]
+    measured: Shift
+    share: float
+
+
+def distinguishing(series: list[Series]) -> list[str]:
+    """Label names whose values differ between ``series`` (the ones that say which part is which)."""
+    names = {k for s in series for k in s.labels} - _COMMON
+    return sorted(n for n in names if len({s.labels.get(n) for s in series}) > 1)
+
+
+def movers(series: list[Series], split_at: float, *, rising: bool) -> list[Part]:
+    """The series carrying most of the change in the rule's direction (``rising``: it fires above a threshold)."""
+    split = datetime.fromtimestamp(split_at, UTC)
+    measured = [(s, m) for s in series[:MAX_SERIES] if (m := shift(s, split, min_recent=2)) is not None]
+    if len(measured) < 2:
+        return []
+    sign = 1.0 if rising else -1.0
+    deltas = [max(0.0, sign * (m.recent_mean - m.baseline_mean)) for _, m in measured]
+    total = sum(deltas)
+    if total <= 0:
+        return []
+    keys = distinguishing([s for s, _ in measured])
+    parts = [
+        Part({k: s.labels[k] for k in keys if k in s.labels}, m, delta / total)
+        for (s, m), delta in zip(measured, deltas, strict=True)
+        if delta > 0 and delta / total >= MIN_SHARE and sign * m.z >= MIN_Z
+    ]
+    parts.sort(key=lambda p: p.share, reverse=True)
+    return parts[:MAX_ITEMS]

@@ -1,0 +1,232 @@
+"""Metric discovery check: every series the target and its neighbours export, ranked by how much it shifted.
+
+The saturation check reads a fixed set of node_exporter and pve_exporter series. Causes often show in others: swap,
+inodes, load, pressure, one filesystem among several, or an exporter nobody listed (UPS, SMART, ZFS, blackbox, an
+application's own metrics). For each place of the neighbourhood this check asks Prometheus which series carry the
+place's name (``/api/v1/series`` on its ``instance``/host labels and pve_exporter ``id``, bounded by
+``TRIAGE_SERIES_MAX``), drops the exporters' self-metrics and what the saturation check already reads, queries the rest
+in a few batched range queries (counters turned into per-second rates here, since ``rate()`` over many names would
+drop them), and reports the series whose level shifted most at the alert, in standard deviations of its baseline,
+whichever way. A note says when a bound left series out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from reports.models import Evidence
+from tools.errors import SourceError
+from tools.prometheus import PrometheusClient
+from tools.selectors import Matcher, regex_escape, selector
+from tools.types import Point, Series
+from triage.checks._breakdown import query_metrics
+from triage.checks._metric_words import plain_words
+from triage.checks._neighbourhood import Place
+from triage.checks._stats import Shift, shift
+from triage.checks.context import CheckContext, evidence_id
+from triage.ranking import saturate
+
+NAME = "metric_shifts"
+SOURCES = ("prometheus",)
+RECENT_MIN = 15
+MIN_Z = 4.0
+Z_HALF = 4.0
+# a discovered series counts a little less than the same shift in a series chosen for the alert's kind
+DISCOVERED_WEIGHT = 0.85
+NAMES_PER_QUERY = 40
+PER_METRIC = 2
+PER_PLACE = 4
+MAX_ITEMS = 8
+MIN_RECENT_POINTS = 3
+HOST_LABELS = ("host", "hostname", "nodename", "server")
+# what exporters say about themselves
+SKIP = re.compile(
+    r"^(up|scrape_.*|go_.*|process_.*|promhttp_.*|.*_info|.*_created|.*_bucket|node_scrape_collector_.*)$"
+)
+# what the saturation check reads for the target (a neighbour's are read here)
+SATURATION = re.compile(
+    r"^(node_cpu_seconds_total|node_memory_MemAvailable_bytes|node_memory_MemTotal_bytes"
+    r"|node_disk_io_time_seconds_total|node_network_(receive|transmit)_bytes_total"
+    r"|pve_cpu_usage_ratio|pve_memory_usage_bytes|pve_memory_size_bytes|pve_up)$"
+)
+COUNTER = re.compile(r"(_total|_count|_sum)$")
+_LABELS_SHOWN = frozenset({"__name__", "instance", "job", "host", "hostname", "nodename", "server", "id"})
+
+
+def _matchers(place: Place, vmid: int | None) -> list[Matcher]:
+    names = "|".join(regex_escape(n) for n in place.names)
+    found = [Matcher("instance", f"(?i)({names})(:[0-9]+)?", "=~")]
+    found += [Matcher(label, f"(?i)({names})", "=~") for label in HOST_LABELS]
+    if place.role == "node":
+        found.append(Matcher("id", f"node/{regex_escape(place.name)}", "=~"))
+    elif place.role == "target" and vmid is not None:
+        found.append(Matcher("id", f"(qemu|lxc)/{vmid}", "=~"))
+    return found
+
+
+def rates(series: Series) -> Series:
+    """A counter's per-second rate between consecutive samples (a reset starts again from the new value)."""
+    points: list[Point] = []
+    for before, after in zip(series.points, series.points[1:], strict=False):
+        elapsed = after.t - before.t
+        if elapsed <= 0 or not (math.isfinite(before.value) and math.isfinite(after.value)):
+            continue
+        increase = after.value - before.value if after.value >= before.value else after.value
+        points.append(Point(after.t, increase / elapsed))
+    return Series(series.labels, points)
+
+
+def _fmt(value: float) -> str:
+    magnitude = abs(value)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if magnitude >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+def describe(metric: str, labels: dict[str, str], counter: bool) -> str:
+    """``metric{device=sda}`` with the labels that tell the series apart, and a plain word for it when known."""
+    parts = [f"{k}={v}" for k, v in sorted(labels.items()) if k not in _LABELS_SHOWN][:3]
+    name = metric + (f"{{{', '.join(parts)}}}" if parts else "")
+    words = plain_words(metric)
+    rate = " rate" if counter else ""
+    return f"{words}: {name}{rate}" if words else f"{name}{rate}"
+
+
+def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, found: Shift) -> Evidence:
+    metric = series.labels.get("__name__", "series")
+    what = describe(metric, series.labels, counter)
+    direction = "rose" if found.z >= 0 else "fell"
+    title = place.describe(
+        f"{what} {direction} from {_fmt(found.baseline_mean)} to {_fmt(found.recent_mean)} ({found.z:+.1f}σ)"
+    )
+    detail = f"baseline {_fmt(found.baseline_mean)} ± {_fmt(found.baseline_std)}, recent peak {_fmt(found.recent_peak)}"
+    if found.onset is not None:
+        offset = (found.onset - ctx.alert.starts_at).total_seconds() / 60
+        detail += f"; left its usual range at {offset:+.0f} min from the alert start"
+    shown = ",".join(f'{k}="{v}"' for k, v in sorted(series.labels.items()) if k != "__name__")
+    return Evidence(
+        id=evidence_id("met", metric, place.name, shown),
+        source="prometheus",
+        kind="metric_shift",
+        title=title,
+        detail=detail,
+        at=found.onset or found.peak_at,
+        score=saturate(abs(found.z), Z_HALF) * DISCOVERED_WEIGHT * place.weight,
+        ref=f"{metric}{{{shown}}}",
+        series=[(p.t, p.value) for p in series.points][-240:],
+        data={"metric": metric, "z": round(found.z, 2), "place": place.role, "where": place.name},
+    )
+
+
+def _skipped(place: Place, series_seen: int, names_left: int, bound: str) -> Evidence:
+    return Evidence(
+        id=evidence_id("met", "bound", place.name),
+        source="prometheus",
+        kind="note",
+        title=place.describe(f"Metric discovery stopped at a bound: {bound}"),
+        detail=f"{series_seen} series seen, {names_left} metric names not queried; raise the bound to look further",
+        score=0.02,
+    )
+
+
+async def _place(ctx: CheckContext, prometheus: PrometheusClient, place: Place, vmid: int | None) -> list[Evidence]:
+    plan, limits = ctx.plan, ctx.settings
+    matchers = _matchers(place, vmid)
+    rows = await prometheus.series(
+        [selector(None, None, [m]) for m in matchers], plan.window_start, plan.window_end, limit=limits.series_max
+    )
+    by_matcher: dict[int, set[str]] = defaultdict(set)
+    symptoms = query_metrics(
+        await ctx.alert_promql()
+    )  # the alert signal and its breakdown already show the rule's own series
+    for row in rows:
+        name = row.get("__name__", "")
+        if not name or SKIP.match(name) or name in symptoms or (place.role == "target" and SATURATION.match(name)):
+            continue
+        for index, matcher in enumerate(matchers):
+            if matcher.name in row and re.fullmatch(matcher.value.removeprefix("(?i)"), row[matcher.name], re.I):
+                by_matcher[index].add(name)
+                break
+    names = sorted({n for group in by_matcher.values() for n in group})
+    notes: list[Evidence] = []
+    if len(rows) >= limits.series_max:
+        notes.append(_skipped(place, len(rows), 0, f"TRIAGE_SERIES_MAX={limits.series_max} series"))
+    if len(names) > limits.metric_names_max:
+        notes.append(
+            _skipped(
+                place,
+                len(rows),
+                len(names) - limits.metric_names_max,
+                f"TRIAGE_METRIC_NAMES_MAX={limits.metric_names_max}",
+            )
+        )
+        keep = set(names[: limits.metric_names_max])
+        by_matcher = {i: group & keep for i, group in by_matcher.items()}
+    queries: list[str] = []
+    for index, group in by_matcher.items():
+        ordered = sorted(group)
+        for at in range(0, len(ordered), NAMES_PER_QUERY):
+            batch = "|".join(re.escape(n) for n in ordered[at : at + NAMES_PER_QUERY])
+            queries.append(selector(None, None, [Matcher("__name__", batch, "=~"), matchers[index]]))
+    results = await asyncio.gather(
+        *(prometheus.query_range(q, plan.window_start, plan.window_end) for q in queries), return_exceptions=True
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if queries and len(errors) == len(queries):
+        raise errors[0]
+    split = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
+    found = _shifts(ctx, place, [s for r in results if not isinstance(r, BaseException) for s in r.series], split)
+    return found + notes
+
+
+def _shifts(ctx: CheckContext, place: Place, series: list[Series], split: datetime) -> list[Evidence]:
+    per_metric: dict[str, list[Evidence]] = defaultdict(list)
+    for item in series:
+        metric = item.labels.get("__name__", "")
+        counter = bool(COUNTER.search(metric))
+        measured_series = rates(item) if counter else item
+        measured = shift(measured_series, split, min_recent=MIN_RECENT_POINTS)
+        if measured is None or abs(measured.z) < MIN_Z or not math.isfinite(measured.z):
+            continue
+        per_metric[metric].append(_evidence(ctx, place, measured_series, counter, measured))
+    kept = [e for items in per_metric.values() for e in sorted(items, key=lambda e: -e.score)[:PER_METRIC]]
+    kept.sort(key=lambda e: e.score, reverse=True)
+    return kept[:PER_PLACE]
+
+
+async def run(ctx: CheckContext) -> list[Evidence]:
+    """Series of the target and its neighbours, beyond the standard ones, whose level shifted at the alert."""
+    prometheus = ctx.deps.prometheus
+    if prometheus is None:
+        return []
+    places = [p for p in await ctx.places() if p.names]
+    if not places:
+        return []
+    vmid = ctx.plan.vmid
+    if vmid is None and ctx.deps.proxmox is not None:
+        try:
+            match = await ctx.guest()
+        except SourceError:
+            match = None  # the guest check reports the failed look-up
+        vmid = match.guest.vmid if match is not None else None
+    results = await asyncio.gather(*(_place(ctx, prometheus, p, vmid) for p in places), return_exceptions=True)
+    evidence: list[Evidence] = []
+    failed: list[tuple[Place, Exception]] = []
+    for place, result in zip(places, results, strict=True):
+        if isinstance(result, Exception):
+            failed.append((place, result))
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            evidence.extend(result)
+    if failed and len(failed) == len(results):
+        raise failed[0][1]
+    for place, exc in failed:
+        ctx.note_failure(f"{NAME}:{place.role}", exc)
+    evidence.sort(key=lambda e: e.score, reverse=True)
+    return evidence[:MAX_ITEMS]
