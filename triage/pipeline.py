@@ -16,7 +16,7 @@ from triage.checks.context import CheckContext
 from triage.deps import Deps
 from triage.gather import gather
 from triage.plan import Plan, make_plan
-from triage.ranking import rank
+from triage.ranking import rank, signal_onset
 from triage.settings import TriageSettings
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ async def triage(
     evidence, sources = await gather(
         ctx, plan.checks, check_timeout_s=settings.check_timeout_s, deadline_s=settings.deadline_s
     )
-    ranked = rank(evidence, alert.starts_at)
+    onset = signal_onset(evidence, alert.starts_at, allowance_min=settings.slow_burn_min)
+    ranked = rank(evidence, alert.starts_at, onset=onset)
     history = ctx.history or History(window_days=settings.history_days)
     analysis = await deps.analyser.analyse(alert, ranked, ctx.runbooks, history, now=now)
     base = report or Report(id=alert.occurrence_key, alert=alert)

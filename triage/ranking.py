@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from reports.models import Evidence
@@ -40,13 +40,21 @@ def saturate(value: float, half: float) -> float:
     return magnitude / (magnitude + half)
 
 
-def proximity(at: datetime | None, starts_at: datetime, *, half_life_min: float = HALF_LIFE_MIN) -> float:
-    """Weight 0..1 of a finding at ``at`` for an alert that started at ``starts_at``."""
+def proximity(
+    at: datetime | None,
+    starts_at: datetime,
+    *,
+    half_life_min: float = HALF_LIFE_MIN,
+    onset: datetime | None = None,
+) -> float:
+    """Weight 0..1 of a finding at ``at`` for an alert that started at ``starts_at`` and whose signal began moving
+    at ``onset`` (default: the start): full between the two, halving every ``half_life_min`` before the onset."""
     if at is None:
         return UNDATED_PROXIMITY
     offset_min = (at - starts_at).total_seconds() / 60.0
+    anchor_min = min(0.0, (onset - starts_at).total_seconds() / 60.0) if onset is not None else 0.0
     if offset_min <= 0:
-        decay: float = 0.5 ** (-offset_min / half_life_min)
+        decay: float = 0.5 ** (max(0.0, anchor_min - offset_min) / half_life_min)
     else:
         decay = AFTER_START_FACTOR * 0.5 ** (offset_min / (half_life_min / 2))
     return PROXIMITY_FLOOR + (1.0 - PROXIMITY_FLOOR) * decay
@@ -75,13 +83,24 @@ def effective_time(item: Evidence, starts_at: datetime) -> datetime | None:
     return datetime.fromtimestamp(edge, starts_at.tzinfo)
 
 
-def rank(evidence: Iterable[Evidence], starts_at: datetime) -> list[Evidence]:
-    """Score every item (anomaly × proximity) and return them all, best first. Ranking twice gives the same result."""
+def signal_onset(evidence: Iterable[Evidence], starts_at: datetime, *, allowance_min: float) -> datetime | None:
+    """When the alert's own signal began moving (its ``onset``), no earlier than ``allowance_min`` before the start."""
+    for item in evidence:
+        began = item.data.get("onset") if item.kind == "alert_signal" else None
+        if isinstance(began, int | float) and math.isfinite(began):
+            earliest = starts_at - timedelta(minutes=allowance_min)
+            return max(earliest, min(starts_at, datetime.fromtimestamp(began, starts_at.tzinfo)))
+    return None
+
+
+def rank(evidence: Iterable[Evidence], starts_at: datetime, *, onset: datetime | None = None) -> list[Evidence]:
+    """Score every item (anomaly × proximity to the span from the signal's ``onset`` to the alert's start) and return
+    them all, best first. Ranking twice gives the same result."""
     scored: list[tuple[float, float, str, Evidence]] = []
     for item in evidence:
         anomaly = anomaly_of(item)
         when = effective_time(item, starts_at)
-        weight = proximity(when, starts_at)
+        weight = proximity(when, starts_at, onset=onset)
         score = round(anomaly * weight, 4)
         ranked = item.model_copy(
             update={"score": score, "data": {**item.data, "anomaly": anomaly, "proximity": round(weight, 4)}}

@@ -73,3 +73,31 @@ def trend(series: Series) -> float:
     if denom == 0:
         return 0.0
     return sum((t - mean_t) * (v - mean_v) for t, v in zip(ts, vs, strict=True)) / denom * 3600.0
+
+
+def departure(series: Series, *, rising: bool, share: float = 0.25, min_points: int = 4) -> datetime | None:
+    """When the series left the level it started the window at, for good: the start of the excursion (in the
+    ``rising`` direction) that lasts to the window's end. None when it never left, or was already out at the start.
+
+    Unlike :func:`shift`'s onset, the baseline here is the window's first ``share`` only, so a slow rise that began
+    long before the alert is dated where it began, not where it became unusual against a baseline it contaminates.
+    """
+    points = _finite(series.points)
+    head = points[: max(min_points, int(len(points) * share))]
+    if len(head) < min_points or len(points) <= len(head):
+        return None
+    values = [p.value for p in head]
+    mean = statistics.fmean(values)
+    spread = max(statistics.pstdev(values), abs(mean) * MIN_SPREAD_SHARE, MIN_SPREAD_ABS)
+    sign = 1.0 if rising else -1.0
+    limit = mean + sign * ONSET_SIGMA * spread
+    if sign * (points[-1].value - limit) <= 0:
+        return None
+    start = None
+    for point in points[len(head) :]:
+        beyond = sign * (point.value - limit) > 0
+        if beyond and start is None:
+            start = point.at
+        elif not beyond:
+            start = None
+    return start

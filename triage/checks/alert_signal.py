@@ -39,7 +39,7 @@ from triage.checks._rules import (
     query_language,
     rule_health,
 )
-from triage.checks._stats import ONSET_SIGMA, Shift, shift, trend
+from triage.checks._stats import ONSET_SIGMA, Shift, departure, shift, trend
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.ranking import saturate
 
@@ -165,6 +165,7 @@ async def _signal(
     if measured is None:
         title = f"Alert query true since {first.at:%H:%M} UTC, {describe_worst(worst.value, condition)}"
         score, at, detail = CONDITION_ONLY_SCORE, first.at, f"trend {direction} ({_fmt(slope)}/h)"
+        onset, rising = first.at, True
     else:
         title = (
             f"Alert query went from {_fmt(measured.baseline_mean)} to {_fmt(measured.recent_mean)} "
@@ -172,8 +173,17 @@ async def _signal(
         )
         score = saturate(abs(measured.z), Z_HALF)
         at = crossed or _onset(series.points, measured, condition) or ctx.alert.starts_at
+        rising = (
+            condition.kind != "below"
+            if condition is not None and condition.kind in ("above", "below")
+            else measured.z >= 0
+        )
+        began = departure(series, rising=rising)
+        onset = min(began, at) if began is not None else at
         crossing = "its threshold" if crossed is not None else "its usual range"
         detail = f"crossed {crossing} at {at:%H:%M} UTC; trend {direction} ({_fmt(slope)}/h)"
+        if onset < at:
+            detail += f"; began moving at {onset:%H:%M} UTC"
     signal = Evidence(
         id=evidence_id("sig", "query", promql),
         source="prometheus",
