@@ -29,6 +29,7 @@ from tools.proxmox_models import (
     GuestMatch,
     GuestStatus,
     NodeStatus,
+    PendingChange,
     Resource,
     Task,
     agent_addresses,
@@ -200,6 +201,12 @@ class ProxmoxClient(ProxmoxApiClient):
         if not isinstance(data, dict):
             raise SourceMalformedResponse("config is not an object", source=self.source, url=self.display_url + path)
         return GuestConfig(values={str(k): str(v) for k, v in data.items()})
+
+    async def guest_pending(self, node: str, vmid: int, kind: GuestKind) -> list[PendingChange]:
+        """Configuration changes written but not applied yet (``/pending``): they take effect at the next start."""
+        path = f"/nodes/{segment(node)}/{kind}/{vmid}/pending"
+        rows = parse_list(PendingChange, await self.data(path), source=self.source, url=self.display_url + path)
+        return [row for row in rows if row.changed]
 
     async def node_tasks(
         self,

@@ -26,6 +26,10 @@ PROXY_ERROR = 596
 M = TypeVar("M", bound=BaseModel)
 
 
+MAX_TASK_LOG_LINES = 5000
+TASK_LOG_LINE_CHARS = 500
+
+
 def api_base(base_url: str) -> str:
     """``https://pve:8006`` or ``https://pve:8006/api2/json`` → the URL with exactly one ``/api2/json``."""
     base = base_url.rstrip("/")
@@ -97,6 +101,19 @@ class ProxmoxApiClient(SourceClient):
             text = self._redact(_describe_errors(body["errors"]))[:ERROR_TEXT_CHARS]
             raise SourceQueryError(f"request rejected: {text}", source=self.source, url=url)
         return body["data"]
+
+    async def task_log(self, node: str, upid: str, *, limit: int = 500) -> list[str]:
+        """The first ``limit`` lines of a task's log (``/nodes/{node}/tasks/{upid}/log``; PBS: node ``localhost``).
+
+        A task that has ended closes its log with ``TASK OK``, ``TASK WARNINGS: n`` or ``TASK ERROR: …``.
+        """
+        path = f"/nodes/{segment(node)}/tasks/{segment(upid)}/log"
+        data = await self.data(path, params={"start": 0, "limit": max(1, min(limit, MAX_TASK_LOG_LINES))})
+        if not isinstance(data, list):
+            raise SourceMalformedResponse("task log is not a list", source=self.source, url=self.display_url + path)
+        lines = [row for row in data if isinstance(row, dict) and isinstance(row.get("t"), str)]
+        lines.sort(key=lambda row: row.get("n", 0) if isinstance(row.get("n"), int) else 0)
+        return [self._redact(str(row["t"]))[:TASK_LOG_LINE_CHARS] for row in lines]
 
     def _upstream_error(self, response: httpx.Response, url: str) -> SourceError | None:
         """400 (parameter check) becomes SourceQueryError, a 500 "… does not exist" SourceNotFound, and 596 (the

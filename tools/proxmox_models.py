@@ -157,6 +157,27 @@ class GuestConfig(_Model):
         return found
 
 
+class PendingChange(_Model):
+    """One row of ``/nodes/{node}/{qemu|lxc}/{vmid}/pending``: a key's running ``value``, and its ``pending`` value or
+    ``delete`` (1: to be deleted) when a change waits for the guest's next start."""
+
+    key: str
+    value: str | int | float | None = None
+    pending: str | int | float | None = None
+    delete: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.pending is not None or bool(self.delete)
+
+    def describe(self) -> str:
+        """``memory 4096 → 2048``, ``net1 deleted``."""
+        if self.delete:
+            return f"{self.key} deleted"
+        before = "unset" if self.value is None else str(self.value)
+        return f"{self.key} {before[:60]} → {str(self.pending)[:60]}"
+
+
 class TaskBase(_Model):
     """What a PVE and a PBS task share: UPID, user, start and end (epoch seconds), status ``OK`` or error text.
 

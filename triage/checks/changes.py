@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from reports.models import Evidence
 from triage.checks._logs import clip
+from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.context import CheckContext, CheckFailed, evidence_id
 
 NAME = "changes"
@@ -104,26 +105,27 @@ async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
     vmid = match.guest.vmid if match else ctx.plan.vmid
     guest_node = match.guest.node if match else None
     tasks = await proxmox.tasks(since_s=since, until_s=until, limit=200)
+    chosen = [
+        task
+        for task in tasks
+        if task.type in PVE_TASK_KINDS
+        and (vmid is None or task.vmid == vmid or (task.vmid is None and task.node in (guest_node, *ctx.plan.nodes)))
+    ]
+    now_s = ctx.now.timestamp()
+    stories = await task_stories(proxmox, [(t.node, t.upid) for t in chosen if worth_reading(t, now_s)])
     items: list[Evidence] = []
-    for task in tasks:
-        known = PVE_TASK_KINDS.get(task.type)
-        if known is None:
-            continue
-        relevant = (
-            vmid is None or task.vmid == vmid or (task.vmid is None and task.node in (guest_node, *ctx.plan.nodes))
-        )
-        if not relevant:
-            continue
+    for task in chosen:
         at = datetime.fromtimestamp(task.starttime, UTC)
-        kind, score = known
+        kind, score = PVE_TASK_KINDS[task.type]
         outcome = "running" if task.running else ("failed: " + clip(task.status or "", 120) if task.failed else "OK")
         target = f" of {task.id}" if task.id else ""
+        story = stories.get(task.upid)
         items.append(
             Evidence(
                 id=evidence_id("pve", task.type, task.upid),
                 source="proxmox",
                 kind=kind,
-                title=f"Proxmox {task.type}{target} on {task.node} ({outcome})",
+                title=f"Proxmox {task.type}{target} on {task.node} ({outcome})" + (f": {story}" if story else ""),
                 detail=f"{_offset(at, ctx)}; by {task.user or 'unknown'}",
                 at=at,
                 score=min(
@@ -144,22 +146,28 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
     if pbs is None:
         return []
     since, until = ctx.epoch_window
+    # the backups check reports failing maintenance of the alert's datastore, with its streak
+    chosen = [
+        task
+        for task in await pbs.tasks(since_s=since, until_s=until, limit=200)
+        if task.worker_type in PBS_TASK_KINDS and not (on_datastore(task.worker_id, ctx.plan.datastore) and task.failed)
+    ]
+    now_s = ctx.now.timestamp()
+    stories = await task_stories(pbs, [(t.node, t.upid) for t in chosen if worth_reading(t, now_s)])
     items: list[Evidence] = []
-    for task in await pbs.tasks(since_s=since, until_s=until, limit=200):
-        known = PBS_TASK_KINDS.get(task.worker_type)
-        if known is None:
-            continue
+    for task in chosen:
+        known = PBS_TASK_KINDS[task.worker_type]
         ours = on_datastore(task.worker_id, ctx.plan.datastore)
-        if ours and task.failed:
-            continue  # the backups check reports failing maintenance of the alert's datastore, with its streak
         at = datetime.fromtimestamp(task.starttime, UTC)
         outcome = "running" if task.endtime is None else ("failed" if task.failed else "OK")
+        story = stories.get(task.upid)
         items.append(
             Evidence(
                 id=evidence_id("pbs", task.worker_type, task.upid),
                 source="pbs",
                 kind=known[0],
-                title=f"PBS {known[0]} {task.worker_id or ''} ({outcome})".replace("  ", " "),
+                title=f"PBS {known[0]} {task.worker_id or ''} ({outcome})".replace("  ", " ")
+                + (f": {story}" if story else ""),
                 detail=f"{_offset(at, ctx)}",
                 at=at,
                 score=min(1.0, known[1] + (FAILED_BONUS if task.failed else 0.0) + (TARGET_BONUS if ours else 0.0)),

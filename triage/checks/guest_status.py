@@ -2,7 +2,8 @@
 
 Finds the guest through the plan's hints (vmid, names, addresses — the Proxmox client looks across all nodes), then
 reads its current status and its node's: not running, rebooted recently (uptime shorter than the window), memory
-near its limit, a lock (backup, migration, snapshot), and a node that is offline, rebooted or saturated. A healthy
+near its limit, a lock (backup, migration, snapshot), configuration changes waiting for the next start, and a node
+that is offline, rebooted or saturated. A healthy
 guest still yields one low-scored line of context.
 """
 
@@ -12,8 +13,9 @@ import asyncio
 from datetime import datetime, timedelta
 
 from reports.models import Evidence
+from tools.errors import SourceError
 from tools.proxmox import ProxmoxClient
-from tools.proxmox_models import GuestStatus, NodeStatus, Resource
+from tools.proxmox_models import GuestStatus, NodeStatus, PendingChange, Resource
 from triage.checks.context import CheckContext, evidence_id
 
 NAME = "guest_status"
@@ -22,6 +24,8 @@ MEMORY_HIGH = 0.9
 NODE_CPU_HIGH = 0.9
 NODE_IOWAIT_HIGH = 0.15
 GIB = 1024**3
+PENDING_SCORE = 0.45
+MAX_PENDING_SHOWN = 4
 
 
 def _pct(value: float | None) -> str:
@@ -131,6 +135,34 @@ async def _none() -> None:
     return None
 
 
+async def _no_changes() -> list[PendingChange]:
+    return []
+
+
+async def _pending(proxmox: ProxmoxClient, guest: Resource) -> list[PendingChange]:
+    assert guest.node is not None and guest.vmid is not None
+    try:
+        return await proxmox.guest_pending(guest.node, guest.vmid, guest.kind)
+    except SourceError:
+        return []  # an older PVE, or a token without VM.Audit on /pending: the status still counts
+
+
+def _pending_item(guest: Resource, changes: list[PendingChange]) -> Evidence:
+    label = f"{guest.kind.upper() if guest.kind == 'lxc' else 'VM'} {guest.vmid} ({guest.name or '?'})"
+    shown = ", ".join(c.describe() for c in changes[:MAX_PENDING_SHOWN])
+    more = f" and {len(changes) - MAX_PENDING_SHOWN} more" if len(changes) > MAX_PENDING_SHOWN else ""
+    return Evidence(
+        id=evidence_id("guest", "pending", guest.vmid),
+        source="proxmox",
+        kind="guest_config",
+        title=f"{label} has configuration changes waiting for its next start: {shown}{more}",
+        detail="written with the guest running; they apply at the next start or reboot (qm/pct pending)",
+        score=PENDING_SCORE,
+        ref=f"/nodes/{guest.node}/{guest.kind}/{guest.vmid}/pending",
+        data={"vmid": guest.vmid, "node": guest.node, "keys": [c.key for c in changes[:20]]},
+    )
+
+
 async def run(ctx: CheckContext) -> list[Evidence]:
     """State, recent reboot, memory vs limit and lock of the alert's guest, and the health of its node."""
     proxmox = ctx.deps.proxmox
@@ -149,14 +181,17 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         and online.get(match.guest.node or "")
     )
     guest_task = _guest(proxmox, match.guest) if match is not None and readable else _none()
-    guest_status, node_results = await asyncio.gather(
-        guest_task, asyncio.gather(*(_node(proxmox, n, online[n]) for n in wanted))
+    pending_task = _pending(proxmox, match.guest) if match is not None and readable else _no_changes()
+    guest_status, pending, node_results = await asyncio.gather(
+        guest_task, pending_task, asyncio.gather(*(_node(proxmox, n, online[n]) for n in wanted))
     )
     items: list[Evidence] = []
     if match is not None:
         # an offline node cannot report the guest's own status; the cluster view still knows its last state
         current = guest_status or GuestStatus(vmid=match.guest.vmid or 0, status=match.guest.status or "unknown")
         items += _guest_items(ctx, match.guest, current)
+        if pending:
+            items.append(_pending_item(match.guest, pending))
     for node, node_status in zip(wanted, node_results, strict=True):
         items += _node_items(ctx, node, online[node], node_status)
     return items
