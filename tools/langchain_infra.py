@@ -55,6 +55,9 @@ class SnapshotArgs(ToolArgs):
     store: str = Field(min_length=1, max_length=100, description="Datastore name (see pbs_datastores).")
     backup_type: Literal["vm", "ct", "host"] | None = Field(None, description="Only this kind of backup group.")
     backup_id: str | None = Field(None, max_length=100, description="Only this group, e.g. the vmid `101`.")
+    ns: str | None = Field(
+        None, max_length=255, description="Namespace, e.g. `prod/db` (PBS lists only the root namespace without it)."
+    )
     limit: int = Field(20, ge=1, le=200, description="Most snapshots to return (newest first).")
 
 
@@ -193,7 +196,7 @@ def pbs_tools(client: PbsClient, *, budget: int, clock: Clock) -> list[BaseTool]
 
     async def snapshots(args: SnapshotArgs) -> str:
         found = await client.snapshots(
-            args.store, backup_type=args.backup_type, backup_id=args.backup_id, limit=args.limit
+            args.store, backup_type=args.backup_type, backup_id=args.backup_id, ns=args.ns, limit=args.limit
         )
         lines = [
             f"{s.backup_type}/{s.backup_id} {when(s.backup_time)} size {size(s.size)} verify={s.verify_state or 'none'}"
@@ -201,7 +204,7 @@ def pbs_tools(client: PbsClient, *, budget: int, clock: Clock) -> list[BaseTool]
             for s in found
         ]
         return fit(
-            f"pbs snapshots in {args.store}: {len(found)}",
+            f"pbs snapshots in {args.store}" + (f" namespace {args.ns}" if args.ns else "") + f": {len(found)}",
             lines,
             budget_chars=budget,
             narrow="pass backup_type and backup_id",

@@ -13,6 +13,7 @@ from typing import Any, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tools.errors import SourceMalformedResponse
 from tools.http import ClientOptions
 from tools.proxmox_api import ProxmoxApiClient, parse_list, parse_model, segment
 from tools.proxmox_models import TaskBase
@@ -113,17 +114,37 @@ class PbsClient(ProxmoxApiClient):
         body = {**data, "store": store} if isinstance(data, dict) else data
         return parse_model(DatastoreUsage, body, source=self.source, url=self.display_url + path)
 
-    async def groups(self, store: str) -> list[BackupGroup]:
-        """Backup groups of a datastore with their last backup time and snapshot count."""
+    async def namespaces(self, store: str, *, max_depth: int = 7) -> list[str]:
+        """Namespaces of a datastore (``""`` is the root), down to ``max_depth`` levels."""
+        path = f"/admin/datastore/{segment(store)}/namespace"
+        data = await self.data(path, params={"max-depth": max(0, min(max_depth, 7))})
+        if not isinstance(data, list):
+            raise SourceMalformedResponse(
+                "namespace list is not a list", source=self.source, url=self.display_url + path
+            )
+        found = [str(row.get("ns", "")) for row in data if isinstance(row, dict)]
+        return list(dict.fromkeys(["", *found]))
+
+    async def groups(self, store: str, *, ns: str | None = None) -> list[BackupGroup]:
+        """Backup groups of a datastore (of namespace ``ns``; PBS lists only the root without it) with their last
+        backup time and snapshot count."""
         path = f"/admin/datastore/{segment(store)}/groups"
-        return parse_list(BackupGroup, await self.data(path), source=self.source, url=self.display_url + path)
+        data = await self.data(path, params={"ns": ns or None})
+        return parse_list(BackupGroup, data, source=self.source, url=self.display_url + path)
 
     async def snapshots(
-        self, store: str, *, backup_type: str | None = None, backup_id: str | None = None, limit: int = 100
+        self,
+        store: str,
+        *,
+        backup_type: str | None = None,
+        backup_id: str | None = None,
+        ns: str | None = None,
+        limit: int = 100,
     ) -> list[Snapshot]:
-        """Snapshots of a datastore, optionally of one group, newest first, at most ``limit``."""
+        """Snapshots of a datastore (of namespace ``ns``; the root without it), optionally of one group, newest
+        first, at most ``limit``."""
         path = f"/admin/datastore/{segment(store)}/snapshots"
-        params = {"backup-type": backup_type, "backup-id": backup_id}
+        params = {"backup-type": backup_type, "backup-id": backup_id, "ns": ns or None}
         snaps = parse_list(
             Snapshot, await self.data(path, params=params), source=self.source, url=self.display_url + path
         )
