@@ -51,7 +51,8 @@ SKIP = re.compile(
 SATURATION = re.compile(
     r"^(node_cpu_seconds_total|node_memory_MemAvailable_bytes|node_memory_MemTotal_bytes"
     r"|node_disk_io_time_seconds_total|node_network_(receive|transmit)_bytes_total"
-    r"|pve_cpu_usage_ratio|pve_memory_usage_bytes|pve_memory_size_bytes|pve_up)$"
+    r"|pve_cpu_usage_ratio|pve_memory_usage_bytes|pve_memory_size_bytes|pve_up"
+    r"|pve_disk_read_bytes(_total)?|pve_disk_write_bytes|pve_disk_written_bytes_total)$"
 )
 COUNTER = re.compile(r"(_total|_count|_sum)$")
 _LABELS_SHOWN = frozenset({"__name__", "instance", "job", "host", "hostname", "nodename", "server", "id"})

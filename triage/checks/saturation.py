@@ -126,7 +126,10 @@ def pve_queries(pve_id: str) -> list[MetricQuery]:
         MetricQuery(
             "pve_disk_io",
             "disk IO (Proxmox)",
-            f"rate({selector('pve_disk_read_bytes', ident)}[5m]) + rate({selector('pve_disk_write_bytes', ident)}[5m])",
+            # pve_exporter 3 names the counters *_total; older versions export the deprecated gauges
+            f"(rate({selector('pve_disk_read_bytes_total', ident)}[5m]) "
+            f"+ rate({selector('pve_disk_written_bytes_total', ident)}[5m])) "
+            f"or (rate({selector('pve_disk_read_bytes', ident)}[5m]) + rate({selector('pve_disk_write_bytes', ident)}[5m]))",
             ratio=False,
             two_sided=True,
         ),
