@@ -41,7 +41,7 @@ async def triage(
         ctx, plan.checks, check_timeout_s=settings.check_timeout_s, deadline_s=settings.deadline_s
     )
     onset = signal_onset(evidence, alert.starts_at, allowance_min=settings.slow_burn_min)
-    ranked = rank(evidence, alert.starts_at, onset=onset)
+    ranked = rank(evidence, alert.starts_at, onset=onset, persisting_half_life_min=settings.slow_burn_min)
     history = ctx.history or History(window_days=settings.history_days)
     analysis = await deps.analyser.analyse(alert, ranked, ctx.runbooks, history, now=now)
     base = report or Report(id=alert.occurrence_key, alert=alert)

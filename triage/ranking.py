@@ -93,14 +93,25 @@ def signal_onset(evidence: Iterable[Evidence], starts_at: datetime, *, allowance
     return None
 
 
-def rank(evidence: Iterable[Evidence], starts_at: datetime, *, onset: datetime | None = None) -> list[Evidence]:
+def rank(
+    evidence: Iterable[Evidence],
+    starts_at: datetime,
+    *,
+    onset: datetime | None = None,
+    persisting_half_life_min: float = HALF_LIFE_MIN,
+) -> list[Evidence]:
     """Score every item (anomaly × proximity to the span from the signal's ``onset`` to the alert's start) and return
-    them all, best first. Ranking twice gives the same result."""
+    them all, best first. Ranking twice gives the same result.
+
+    A condition that began before the alert and still holds (``data["persisting"]``: a level that moved and stayed
+    moved) fades with ``persisting_half_life_min`` instead: it is present at the alert however early it began.
+    """
     scored: list[tuple[float, float, str, Evidence]] = []
     for item in evidence:
         anomaly = anomaly_of(item)
         when = effective_time(item, starts_at)
-        weight = proximity(when, starts_at, onset=onset)
+        half_life = max(HALF_LIFE_MIN, persisting_half_life_min) if item.data.get("persisting") else HALF_LIFE_MIN
+        weight = proximity(when, starts_at, onset=onset, half_life_min=half_life)
         score = round(anomaly * weight, 4)
         ranked = item.model_copy(
             update={"score": score, "data": {**item.data, "anomaly": anomaly, "proximity": round(weight, 4)}}

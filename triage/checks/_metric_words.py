@@ -31,7 +31,7 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
     (r"time_(offset|sync)|timex", "clock"),
     (r"systemd_unit_state", "systemd unit state"),
 )
-_COMPILED = tuple((re.compile(pattern), words) for pattern, words in GLOSSARY)
+_COMPILED = tuple((re.compile(pattern, re.IGNORECASE), words) for pattern, words in GLOSSARY)
 
 
 def plain_words(metric: str) -> str:

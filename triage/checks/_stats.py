@@ -101,3 +101,33 @@ def departure(series: Series, *, rising: bool, share: float = 0.25, min_points: 
         elif not beyond:
             start = None
     return start
+
+
+def level_change(
+    series: Series, baseline_until: datetime, recent_from: datetime, *, min_recent: int = 3
+) -> Shift | None:
+    """The level from ``recent_from`` on against the level before ``baseline_until`` (a gap between them is left
+    out, so a slow change that began inside it does not blur the baseline). The onset is where the final excursion
+    beyond the baseline's usual range began. None with fewer than two baseline or ``min_recent`` recent points."""
+    points = _finite(series.points)
+    cut, recent_cut = baseline_until.timestamp(), recent_from.timestamp()
+    before = [p.value for p in points if p.t < cut]
+    recent = [p for p in points if p.t >= recent_cut]
+    if len(before) < 2 or len(recent) < max(1, min_recent):
+        return None
+    mean = statistics.fmean(before)
+    spread = max(statistics.pstdev(before), abs(mean) * MIN_SPREAD_SHARE, MIN_SPREAD_ABS)
+    level = statistics.fmean(p.value for p in recent)
+    z = (level - mean) / spread
+    limit = mean + (ONSET_SIGMA if z >= 0 else -ONSET_SIGMA) * spread
+    onset = None
+    for point in points:
+        if point.t < cut:
+            continue
+        beyond = point.value > limit if z >= 0 else point.value < limit
+        if beyond and onset is None:
+            onset = point.at
+        elif not beyond:
+            onset = None
+    peak = max(recent, key=lambda p: p.value if z >= 0 else -p.value)
+    return Shift(mean, spread, level, peak.value, z, onset, peak.at)

@@ -25,7 +25,7 @@ from triage.checks.context import CheckContext, evidence_id
 
 NAME = "log_errors"
 SOURCES = ("loki",)
-TITLE_CHARS = 160
+TITLE_CHARS = 300
 # lines are discrete events: a pattern logged within this long before the start is taken as still going on
 ACTIVE_SLACK_S = 120
 PER_PLACE = 5

@@ -16,7 +16,7 @@ import asyncio
 import math
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from reports.models import Evidence
 from tools.errors import SourceError
@@ -26,7 +26,7 @@ from tools.types import Point, Series
 from triage.checks._breakdown import query_metrics
 from triage.checks._metric_words import plain_words
 from triage.checks._neighbourhood import Place
-from triage.checks._stats import Shift, shift
+from triage.checks._stats import Shift, level_change
 from triage.checks.context import CheckContext, evidence_id
 from triage.ranking import saturate
 
@@ -120,7 +120,8 @@ def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, fo
         score=saturate(abs(found.z), Z_HALF) * DISCOVERED_WEIGHT * place.weight,
         ref=f"{metric}{{{shown}}}",
         series=[(p.t, p.value) for p in series.points][-240:],
-        data={"metric": metric, "z": round(found.z, 2), "place": place.role, "where": place.name},
+        # a level that moved and stayed moved is a condition still present at the alert, however early it began
+        data={"metric": metric, "z": round(found.z, 2), "place": place.role, "where": place.name, "persisting": True},
     )
 
 
@@ -174,24 +175,27 @@ async def _place(ctx: CheckContext, prometheus: PrometheusClient, place: Place, 
         for at in range(0, len(ordered), NAMES_PER_QUERY):
             batch = "|".join(re.escape(n) for n in ordered[at : at + NAMES_PER_QUERY])
             queries.append(selector(None, None, [Matcher("__name__", batch, "=~"), matchers[index]]))
+    # the window before the triage window is the baseline: a slow change that began early in the triage window
+    # would otherwise be its own baseline
+    baseline_start = plan.window_start - (plan.window_end - plan.window_start)
     results = await asyncio.gather(
-        *(prometheus.query_range(q, plan.window_start, plan.window_end) for q in queries), return_exceptions=True
+        *(prometheus.query_range(q, baseline_start, plan.window_end) for q in queries), return_exceptions=True
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     if queries and len(errors) == len(queries):
         raise errors[0]
-    split = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
-    found = _shifts(ctx, place, [s for r in results if not isinstance(r, BaseException) for s in r.series], split)
+    found = _shifts(ctx, place, [s for r in results if not isinstance(r, BaseException) for s in r.series])
     return found + notes
 
 
-def _shifts(ctx: CheckContext, place: Place, series: list[Series], split: datetime) -> list[Evidence]:
+def _shifts(ctx: CheckContext, place: Place, series: list[Series]) -> list[Evidence]:
+    recent_from = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
     per_metric: dict[str, list[Evidence]] = defaultdict(list)
     for item in series:
         metric = item.labels.get("__name__", "")
         counter = bool(COUNTER.search(metric))
         measured_series = rates(item) if counter else item
-        measured = shift(measured_series, split, min_recent=MIN_RECENT_POINTS)
+        measured = level_change(measured_series, ctx.plan.window_start, recent_from, min_recent=MIN_RECENT_POINTS)
         if measured is None or abs(measured.z) < MIN_Z or not math.isfinite(measured.z):
             continue
         per_metric[metric].append(_evidence(ctx, place, measured_series, counter, measured))
