@@ -2,24 +2,27 @@
 
 A rule usually aggregates (``sum(rate(x[5m])) > 100``), so its single series hides where the change is. The
 breakdown query is the input of the rule's first aggregation (left side first), which keeps every label; each of its
-series is compared before vs after the split, and the series that carry most of the change in the direction the rule
-fires are named with the labels that tell them apart.
+series is compared with its level in the window before, and the series that carry most of the change in the
+direction the rule fires are named with the labels that tell them apart. When nothing moved (the aggregate was already
+high), the series holding most of the total is named instead.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import promql_parser
 
 from tools.types import Series
-from triage.checks._stats import Shift, shift
+from triage.checks._stats import Shift, level_change
 
 MAX_SERIES = 200
 MIN_SHARE = 0.2
 MIN_Z = 3.0
 MAX_ITEMS = 2
+DOMINANT_SHARE = 0.5
 # labels every series of one target shares, which say nothing about which part moved
 _COMMON = frozenset({"__name__", "job", "instance"})
 
@@ -85,10 +88,14 @@ def distinguishing(series: list[Series]) -> list[str]:
     return sorted(n for n in names if len({s.labels.get(n) for s in series}) > 1)
 
 
-def movers(series: list[Series], split_at: float, *, rising: bool) -> list[Part]:
-    """The series carrying most of the change in the rule's direction (``rising``: it fires above a threshold)."""
-    split = datetime.fromtimestamp(split_at, UTC)
-    measured = [(s, m) for s in series[:MAX_SERIES] if (m := shift(s, split, min_recent=2)) is not None]
+def movers(series: list[Series], baseline_until: datetime, recent_from: datetime, *, rising: bool) -> list[Part]:
+    """The series carrying most of the change in the rule's direction (``rising``: it fires above a threshold),
+    the level from ``recent_from`` on against the level before ``baseline_until``."""
+    measured = [
+        (s, m)
+        for s in series[:MAX_SERIES]
+        if (m := level_change(s, baseline_until, recent_from, min_recent=2)) is not None
+    ]
     if len(measured) < 2:
         return []
     sign = 1.0 if rising else -1.0
@@ -104,3 +111,18 @@ def movers(series: list[Series], split_at: float, *, rising: bool) -> list[Part]
     ]
     parts.sort(key=lambda p: p.share, reverse=True)
     return parts[:MAX_ITEMS]
+
+
+def dominant(series: list[Series]) -> tuple[dict[str, str], float, float, float] | None:
+    """The series holding most of the total at the latest time (labels, its value, the total, its share), when one
+    holds at least :data:`DOMINANT_SHARE` of it: which part the aggregate is made of even when nothing moved."""
+    latest = [(s, s.points[-1].value) for s in series[:MAX_SERIES] if s.points and s.points[-1].value > 0]
+    if len(latest) < 2:
+        return None
+    total = sum(v for _, v in latest if math.isfinite(v))
+    top, value = max(latest, key=lambda item: item[1])
+    if total <= 0 or not math.isfinite(value) or value / total < DOMINANT_SHARE:
+        return None
+    keys = distinguishing([s for s, _ in latest])
+    labels = {k: top.labels[k] for k in keys if k in top.labels}
+    return (labels, value, total, value / total) if labels else None

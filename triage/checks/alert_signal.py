@@ -22,7 +22,7 @@ from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.prometheus import PrometheusClient
 from tools.types import Point, Series
-from triage.checks._breakdown import Part, breakdown_query, movers
+from triage.checks._breakdown import Part, breakdown_query, distinguishing, dominant, movers
 from triage.checks._condition import (
     Condition,
     crossed_at,
@@ -50,6 +50,8 @@ Z_HALF = 3.0
 # a query that only returns samples while its condition holds (``x > 0.9``) has no baseline: its presence is it
 CONDITION_ONLY_SCORE = 0.3
 NOTE_SCORE = 0.05
+BREAKDOWN_RECENT_MIN = 15
+DOMINANT_SCORE = 0.6
 
 
 def best_series(series: list[Series], labels: dict[str, str], condition: Condition | None = None) -> Series | None:
@@ -154,6 +156,10 @@ async def _signal(
                 ref=promql,
             )
         ]
+    # the labels that tell the alert's series from the query's others (which mount, which disk)
+    keys = distinguishing(result.series) if len(result.series) > 1 else []
+    shown = [f"{k}={series.labels[k]}" for k in keys if k in series.labels][:4]
+    which = f" ({', '.join(shown)})" if shown else ""
     split = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
     measured = shift(series, split)
     slope = trend(series)
@@ -163,12 +169,12 @@ async def _signal(
     worst = worst_point(recent, condition) or worst_point(series.points, condition) or first
     crossed = crossed_at(series.points, condition, worst)
     if measured is None:
-        title = f"Alert query true since {first.at:%H:%M} UTC, {describe_worst(worst.value, condition)}"
+        title = f"Alert query{which} true since {first.at:%H:%M} UTC, {describe_worst(worst.value, condition)}"
         score, at, detail = CONDITION_ONLY_SCORE, first.at, f"trend {direction} ({_fmt(slope)}/h)"
         onset, rising = first.at, True
     else:
         title = (
-            f"Alert query went from {_fmt(measured.baseline_mean)} to {_fmt(measured.recent_mean)} "
+            f"Alert query{which} went from {_fmt(measured.baseline_mean)} to {_fmt(measured.recent_mean)} "
             f"({measured.z:+.1f}σ), {describe_worst(worst.value, condition)}"
         )
         score = saturate(abs(measured.z), Z_HALF)
@@ -208,23 +214,45 @@ async def _signal(
     rising = (
         condition.kind != "below" if condition is not None and condition.kind in ("above", "below") else measured.z >= 0
     )
-    return [signal, *await _breakdown(ctx, prometheus, promql, split, rising, at)]
+    return [signal, *await _breakdown(ctx, prometheus, promql, rising, at)]
 
 
 async def _breakdown(
-    ctx: CheckContext, prometheus: PrometheusClient, promql: str, split: datetime, rising: bool, at: datetime
+    ctx: CheckContext, prometheus: PrometheusClient, promql: str, rising: bool, at: datetime
 ) -> list[Evidence]:
-    """The series of the query's aggregated input that carry most of its change (which client, disk, database)."""
+    """The series of the query's aggregated input that carry most of its change (which client, disk, database),
+    or, when none moved, the one that holds most of it."""
     query = breakdown_query(promql)
     if query is None or query.replace(" ", "") == promql.replace(" ", ""):
         return []
+    plan = ctx.plan
+    baseline_start = plan.window_start - (plan.window_end - plan.window_start)
     try:
-        result = await prometheus.query_range(query, ctx.plan.window_start, ctx.plan.window_end)
+        result = await prometheus.query_range(query, baseline_start, plan.window_end)
     except SourceError as exc:
         ctx.note_failure(f"{NAME}:breakdown", exc)
         return []
+    recent_from = ctx.alert.starts_at - timedelta(minutes=BREAKDOWN_RECENT_MIN)
+    parts = [p for p in movers(result.series, plan.window_start, recent_from, rising=rising) if p.labels]
+    if parts:
+        return [_part(ctx, query, part, at) for part in parts]
+    found = dominant(result.series) if rising else None
+    if found is None:
+        return []
+    labels, value, total, share = found
+    which = ", ".join(f"{k}={v}" for k, v in labels.items())
     return [
-        _part(ctx, query, part, at) for part in movers(result.series, split.timestamp(), rising=rising) if part.labels
+        Evidence(
+            id=evidence_id("sig", "part", query, which),
+            source="prometheus",
+            kind="breakdown",
+            title=f"Alert query by {which}: {_fmt(value)} of {_fmt(total)} ({share:.0%} of the total)",
+            detail=f"the rule's aggregated input, series by series, at the end of the window: {query[:200]}",
+            at=at,
+            score=DOMINANT_SCORE * share,
+            ref=query,
+            data={"labels": labels, "share": round(share, 3)},
+        )
     ]
 
 

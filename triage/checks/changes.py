@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from reports.models import Evidence
+from tools.proxmox_models import TaskBase
 from triage.checks._logs import clip
 from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.context import CheckContext, CheckFailed, evidence_id
@@ -27,6 +28,8 @@ SOURCES = ("proxmox", "pbs", "grafana")
 FAILED_BONUS = 0.25
 TARGET_BONUS = 0.15
 MAX_ITEMS = 10
+# tasks are looked up this far before the window, so a long job that began earlier and still runs is seen
+TASK_LOOKBACK_S = 12 * 3600
 OWN_ANNOTATION_TAG = "sre-triage"
 
 LOG_KINDS: tuple[tuple[str, str, float], ...] = (
@@ -78,6 +81,11 @@ PBS_TASK_KINDS: dict[str, tuple[str, float]] = {
 }
 
 
+def overlaps(task: TaskBase, since_s: int) -> bool:
+    """Whether a task was still running at ``since_s`` or started after it (a long job begun earlier counts)."""
+    return task.starttime >= since_s or task.endtime is None or task.endtime >= since_s
+
+
 def _offset(at: datetime, ctx: CheckContext) -> str:
     minutes = (at - ctx.alert.starts_at).total_seconds() / 60
     return f"{minutes:+.0f} min from the alert start"
@@ -104,11 +112,12 @@ async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
     match = await ctx.guest() if ctx.plan.guest_hints else None
     vmid = match.guest.vmid if match else ctx.plan.vmid
     guest_node = match.guest.node if match else None
-    tasks = await proxmox.tasks(since_s=since, until_s=until, limit=200)
+    tasks = await proxmox.tasks(since_s=since - TASK_LOOKBACK_S, until_s=until, limit=200)
     chosen = [
         task
         for task in tasks
         if task.type in PVE_TASK_KINDS
+        and overlaps(task, since)
         and (vmid is None or task.vmid == vmid or (task.vmid is None and task.node in (guest_node, *ctx.plan.nodes)))
     ]
     now_s = ctx.now.timestamp()
@@ -135,7 +144,13 @@ async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
                     + (TARGET_BONUS if vmid is not None and task.vmid == vmid else 0.0),
                 ),
                 ref=f"/nodes/{task.node}/tasks",
-                data={"upid": task.upid, "type": task.type, "vmid": task.vmid},
+                data={
+                    "upid": task.upid,
+                    "type": task.type,
+                    "vmid": task.vmid,
+                    "active_from": task.starttime,
+                    "active_until": task.endtime,
+                },
             )
         )
     return items
@@ -149,8 +164,10 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
     # the backups check reports failing maintenance of the alert's datastore, with its streak
     chosen = [
         task
-        for task in await pbs.tasks(since_s=since, until_s=until, limit=200)
-        if task.worker_type in PBS_TASK_KINDS and not (on_datastore(task.worker_id, ctx.plan.datastore) and task.failed)
+        for task in await pbs.tasks(since_s=since - TASK_LOOKBACK_S, until_s=until, limit=200)
+        if task.worker_type in PBS_TASK_KINDS
+        and overlaps(task, since)
+        and not (on_datastore(task.worker_id, ctx.plan.datastore) and task.failed)
     ]
     now_s = ctx.now.timestamp()
     stories = await task_stories(pbs, [(t.node, t.upid) for t in chosen if worth_reading(t, now_s)])
