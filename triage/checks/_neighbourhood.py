@@ -60,6 +60,18 @@ class Place:
         return f"{title} ({self.where})" if self.where else title
 
 
+_BACKUP_WORDS = re.compile(r"(?i)(backup|vzdump|pbs|datastore|proxmox.?backup)")
+
+
+def about_backups(alertname: str, labels: dict[str, str]) -> bool:
+    """Whether an alert is about backups: its name, or a label naming a datastore or backup job."""
+    return (
+        bool(_BACKUP_WORDS.search(alertname))
+        or any(_BACKUP_WORDS.search(k) for k in labels)
+        or bool(labels.get("store"))
+    )
+
+
 def remote_server(device: str | None) -> str | None:
     """The server of a network filesystem device label (``nas01:/export/media``, ``//nas01/share``), else None."""
     if not device:
@@ -100,7 +112,7 @@ async def resolve(
     node: str | None,
     device: str | None,
     mountpoint: str | None,
-    datastore: str | None,
+    backup_related: bool,
     backup_url: str | None,
     topology: Topology | None,
     mounts: Callable[[tuple[str, ...]], Awaitable[list[str]]] | None,
@@ -108,7 +120,8 @@ async def resolve(
     """The target and its neighbours, nearest first, at most :data:`MAX_PLACES`.
 
     ``node`` is the Proxmox node of the guest behind the alert; ``device``/``mountpoint`` the alert's own labels;
-    ``datastore`` the PBS datastore it names (its backup server is then a neighbour, named by ``backup_url``);
+    ``backup_related`` says the alert is about backups (its backup server, named by ``backup_url``, is then a
+    neighbour);
     ``mounts`` looks up the servers behind the target's network mounts (None: no metrics source).
     """
     canonical = topology.resolve(target_names) if topology is not None else None
@@ -133,7 +146,7 @@ async def resolve(
         servers += await mounts(expanded)
     for server in servers[:2]:
         add(_place("storage", server, topology))
-    if datastore and backup_url:
+    if backup_related and backup_url:
         host, _ = split_instance(urlsplit(backup_url).netloc.rsplit("@", 1)[-1])
         if host:
             add(_place("backup", host, topology))

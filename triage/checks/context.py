@@ -17,7 +17,7 @@ from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.proxmox_models import GuestMatch
 from triage.checks._logs import host_candidates
-from triage.checks._neighbourhood import Place, mount_servers, resolve
+from triage.checks._neighbourhood import Place, about_backups, mount_servers, resolve
 from triage.deps import Deps
 from triage.plan import Plan
 from triage.settings import TriageSettings
@@ -118,7 +118,7 @@ class CheckContext:
             node=node if node not in self.plan.nodes else None,
             device=self.plan.device,
             mountpoint=mountpoint,
-            datastore=self.plan.datastore,
+            backup_related=about_backups(self.alert.alertname, self.alert.labels),
             backup_url=pbs.display_url if pbs is not None else None,
             topology=self.deps.topology,
             mounts=mounts if prometheus is not None and self.plan.has_target else None,

@@ -23,6 +23,7 @@ from tools.prometheus_models import QueryResult
 from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
+from triage.checks._breakdown import query_metrics
 from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
@@ -38,6 +39,10 @@ NODE_EXPORTER_PORT = 9100
 # fewer recent points than this (a series that ended around the split) is no basis for a shift
 MIN_RECENT_POINTS = 3
 STOPPED_SCORE = 0.7
+MAX_SERIES_PER_QUERY = 50
+PER_QUERY = 3
+# a shift of the very measure the alert fires on counts this much: it is the symptom, shown by the alert signal
+SYMPTOM_FACTOR = 0.6
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ def host_queries(instance_matcher: Matcher, mountpoint: str | None) -> list[Metr
         MetricQuery(
             "disk_space",
             "disk space used",
-            f"max by (instance) (1 - {sel('node_filesystem_avail_bytes', *fs)} / {sel('node_filesystem_size_bytes', *fs)})",
+            # one series per mount: which filesystem fills is the finding
+            f"1 - {sel('node_filesystem_avail_bytes', *fs)} / {sel('node_filesystem_size_bytes', *fs)}",
         ),
         MetricQuery(
             "disk_io", "disk busy time", f"max by (instance) (rate({sel('node_disk_io_time_seconds_total')}[5m]))"
@@ -237,15 +243,18 @@ def _shifts(
 ) -> list[Evidence]:
     split_at = ctx.alert.starts_at - timedelta(minutes=RECENT_MIN)
     found: list[Evidence] = []
-    for series in result.series[:3]:
+    for series in result.series[:MAX_SERIES_PER_QUERY]:
         kept = until(series, end) if end else series
         measured = shift(kept, split_at, min_recent=MIN_RECENT_POINTS)
         if measured is None:
             continue
-        item = _evidence(ctx, target.name, query, kept, measured)
+        part = series.labels.get("mountpoint") or series.labels.get("device")
+        name = f"{target.name} ({part})" if part and len(result.series) > 1 else target.name
+        item = _evidence(ctx, name, query, kept, measured)
         if item is not None:
             found.append(item)
-    return found
+    found.sort(key=lambda e: e.score, reverse=True)
+    return found[:PER_QUERY]
 
 
 async def _target(ctx: CheckContext, prometheus: PrometheusClient, target: Target) -> list[Evidence]:
@@ -270,12 +279,36 @@ async def _target(ctx: CheckContext, prometheus: PrometheusClient, target: Targe
     return found
 
 
+def restating(evidence: list[Evidence], alert_metrics: frozenset[str]) -> list[Evidence]:
+    """``evidence`` with the shifts of the alert's own measure weighed down: the alert signal already shows them,
+    and as a cause they only say the symptom again."""
+    out: list[Evidence] = []
+    for item in evidence:
+        if item.kind == "saturation" and item.ref and query_metrics(item.ref) & alert_metrics:
+            item = item.model_copy(
+                update={
+                    "score": item.score * SYMPTOM_FACTOR,
+                    "detail": f"{item.detail}; the alert's own measure",
+                    "data": {**item.data, "symptom": True},
+                }
+            )
+        out.append(item)
+    return out
+
+
 async def run(ctx: CheckContext) -> list[Evidence]:
     """CPU, memory, disk and network of the alert's host/guest: the size of the shift since before the alert, and
     targets that stopped reporting (whose later values are not compared)."""
     prometheus = ctx.deps.prometheus
     if prometheus is None:
         return []
+    evidence = await _gathered(ctx, prometheus)
+    evidence = restating(evidence, query_metrics(await ctx.alert_promql()))
+    evidence.sort(key=lambda e: e.score, reverse=True)
+    return evidence[:MAX_ITEMS]
+
+
+async def _gathered(ctx: CheckContext, prometheus: PrometheusClient) -> list[Evidence]:
     targets = await _targets(ctx)
     if not targets:
         return []
@@ -289,5 +322,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
             evidence.extend(result)
     if errors and len(errors) == len(results):
         raise errors[0]
-    evidence.sort(key=lambda e: e.score, reverse=True)
-    return evidence[:MAX_ITEMS]
+    return evidence
