@@ -116,13 +116,15 @@ async def resolve(
     backup_url: str | None,
     topology: Topology | None,
     mounts: Callable[[tuple[str, ...]], Awaitable[list[str]]] | None,
+    backup_host: Callable[[], Awaitable[str | None]] | None = None,
 ) -> list[Place]:
     """The target and its neighbours, nearest first, at most :data:`MAX_PLACES`.
 
     ``node`` is the Proxmox node of the guest behind the alert; ``device``/``mountpoint`` the alert's own labels;
     ``backup_related`` says the alert is about backups (its backup server, named by ``backup_url``, is then a
     neighbour);
-    ``mounts`` looks up the servers behind the target's network mounts (None: no metrics source).
+    ``mounts`` looks up the servers behind the target's network mounts (None: no metrics source); ``backup_host``
+    the backup server's host name.
     """
     canonical = topology.resolve(target_names) if topology is not None else None
     names = list(target_names)
@@ -148,10 +150,21 @@ async def resolve(
         add(_place("storage", server, topology))
     if backup_related and backup_url:
         host, _ = split_instance(urlsplit(backup_url).netloc.rsplit("@", 1)[-1])
-        if host:
-            add(_place("backup", host, topology))
+        # the server's own name (what its logs carry) comes from its task ids; the URL may be an address or alias
+        known = await backup_host() if backup_host is not None else None
+        name = known or host
+        if name:
+            add(_place("backup", name, topology, extra=host_names(host) if host and known else ()))
     if topology is not None:
         for owner in [canonical, node]:
             for dependency in topology.depends_on(owner) if owner else ():
                 add(_place("dependency", dependency, topology))
     return places
+
+
+def upid_node(upid: str) -> str | None:
+    """The host name a Proxmox task id carries (``UPID:pbs01:…``), unless it is ``localhost``."""
+    parts = upid.split(":")
+    if len(parts) < 3 or parts[0] != "UPID" or not parts[1] or parts[1] == "localhost":
+        return None
+    return parts[1]

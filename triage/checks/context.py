@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reports.models import Alert, History, RunbookMatch, SourceStatus
 from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.proxmox_models import GuestMatch
 from triage.checks._logs import host_candidates
-from triage.checks._neighbourhood import Place, about_backups, mount_servers, resolve
+from triage.checks._neighbourhood import Place, about_backups, mount_servers, resolve, upid_node
 from triage.deps import Deps
 from triage.plan import Plan
 from triage.settings import TriageSettings
@@ -113,6 +113,17 @@ class CheckContext:
                 return []
 
         pbs = self.deps.pbs
+
+        async def backup_host() -> str | None:
+            assert pbs is not None
+            since = int((self.plan.window_start - timedelta(days=1)).timestamp())
+            try:
+                tasks = await pbs.tasks(since_s=since, limit=5)
+            except SourceError as exc:
+                self.note_failure("neighbourhood:backup-server", exc)
+                return None
+            return next((n for n in (upid_node(t.upid) for t in tasks) if n), None)
+
         return await resolve(
             host_candidates(self.plan, guest_name),
             node=node if node not in self.plan.nodes else None,
@@ -122,6 +133,7 @@ class CheckContext:
             backup_url=pbs.display_url if pbs is not None else None,
             topology=self.deps.topology,
             mounts=mounts if prometheus is not None and self.plan.has_target else None,
+            backup_host=backup_host if pbs is not None else None,
         )
 
     async def _find_guest(self) -> GuestMatch | None:
