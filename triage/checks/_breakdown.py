@@ -56,6 +56,28 @@ def query_metrics(promql: str | None) -> frozenset[str]:
     return frozenset(names)
 
 
+_COMPARISONS = frozenset({">", ">=", "<", "<=", "==", "!="})
+
+
+def measured_side(promql: str) -> str | None:
+    """The left side of the query's top-level comparison (``rate(x[5m])`` of ``rate(x[5m]) > 0.8``): the measure the
+    rule compares, which returns samples before the condition held too. None when the query compares nothing at its
+    top level (or with ``bool``, which already returns every sample)."""
+    try:
+        tree = promql_parser.parse(promql)
+    except Exception:  # the parser raises its own error types for queries it cannot read
+        return None
+    while isinstance(tree, promql_parser.ParenExpr):
+        tree = tree.expr
+    if not isinstance(tree, promql_parser.BinaryExpr) or str(tree.op) not in _COMPARISONS:
+        return None
+    if tree.modifier is not None and tree.modifier.return_bool:
+        return None
+    if isinstance(tree.rhs, promql_parser.NumberLiteral):
+        return str(tree.lhs)
+    return None
+
+
 def _first_aggregation(node: object) -> promql_parser.AggregateExpr | None:
     if isinstance(node, promql_parser.AggregateExpr):
         return node

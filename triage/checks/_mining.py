@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
@@ -68,6 +68,8 @@ class Change:
     novelty: float
     prior: float
     cluster_template: str
+    # other lines of the same new message, when several variants of it appeared
+    variants: tuple[str, ...] = ()
 
     @property
     def score(self) -> float:
@@ -154,8 +156,32 @@ def compare(
         cluster = miner.drain.id_to_cluster.get(item.cluster)
         shape = cluster.get_template() if cluster is not None else item.key
         changes.append(Change(item, status, novelty, prior(item.sample), shape))
+    changes = _merge_new_clusters(changes)
     changes.sort(key=lambda c: (c.score, c.template.count), reverse=True)
     return changes
+
+
+def _merge_new_clusters(changes: list[Change]) -> list[Change]:
+    """One finding per cluster the baseline never had, told by its earliest line: its variants are one new message
+    (a daemon's ``class=resilver_start`` and ``class=config_sync`` events), not several."""
+    by_cluster: dict[int, list[Change]] = {}
+    kept: list[Change] = []
+    for change in changes:
+        if change.status == "new pattern":
+            by_cluster.setdefault(change.template.cluster, []).append(change)
+        else:
+            kept.append(change)
+    for group in by_cluster.values():
+        group.sort(key=lambda c: c.template.first.ts_ns if c.template.first else 0)
+        first = group[0]
+        if len(group) == 1:
+            kept.append(first)
+            continue
+        total = sum(c.template.count for c in group)
+        others = tuple(c.template.sample for c in group[1:])
+        novelty = 0.55 + 0.45 * saturate(total, NEW_COUNT_HALF)
+        kept.append(replace(first, novelty=novelty, prior=max(c.prior for c in group), variants=others))
+    return kept
 
 
 def _surge(now: int, before: int, ratio: float) -> float:

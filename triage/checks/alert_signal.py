@@ -22,7 +22,7 @@ from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.prometheus import PrometheusClient
 from tools.types import Point, Series
-from triage.checks._breakdown import Part, breakdown_query, distinguishing, dominant, movers
+from triage.checks._breakdown import Part, breakdown_query, distinguishing, dominant, measured_side, movers
 from triage.checks._condition import (
     Condition,
     crossed_at,
@@ -50,6 +50,7 @@ Z_HALF = 3.0
 # a query that only returns samples while its condition holds (``x > 0.9``) has no baseline: its presence is it
 CONDITION_ONLY_SCORE = 0.3
 NOTE_SCORE = 0.05
+SIGNAL_WEIGHT = 0.6
 BREAKDOWN_RECENT_MIN = 15
 DOMINANT_SCORE = 0.6
 
@@ -141,7 +142,11 @@ def _onset(points: list[Point], measured: Shift, condition: Condition | None) ->
 async def _signal(
     ctx: CheckContext, prometheus: PrometheusClient, promql: str, condition: Condition | None
 ) -> list[Evidence]:
-    result = await prometheus.query_range(promql, ctx.plan.window_start, ctx.plan.window_end)
+    # ``x > 0.8`` returns samples only while it holds: its measure ``x`` shows the baseline and when it began moving
+    measure = measured_side(promql)
+    result = await prometheus.query_range(measure or promql, ctx.plan.window_start, ctx.plan.window_end)
+    if measure is not None and not result.series:
+        result = await prometheus.query_range(promql, ctx.plan.window_start, ctx.plan.window_end)
     series = best_series(result.series, ctx.alert.labels, condition)
     if series is None or not series.values:
         return [
@@ -177,7 +182,8 @@ async def _signal(
             f"Alert query{which} went from {_fmt(measured.baseline_mean)} to {_fmt(measured.recent_mean)} "
             f"({measured.z:+.1f}σ), {describe_worst(worst.value, condition)}"
         )
-        score = saturate(abs(measured.z), Z_HALF)
+        # the signal says the alert is real and when it began; as a cause it only restates the alert
+        score = saturate(abs(measured.z), Z_HALF) * SIGNAL_WEIGHT
         at = crossed or _onset(series.points, measured, condition) or ctx.alert.starts_at
         rising = (
             condition.kind != "below"

@@ -76,6 +76,8 @@ def _evidence(ctx: CheckContext, place: Place, change: Change, ref: str, sampled
     kind = classify(item.sample)
     kind_name = kind[0] if kind is not None else "log_pattern"
     detail = f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S} UTC; pattern: {change.cluster_template[:200]}"
+    if change.variants:
+        detail += f"; {len(change.variants)} more variant(s), e.g. {change.variants[0][:200]}"
     if sampled:
         detail += "; the window has more lines than were read (TRIAGE_LOG_LINES_MAX)"
     return Evidence(
