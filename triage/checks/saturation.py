@@ -13,6 +13,7 @@ would read as a shift.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,7 +24,6 @@ from tools.prometheus_models import QueryResult
 from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
-from triage.checks._breakdown import query_metrics
 from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
@@ -279,16 +279,56 @@ async def _target(ctx: CheckContext, prometheus: PrometheusClient, target: Targe
     return found
 
 
-def restating(evidence: list[Evidence], alert_metrics: frozenset[str]) -> list[Evidence]:
-    """``evidence`` with the shifts of the alert's own measure weighed down: the alert signal already shows them,
-    and as a cause they only say the symptom again."""
+# which resource each measure of this check reads, and how to tell it in an alert's query
+FAMILIES: dict[str, str] = {
+    "cpu": "cpu",
+    "steal": "cpu",
+    "pve_cpu": "cpu",
+    "memory": "memory",
+    "pve_memory": "memory",
+    "disk_space": "filesystem",
+    "disk_io": "io",
+    "iowait": "io",
+    "pve_disk_io": "io",
+    "network": "network",
+}
+_QUERY_FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"iowait|node_disk_|pve_disk_|diskio|io_time|_io_"), "io"),
+    (re.compile(r"node_memory_|pve_memory_|container_memory_|swap"), "memory"),
+    (re.compile(r"node_filesystem_|pve_storage_|disk_(free|used|avail)"), "filesystem"),
+    (re.compile(r"node_network_|pve_network_|container_network_"), "network"),
+    (re.compile(r"node_cpu_|pve_cpu_|container_cpu_|node_load"), "cpu"),
+)
+
+
+def alert_families(promql: str | None) -> frozenset[str]:
+    """The resources an alert's query measures (``io`` for a disk latency rule, ``cpu`` for a CPU one)."""
+    if not promql:
+        return frozenset()
+    text = promql.lower()
+    found = {family for pattern, family in _QUERY_FAMILIES if pattern.search(text)}
+    # a CPU rule on the iowait mode is about IO, not about the processor
+    if "iowait" in text:
+        found.discard("cpu")
+    return frozenset(found)
+
+
+def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Evidence]:
+    """``evidence`` with the target's shifts of the resource the alert measures weighed down: the alert signal
+    already shows them, and as a cause they only say the symptom again. A node's measures are a neighbour's and
+    keep their weight."""
     out: list[Evidence] = []
     for item in evidence:
-        if item.kind == "saturation" and item.ref and query_metrics(item.ref) & alert_metrics:
+        target = str(item.data.get("target", ""))
+        if (
+            item.kind == "saturation"
+            and FAMILIES.get(str(item.data.get("metric"))) in families
+            and not target.startswith("node ")
+        ):
             item = item.model_copy(
                 update={
                     "score": item.score * SYMPTOM_FACTOR,
-                    "detail": f"{item.detail}; the alert's own measure",
+                    "detail": f"{item.detail}; the resource the alert measures",
                     "data": {**item.data, "symptom": True},
                 }
             )
@@ -303,7 +343,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     if prometheus is None:
         return []
     evidence = await _gathered(ctx, prometheus)
-    evidence = restating(evidence, query_metrics(await ctx.alert_promql()))
+    evidence = restating(evidence, alert_families(await ctx.alert_promql()))
     evidence.sort(key=lambda e: e.score, reverse=True)
     return evidence[:MAX_ITEMS]
 
