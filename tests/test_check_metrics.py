@@ -141,10 +141,13 @@ async def test_alert_signal_reports_the_size_of_the_change_and_when_it_crossed(w
     expr = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="db1:9100"}[5m]))'
     alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
     items = await alert_signal.run(world.context(alert, world.deps("prometheus")))
-    assert len(items) == 1
-    assert items[0].score > 0.8 and items[0].ref == expr
-    assert items[0].at is not None and items[0].at < alert.starts_at
-    assert "trend rising" in items[0].detail
+    signal = items[0]
+    assert signal.kind == "alert_signal" and signal.ref == expr
+    # a large change, weighed as context: the signal restates the alert
+    assert signal.score > 0.8 * alert_signal.SIGNAL_WEIGHT
+    assert signal.at is not None and signal.at < alert.starts_at
+    assert "trend rising" in signal.detail
+    assert all(e.kind == "breakdown" for e in items[1:])
 
 
 async def test_alert_signal_of_a_less_than_rule_reports_the_low_point_not_the_highest_sample(
@@ -182,7 +185,7 @@ async def test_alert_signal_reads_the_query_of_a_grafana_rule(world: EngineWorld
     )
     alert = make_alert({"__alert_rule_uid__": "cpu-rule", "instance": "db1:9100"}, starts_at=world.ago(5))
     items = await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))
-    assert items[0].score > 0.8
+    assert items[0].kind == "alert_signal" and items[0].score > 0.8 * alert_signal.SIGNAL_WEIGHT
 
 
 async def test_alert_signal_leaves_a_grafana_rule_on_loki_to_the_log_checks() -> None:

@@ -42,6 +42,8 @@ ERROR_WORDS = re.compile(
 )
 DEBUG_WORDS = re.compile(r"(?i)(level=debug|\bdebug\b|\btrace\b)")
 SURGE_HALF = 4.0
+SURGE_MIN_RATIO = 3.0
+SURGE_MIN_Z = 3.0
 NEW_COUNT_HALF = 3.0
 
 
@@ -185,7 +187,11 @@ def _merge_new_clusters(changes: list[Change]) -> list[Change]:
 
 
 def _surge(now: int, before: int, ratio: float) -> float:
+    """How far ``now`` lines exceed what the baseline's rate predicts, in Poisson standard deviations; 0 unless the
+    rate at least :data:`SURGE_MIN_RATIO`-folded (busier hours double a line's rate routinely)."""
     expected = before * ratio
+    if now < SURGE_MIN_RATIO * expected:
+        return 0.0
     return max(0.0, (now - expected) / math.sqrt(expected + 1.0))
 
 
@@ -198,10 +204,10 @@ def _judge(
         return "new variant of a known message", 0.5 + 0.4 * saturate(item.count, NEW_COUNT_HALF)
     if item.before == 0:
         growth = _surge(cluster_now[item.cluster], cluster_before, ratio)
-        if growth <= 1.0:
+        if growth < SURGE_MIN_Z:
             return None
         return f"its kind logged {cluster_before} times in the previous window", 0.7 * saturate(growth, SURGE_HALF)
     growth = _surge(item.count, item.before, ratio)
-    if growth <= 1.0:
+    if growth < SURGE_MIN_Z:
         return None
     return f"{item.before} in the previous window", 0.8 * saturate(growth, SURGE_HALF)
