@@ -289,7 +289,7 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
         if "typefilter" in params:
             tasks = [t for t in tasks if params["typefilter"] in t["worker_type"]]
         if "store" in params:
-            tasks = [t for t in tasks if (t["worker_id"] or "").split(":", 1)[0] == params["store"]]
+            tasks = [t for t in tasks if _task_store(t) == params["store"]]
         if params.get("running") in ("1", "true"):
             tasks = [t for t in tasks if "endtime" not in t]
         page, total = page_tasks(tasks, params)
@@ -299,3 +299,12 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
 def _in_namespace(store: dict[str, Any], ns: str) -> list[dict[str, Any]]:
     """The snapshots of ``store`` stored in namespace ``ns`` (the root when empty)."""
     return [snap for where, snap in store["snapshots"] if where == ns]
+
+
+def _task_store(task: dict[str, Any]) -> str:
+    """The datastore a task works on: the first part of its worker id, the local (third) one for a sync job
+    (``remote:remote-store:local-store[:ns]:job``)."""
+    parts = (task["worker_id"] or "").split(":")
+    if task["worker_type"] == "syncjob" and len(parts) >= 4:
+        return parts[2]
+    return parts[0]

@@ -154,6 +154,7 @@ class Raw:
     gone_min: float | None = None
     noise: bool = True
     relative_to_t0: bool = False  # the value is seconds after T0, written as a Unix time (expiry dates)
+    back_min: float | None = None  # scraped again from here after ``gone_min`` (its exporter's host rebooted)
 
 
 @dataclass

@@ -247,8 +247,9 @@ def raw_series(clock: _Clock, raw: Raw) -> SyntheticSeries:
         t0 = clock.t0.timestamp()
         return _gauge(clock, raw.name, raw.labels, lambda m: t0 + raw.shape(m), gone=raw.gone_min, noise=0.0)
     if raw.counter:
-        return _counter(clock, raw.name, raw.labels, raw.shape, gone=raw.gone_min)
-    return _gauge(clock, raw.name, raw.labels, raw.shape, gone=raw.gone_min, noise=NOISE if raw.noise else 0.0)
+        return _counter(clock, raw.name, raw.labels, raw.shape, gone=raw.gone_min, back=raw.back_min)
+    noise = NOISE if raw.noise else 0.0
+    return _gauge(clock, raw.name, raw.labels, raw.shape, gone=raw.gone_min, noise=noise, back=raw.back_min)
 
 
 def scenario_series(scenario: Scenario, t0: datetime, start: datetime, end: datetime) -> list[SyntheticSeries]:
