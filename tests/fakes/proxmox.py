@@ -273,7 +273,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
                 return self._node_tasks(node, params)
             if len(rest) == 3 and rest[0] == "tasks" and rest[2] in ("log", "status"):
                 return self._task(node, rest[1], rest[2], params)
-            if len(rest) == 4 and rest[0] == "storage" and rest[3] == "status":
+            if len(rest) == 3 and rest[0] == "storage" and rest[2] == "status":
                 return self._storage_status(node, rest[1])
             if len(rest) >= 3 and rest[0] in ("qemu", "lxc"):
                 return self._guest(node, rest[0], rest[1], rest[2:], path, params)
