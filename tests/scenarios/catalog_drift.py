@@ -235,7 +235,7 @@ INODES_EXHAUSTED = Scenario(
         Raw(
             "postfix_showq_message_size_bytes_count",
             {"instance": "mail01:9154", "job": "postfix", "queue": "deferred"},
-            ramp(3, 260, -3, 4),
+            ramp(3, 260, -3, -0.5),
         ),
     ],
     logs=[

@@ -54,8 +54,8 @@ NODE_DISK_ERRORS = Scenario(
         node_host("castor", iowait=step(0.01, 0.28, -11), disk_util=step(0.15, 0.97, -11), load1=step(2.0, 9.5, -10)),
     ],
     pve_metrics=[
-        PveGuestMetrics("qemu/410", disk_read_mbps=step(12, 3, -9)),
-        PveGuestMetrics("node/castor", mem_size_gb=128),
+        PveGuestMetrics("qemu/410", disk_read_mbps=step(12, 3, -9), current_names=True),
+        PveGuestMetrics("node/castor", mem_size_gb=128, current_names=True),
     ],
     logs=[
         *background("seafile"),
@@ -483,7 +483,7 @@ GUEST_MEMORY_CHANGE = Scenario(
     raw=[
         Raw("node_vmstat_oom_kill", {"instance": "docspell:9100", "job": "node"}, step(0, 0.006, -4), counter=True),
     ],
-    pve_metrics=[PveGuestMetrics("qemu/460", mem_size_gb=2, mem_used=ramp(0.5, 0.97, -7, -3), gone_min=None)],
+    pve_metrics=[PveGuestMetrics("qemu/460", mem_size_gb=2, mem_used=ramp(0.5, 0.97, -7, -3), current_names=True)],
     logs=[
         *background("docspell"),
         *background("altair"),

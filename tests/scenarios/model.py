@@ -141,6 +141,9 @@ class PveGuestMetrics:
     disk_read_mbps: Shape = field(default_factory=lambda: flat(0.5))
     disk_write_mbps: Shape = field(default_factory=lambda: flat(0.8))
     gone_min: float | None = None
+    # pve_exporter 3 also exports its IO as ``_total`` counters (``pve_disk_written_bytes_total``) next to the
+    # deprecated gauges; a world written for a current exporter sets this
+    current_names: bool = False
 
 
 @dataclass

@@ -232,7 +232,7 @@ def pve_series(clock: _Clock, guest: PveGuestMetrics) -> list[SyntheticSeries]:
     labels = {"id": guest.pve_id, "instance": "pve-exporter:9221", "job": "pve"}
     gone = guest.gone_min
     size = guest.mem_size_gb * GB
-    return [
+    out = [
         _gauge(clock, "pve_cpu_usage_ratio", labels, guest.cpu, gone=gone),
         _gauge(clock, "pve_memory_size_bytes", labels, lambda _m: 1.0, scale=size, gone=gone),
         _gauge(clock, "pve_memory_usage_bytes", labels, guest.mem_used, scale=size, gone=gone),
@@ -240,6 +240,10 @@ def pve_series(clock: _Clock, guest: PveGuestMetrics) -> list[SyntheticSeries]:
         _counter(clock, "pve_disk_write_bytes", labels, guest.disk_write_mbps, scale=MB, gone=gone),
         _gauge(clock, "pve_up", labels, lambda m: 0.0 if gone is not None and m >= gone else 1.0),
     ]
+    if guest.current_names:
+        out.append(_counter(clock, "pve_disk_read_bytes_total", labels, guest.disk_read_mbps, scale=MB, gone=gone))
+        out.append(_counter(clock, "pve_disk_written_bytes_total", labels, guest.disk_write_mbps, scale=MB, gone=gone))
+    return out
 
 
 def raw_series(clock: _Clock, raw: Raw) -> SyntheticSeries:

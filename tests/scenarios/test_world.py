@@ -25,6 +25,7 @@ from tests.scenarios.model import (
     Host,
     Node,
     PbsTask,
+    PveGuestMetrics,
     PveTask,
     Scenario,
     Storage,
@@ -32,7 +33,7 @@ from tests.scenarios.model import (
     step,
 )
 from tests.scenarios.runner import with_topology
-from tests.scenarios.series import _Clock, host_series
+from tests.scenarios.series import _Clock, host_series, pve_series
 from tests.scenarios.world import Anchor, fill_grafana, fill_pbs, fill_proxmox, write_topology
 from tests.support.prometheus import SyntheticSeries
 from triage.settings import TriageSettings
@@ -334,3 +335,10 @@ def test_flat_shapes_stay_flat_in_an_extended_host() -> None:
         values = [v for _, v in _values(series)]
         if max(values) > 0:
             assert max(values) / max(min(values), 1e-9) < 1.1, series.name
+
+
+def test_a_current_pve_exporter_also_exports_its_io_as_total_counters() -> None:
+    old = {s.name for s in pve_series(_clock(), PveGuestMetrics("qemu/901"))}
+    new = {s.name for s in pve_series(_clock(), PveGuestMetrics("qemu/902", current_names=True))}
+    assert "pve_disk_written_bytes_total" not in old and "pve_disk_write_bytes" in old
+    assert new - old == {"pve_disk_read_bytes_total", "pve_disk_written_bytes_total"}
