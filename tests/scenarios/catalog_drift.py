@@ -640,7 +640,7 @@ UNRELATED_NODE_EVENT = Scenario(
             "pvedaemon[1822]: <root@pam> starting task UPID:antares:00003A1C:0012F00D:6745A2B0:qmstart:545:root@pam:",
         ),
     ],
-    nodes=[Node("antares")],
+    nodes=[Node("antares", booted_min=-3 * 24 * 60.0)],
     guests=[
         Guest(540, "wikijs", "antares", kind="lxc", ips=["10.0.36.40"], maxmem_gb=2, mem_used=0.98),
         Guest(545, "win11-lab", "antares", status="running", booted_min=-3.5, maxmem_gb=8),
