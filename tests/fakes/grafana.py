@@ -9,6 +9,9 @@ JSON error body. Unknown ``/api`` paths answer 404 ``{"message": "Not found"}``:
                      alerts=[{"labels": {"instance": "10.0.0.12:9100"}, "state": "Alerting"}])
     client = grafana.client()            # GrafanaClient on an httpx.MockTransport
     grafana.fail_next(2, status=503)     # two 503s, then normal answers
+
+A rule's query reads the data source ``datasource_uid`` names (``prometheus`` or ``loki``, both configured by
+default; ``/api/datasources`` and ``/api/datasources/uid/{uid}`` describe them).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ RULES_PATH = "/api/v1/provisioning/alert-rules"
 _RULE_BY_UID = re.compile(r"^/api/v1/provisioning/alert-rules/([^/]+)$")
 _ANNOTATION_BY_ID = re.compile(r"^/api/annotations/(\d+)$")
 _DASHBOARD_BY_UID = re.compile(r"^/api/dashboards/uid/([^/]+)$")
+_DATASOURCE_BY_UID = re.compile(r"^/api/datasources/uid/([^/]+)$")
+DEFAULT_DATASOURCES = (
+    ("prometheus", "Prometheus", "prometheus", "http://prometheus:9090"),
+    ("loki", "Loki", "loki", "http://loki:3100"),
+)
 
 
 class FakeGrafana(FakeUpstream):
@@ -43,7 +51,10 @@ class FakeGrafana(FakeUpstream):
         self.rule_states: dict[str, dict[str, Any]] = {}
         self.annotations: dict[int, dict[str, Any]] = {}
         self.dashboards: dict[str, dict[str, Any]] = {}
+        self.datasources: dict[str, dict[str, Any]] = {}
         self._next_id = 1
+        for uid, name, kind, url in DEFAULT_DATASOURCES:
+            self.add_datasource(uid, name, kind, url=url)
 
     def client(self, **kwargs: Any) -> GrafanaClient:
         """A GrafanaClient talking to this fake (keyword arguments override the defaults, e.g. ``retries``)."""
@@ -69,8 +80,13 @@ class FakeGrafana(FakeUpstream):
         health: str = "ok",
         last_error: str = "",
         alerts: list[dict[str, Any]] | None = None,
+        datasource_uid: str = "prometheus",
     ) -> dict[str, Any]:
-        """Add a Grafana-managed rule with one Prometheus query ``A`` and a threshold condition ``B``."""
+        """Add a Grafana-managed rule with one query ``A`` (PromQL, or LogQL when ``datasource_uid`` names a Loki
+        data source) and a threshold condition ``B``."""
+        model: dict[str, Any] = {"expr": expr, "refId": "A", "intervalMs": 1000, "maxDataPoints": 43200}
+        if self.datasources.get(datasource_uid, {}).get("type") == "loki":
+            model |= {"queryType": "range", "editorMode": "code"}
         rule = {
             "id": len(self.rules) + 1,
             "uid": uid,
@@ -84,8 +100,8 @@ class FakeGrafana(FakeUpstream):
                     "refId": "A",
                     "queryType": "",
                     "relativeTimeRange": {"from": 600, "to": 0},
-                    "datasourceUid": "prometheus",
-                    "model": {"expr": expr, "refId": "A", "intervalMs": 1000, "maxDataPoints": 43200},
+                    "datasourceUid": datasource_uid,
+                    "model": model,
                 },
                 {
                     "refId": "B",
@@ -122,6 +138,25 @@ class FakeGrafana(FakeUpstream):
             ],
         }
         return rule
+
+    def add_datasource(self, uid: str, name: str, type: str, *, url: str = "") -> dict[str, Any]:
+        """Add a data source (``type`` is the plugin id: ``prometheus``, ``loki`` …)."""
+        source = {
+            "id": len(self.datasources) + 1,
+            "uid": uid,
+            "orgId": 1,
+            "name": name,
+            "type": type,
+            "typeName": name,
+            "access": "proxy",
+            "url": url,
+            "basicAuth": False,
+            "isDefault": not self.datasources,
+            "jsonData": {},
+            "readOnly": False,
+        }
+        self.datasources[uid] = source
+        return source
 
     def add_dashboard(
         self, uid: str, title: str, *, tags: list[str] | None = None, panels: list[dict[str, Any]] | None = None
@@ -171,8 +206,8 @@ class FakeGrafana(FakeUpstream):
         if path == "/api/prometheus/grafana/api/v1/alerts" and method == "GET":
             alerts = [a for s in self.rule_states.values() for a in s["alerts"]]
             return json_response(200, {"status": "success", "data": {"alerts": alerts}})
-        if (m := _DASHBOARD_BY_UID.match(encoded)) and method == "GET":
-            return self._dashboard(unquote(m.group(1)))
+        if path.startswith(("/api/datasources", "/api/dashboards/uid/")) and method == "GET":
+            return self._lookup(encoded)
         if path == "/api/annotations":
             if method == "GET":
                 return json_response(200, self._find(request.url.params))
@@ -181,6 +216,18 @@ class FakeGrafana(FakeUpstream):
         if (m := _ANNOTATION_BY_ID.match(path)) and method == "PATCH":
             return self._patch(int(m.group(1)), read_json(request))
         return json_response(404, {"message": "Not found"})
+
+    def _lookup(self, encoded: str) -> httpx.Response:
+        """A dashboard or data source by uid, or the list of data sources."""
+        if m := _DASHBOARD_BY_UID.match(encoded):
+            return self._dashboard(unquote(m.group(1)))
+        if not encoded.startswith("/api/datasources"):
+            return json_response(404, {"message": "Not found"})
+        if encoded == "/api/datasources":
+            return json_response(200, list(self.datasources.values()))
+        m = _DATASOURCE_BY_UID.match(encoded)
+        source = self.datasources.get(unquote(m.group(1))) if m else None
+        return json_response(200, source) if source else json_response(404, {"message": "Data source not found"})
 
     def _prom_rules(self) -> dict[str, Any]:
         groups: dict[tuple[str, str], dict[str, Any]] = {}

@@ -10,6 +10,10 @@ an unknown path::
     pbs.add_snapshot("backup", "vm", "101", backup_time=1_714_550_000, size=12 << 30)
     pbs.add_task("backup", "backup:vm/101", starttime=1_714_550_000, endtime=1_714_551_000, status="OK")
     client = pbs.client()            # PbsClient on an httpx.MockTransport
+
+Namespaces (``/admin/datastore/{store}/namespace``, the ``ns`` parameter of groups and snapshots) and a task's
+``log`` and ``status`` (``/nodes/localhost/tasks/{upid}/…``) answer as proxmox-backup-proxy does. ``node_name`` is
+the server's host name, the one its UPIDs carry (``pbs`` unless set).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import httpx
 
 from tests.fakes import json_response, raw_path
 from tests.fakes.proxmox_api import PREFIX, FakeProxmoxApi, Rejection, page_tasks
+from tests.fakes.proxmox_payloads import task_log_page
 from tools.pbs import PbsClient
 
 BASE_URL = "https://pbs.test:8007"
@@ -62,14 +67,23 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
     def __init__(self, *, token_id: str | None = None, token_secret: str | None = None, delay_s: float = 0.0) -> None:
         super().__init__(token_id=token_id, token_secret=token_secret, delay_s=delay_s)
         self.datastores: dict[str, dict[str, Any]] = {}
+        self.node_name = "pbs"
 
     # -- world building -------------------------------------------------------------------------------------
 
     def add_datastore(
-        self, name: str, *, total: int = 4 << 40, used: int = 1 << 40, error: str | None = None
+        self,
+        name: str,
+        *,
+        total: int = 4 << 40,
+        used: int = 1 << 40,
+        error: str | None = None,
+        namespaces: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Add a datastore with its usage in bytes (``error`` marks it unavailable, as PBS reports it)."""
+        """Add a datastore with its usage in bytes (``error`` marks it unavailable, as PBS reports it) and the
+        ``namespaces`` below its root (``"pve-b"``, ``"pve-b/offsite"``)."""
         store = {"name": name, "total": total, "used": used, "error": error, "snapshots": []}
+        store["namespaces"] = list(namespaces or [])
         self.datastores[name] = store
         return store
 
@@ -83,8 +97,10 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
         size: int = 1 << 30,
         verify_state: str | None = "ok",
         protected: bool = False,
+        ns: str = "",
     ) -> dict[str, Any]:
-        """Add a snapshot of group ``backup_type/backup_id`` (``vm``/``ct``/``host``) to a datastore."""
+        """Add a snapshot of group ``backup_type/backup_id`` (``vm``/``ct``/``host``) to a datastore, in namespace
+        ``ns`` (the root when empty)."""
         snap: dict[str, Any] = {
             "backup-type": backup_type,
             "backup-id": backup_id,
@@ -103,7 +119,7 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
                 "state": verify_state,
                 "upid": f"UPID:pbs:00000001:00000001:00000001:{backup_time:08X}:verificationjob:{store}:root@pam:",
             }
-        self.datastores[store]["snapshots"].append(snap)
+        self.datastores[store]["snapshots"].append((ns, snap))
         return snap
 
     def add_task(
@@ -115,18 +131,21 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
         endtime: int | None = None,
         status: str | None = "OK",
         user: str = "root@pam",
+        log: list[str] | None = None,
     ) -> dict[str, Any]:
         """Add a task (``backup``, ``verificationjob``, ``garbage_collection``, ``prune``, ``syncjob`` …).
 
-        ``worker_id`` starts with the datastore (``backup:vm/101``) for datastore tasks. ``endtime=None`` leaves it
-        running.
+        ``worker_id`` starts with the datastore (``backup:vm/101``, ``backup:ns/vm/101`` in a namespace) for
+        datastore tasks. ``endtime=None`` leaves it running. ``log`` is its task log; an ended task's log closes
+        as PBS closes it (``TASK OK`` or ``TASK ERROR: …``).
         """
         pid = self.next_pid()
         escaped = (worker_id or "").replace(":", "\\x3a").replace("/", "-")
-        upid = f"UPID:pbs:{pid:08X}:{pid * 5:08X}:00000001:{starttime:08X}:{worker_type}:{escaped}:{user}:"
+        node = self.node_name
+        upid = f"UPID:{node}:{pid:08X}:{pid * 5:08X}:00000001:{starttime:08X}:{worker_type}:{escaped}:{user}:"
         task: dict[str, Any] = {
             "upid": upid,
-            "node": "pbs",
+            "node": node,
             "pid": pid,
             "pstart": pid * 5,
             "starttime": starttime,
@@ -136,6 +155,10 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
         }
         if endtime is not None:
             task |= {"endtime": endtime, "status": status}
+        lines = list(log or [])
+        if endtime is not None:
+            lines.append("TASK OK" if status == "OK" else f"TASK ERROR: {status}")
+        task["log"] = lines
         self.tasks.append(task)
         return task
 
@@ -157,8 +180,11 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
             return _data([self._usage(s) for s in self.datastores.values()])
         if path == "/nodes/localhost/tasks":
             return self._tasks(request.url.params)
+        task_match = re.fullmatch(r"/nodes/([^/]+)/tasks/([^/]+)/(log|status)", raw_path(request).removeprefix(PREFIX))
+        if task_match and unquote(task_match.group(1)) in ("localhost", self.node_name):
+            return self._task(unquote(task_match.group(2)), task_match.group(3), request.url.params)
         match = re.fullmatch(
-            r"/admin/datastore/([^/]+)/(status|groups|snapshots)", raw_path(request).removeprefix(PREFIX)
+            r"/admin/datastore/([^/]+)/(status|groups|snapshots|namespace)", raw_path(request).removeprefix(PREFIX)
         )
         if match:
             name = unquote(match.group(1))
@@ -167,8 +193,13 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
                 return _text(400, f"no such datastore '{name}'")
             if match.group(2) == "status":
                 return _data({"total": store["total"], "used": store["used"], "avail": store["total"] - store["used"]})
+            if match.group(2) == "namespace":
+                return _data([{"ns": ""}, *({"ns": ns} for ns in store["namespaces"])])
+            ns = request.url.params.get("ns", "")
+            if ns and ns not in store["namespaces"]:
+                return _text(400, f"namespace '{ns}' does not exist")
             if match.group(2) == "groups":
-                return _data(self._groups(store))
+                return _data(self._groups(store, ns))
             return self._snapshots(store, request.url.params)
         return _text(404, f"Path '{request.url.path}' not found.")
 
@@ -187,9 +218,9 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
             "gc-status": {"upid": None, "index-file-count": 10, "disk-bytes": store["used"]},
         }
 
-    def _groups(self, store: dict[str, Any]) -> list[dict[str, Any]]:
+    def _groups(self, store: dict[str, Any], ns: str) -> list[dict[str, Any]]:
         groups: dict[tuple[str, str], dict[str, Any]] = {}
-        for snap in store["snapshots"]:
+        for snap in _in_namespace(store, ns):
             key = (snap["backup-type"], snap["backup-id"])
             group = groups.setdefault(
                 key,
@@ -221,11 +252,29 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
             )
         snaps = [
             s
-            for s in store["snapshots"]
+            for s in _in_namespace(store, params.get("ns", ""))
             if (kind is None or s["backup-type"] == kind)
             and ("backup-id" not in params or s["backup-id"] == params["backup-id"])
         ]
         return _data(snaps)
+
+    def _task(self, upid: str, what: str, params: httpx.QueryParams) -> httpx.Response:
+        if not upid.startswith("UPID:"):
+            return _text(400, f"parameter verification failed - 'upid': unable to parse UPID '{upid}'")
+        task = next((t for t in self.tasks if t["upid"] == upid), None)
+        if task is None:
+            return _text(400, f"no such task '{upid}'")
+        if what == "status":
+            status = {k: task[k] for k in ("upid", "node", "pid", "pstart", "starttime", "worker_type", "user")}
+            status["worker_id"] = task["worker_id"]
+            if "endtime" in task:
+                return _data(status | {"status": "stopped", "exitstatus": task["status"]})
+            return _data(status | {"status": "running"})
+        for key in ("start", "limit"):
+            if key in params and not params[key].isdigit():
+                return _text(400, f"parameter verification failed - '{key}': expected integer, got '{params[key]}'")
+        page, total = task_log_page(task["log"], int(params.get("start", "0")), int(params.get("limit", "50")))
+        return _data(page, total=total, active="endtime" not in task)
 
     def _tasks(self, params: httpx.QueryParams) -> httpx.Response:
         unknown = sorted(set(params.keys()) - _TASK_PARAMS)
@@ -240,8 +289,22 @@ class FakePbs(FakeProxmoxApi[PbsClient]):
         if "typefilter" in params:
             tasks = [t for t in tasks if params["typefilter"] in t["worker_type"]]
         if "store" in params:
-            tasks = [t for t in tasks if (t["worker_id"] or "").split(":", 1)[0] == params["store"]]
+            tasks = [t for t in tasks if _task_store(t) == params["store"]]
         if params.get("running") in ("1", "true"):
             tasks = [t for t in tasks if "endtime" not in t]
         page, total = page_tasks(tasks, params)
         return _data(page, total=total)
+
+
+def _in_namespace(store: dict[str, Any], ns: str) -> list[dict[str, Any]]:
+    """The snapshots of ``store`` stored in namespace ``ns`` (the root when empty)."""
+    return [snap for where, snap in store["snapshots"] if where == ns]
+
+
+def _task_store(task: dict[str, Any]) -> str:
+    """The datastore a task works on: the first part of its worker id, the local (third) one for a sync job
+    (``remote:remote-store:local-store[:ns]:job``)."""
+    parts = (task["worker_id"] or "").split(":")
+    if task["worker_type"] == "syncjob" and len(parts) >= 4:
+        return parts[2]
+    return parts[0]

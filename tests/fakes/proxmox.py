@@ -8,8 +8,14 @@ parameter is 400 with ``errors``; a missing guest is 500 "Configuration file …
     pve = FakeProxmox()
     pve.add_node("pve1")
     pve.add_guest(101, "jellyfin", node="pve1", kind="lxc", ips=["10.0.0.12"])
-    pve.add_task("pve1", "vzdump", vmid=101, starttime=1_714_557_600, endtime=1_714_557_900)
+    pve.add_task("pve1", "vzdump", vmid=101, starttime=1_714_557_600, endtime=1_714_557_900,
+                 log=["INFO: starting new backup job: vzdump 101 --storage pbs-main"])
+    pve.add_storage("nas-nfs", "nfs", server="10.0.0.5", export="/volume1/pve", content="images,backup")
     client = pve.client()            # ProxmoxClient on an httpx.MockTransport
+
+Besides the listings, a guest's ``config`` (pending changes applied unless ``current=1``) and ``pending``, a task's
+``log`` and ``status`` (``/nodes/{node}/tasks/{upid}/…``), and the storage configuration (``/storage``, storage rows
+of ``/cluster/resources``, ``/nodes/{node}/storage/{id}/status``) answer as pve-manager's API does.
 """
 
 from __future__ import annotations
@@ -22,7 +28,18 @@ import httpx
 
 from tests.fakes import json_response, raw_path
 from tests.fakes.proxmox_api import PREFIX, FakeProxmoxApi, Rejection, page_tasks
-from tests.fakes.proxmox_payloads import agent_interfaces, guest_status, lxc_interfaces, node_status, resource_rows
+from tests.fakes.proxmox_payloads import (
+    agent_interfaces,
+    guest_status,
+    lxc_interfaces,
+    node_status,
+    pending_rows,
+    resource_rows,
+    storage_config,
+    storage_status,
+    task_log_page,
+    task_status,
+)
 from tools.proxmox import ProxmoxClient
 
 BASE_URL = "https://pve.test:8006"
@@ -69,6 +86,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         super().__init__(token_id=token_id, token_secret=token_secret, delay_s=delay_s)
         self.nodes: dict[str, dict[str, Any]] = {}
         self.guests: dict[int, dict[str, Any]] = {}
+        self.storages: dict[str, dict[str, Any]] = {}
 
     # -- world building -------------------------------------------------------------------------------------
 
@@ -82,8 +100,10 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         mem_total: int = 64 << 30,
         uptime: int = 864_000,
         loadavg: tuple[float, float, float] = (0.42, 0.38, 0.35),
+        wait: float = 0.001,
     ) -> dict[str, Any]:
-        """Add a cluster node (``online`` false makes it appear offline in ``/cluster/resources``)."""
+        """Add a cluster node (``online`` false makes it appear offline in ``/cluster/resources``); ``wait`` is the
+        share of CPU time spent waiting for IO its status reports."""
         node = {
             "name": name,
             "online": online,
@@ -92,6 +112,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
             "maxmem": mem_total,
             "uptime": uptime,
             "loadavg": loadavg,
+            "wait": wait,
         }
         self.nodes[name] = node
         return node
@@ -113,28 +134,34 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         template: bool = False,
         tags: str = "",
         lock: str | None = None,
+        config: dict[str, Any] | None = None,
+        pending: dict[str, Any] | None = None,
+        pending_delete: list[str] | None = None,
     ) -> dict[str, Any]:
         """Add a VM (``qemu``) or container (``lxc``).
 
         ``static_ips`` go into the config (``ipconfig0`` for VMs, ``net0`` for containers); ``ips`` are the live
         addresses the guest agent / container reports. ``agent=False`` makes the agent look not running.
+        ``config`` overrides or adds configuration keys; ``pending`` and ``pending_delete`` are changes not applied
+        yet (they take effect at the next start), as ``/pending`` lists them.
         """
         if node not in self.nodes:
             self.add_node(node)
-        config: dict[str, Any] = {"memory": maxmem >> 20, "cores": 2, "onboot": 1, "digest": "0" * 40}
+        conf: dict[str, Any] = {"memory": maxmem >> 20, "cores": 2, "onboot": 1, "digest": "0" * 40}
         if kind == "qemu":
-            config |= {
+            conf |= {
                 "name": name,
                 "agent": "1" if agent else "0",
                 "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1",
                 "scsi0": f"local-lvm:vm-{vmid}-disk-0,size=32G",
             }
             for i, ip in enumerate(static_ips or []):
-                config[f"ipconfig{i}"] = f"ip={ip}/24,gw=10.0.0.1"
+                conf[f"ipconfig{i}"] = f"ip={ip}/24,gw=10.0.0.1"
         else:
-            config |= {"hostname": name, "ostype": "debian", "rootfs": f"local-lvm:vm-{vmid}-disk-0,size=8G"}
+            conf |= {"hostname": name, "ostype": "debian", "rootfs": f"local-lvm:vm-{vmid}-disk-0,size=8G"}
             net = "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:02,type=veth"
-            config["net0"] = net + (f",ip={static_ips[0]}/24,gw=10.0.0.1" if static_ips else ",ip=dhcp")
+            conf["net0"] = net + (f",ip={static_ips[0]}/24,gw=10.0.0.1" if static_ips else ",ip=dhcp")
+        conf |= config or {}
         guest = {
             "vmid": vmid,
             "name": name,
@@ -149,7 +176,9 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
             "template": template,
             "tags": tags,
             "lock": lock,
-            "config": config,
+            "config": conf,
+            "pending": dict(pending or {}),
+            "pending_delete": list(pending_delete or []),
         }
         self.guests[vmid] = guest
         return guest
@@ -164,8 +193,12 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         status: str | None = "OK",
         vmid: int | None = None,
         user: str = "root@pam",
+        log: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Add a task; ``endtime=None`` leaves it running (no ``status``/``endtime`` in answers)."""
+        """Add a task; ``endtime=None`` leaves it running (no ``status``/``endtime`` in answers).
+
+        ``log`` is its task log; a task that has ended closes it as PVE does (``TASK OK``, ``TASK ERROR: …``).
+        """
         pid = self.next_pid()
         task_id = str(vmid) if vmid is not None else ""
         upid = f"UPID:{node}:{pid:08X}:{pid * 7:08X}:{starttime:08X}:{type}:{task_id}:{user}:"
@@ -182,8 +215,25 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         if endtime is not None:
             task["endtime"] = endtime
             task["status"] = status
+        lines = list(log or [])
+        if endtime is not None:
+            lines.append(_closing_line(status))
+        task["log"] = lines
         self.tasks.append(task)
         return task
+
+    def add_storage(self, name: str, type: str, **fields: Any) -> dict[str, Any]:
+        """Add a storage to the datacenter configuration (``/storage``).
+
+        ``fields`` are its configuration keys (``server``, ``export``, ``pool``, ``datastore``, ``namespace``,
+        ``path``, ``content``, ``nodes`` as a list, ``shared``) plus ``total``/``used`` bytes and ``active`` for
+        its status on each node.
+        """
+        storage: dict[str, Any] = {"storage": name, "type": type, "content": "images,rootdir", "total": 1 << 40}
+        storage |= {"used": 1 << 38, "active": True, "nodes": [], "shared": False}
+        storage |= fields
+        self.storages[name] = storage
+        return storage
 
     # -- HTTP ----------------------------------------------------------------------------------------------
 
@@ -206,6 +256,8 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
             return self._resources(params.get("type"))
         if path == "/cluster/tasks":
             return _data(self._cluster_tasks())
+        if parts[0] == "storage" and len(parts) <= 2:
+            return self._storage(parts[1] if len(parts) == 2 else None)
         if len(parts) >= 3 and parts[0] == "nodes":
             node = parts[1]
             if node not in self.nodes:
@@ -219,8 +271,12 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
                 return self._node_status(node)
             if rest == ["tasks"]:
                 return self._node_tasks(node, params)
+            if len(rest) == 3 and rest[0] == "tasks" and rest[2] in ("log", "status"):
+                return self._task(node, rest[1], rest[2], params)
+            if len(rest) == 3 and rest[0] == "storage" and rest[2] == "status":
+                return self._storage_status(node, rest[1])
             if len(rest) >= 3 and rest[0] in ("qemu", "lxc"):
-                return self._guest(node, rest[0], rest[1], rest[2:], path)
+                return self._guest(node, rest[0], rest[1], rest[2:], path, params)
         return _error(501, f"Method 'GET {path}' not implemented")
 
     def _resources(self, kind: str | None) -> httpx.Response:
@@ -230,7 +286,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
                 "Parameter verification failed.",
                 {"type": f"value '{kind}' does not have a value in the enumeration 'vm, storage, node, sdn, pool'"},
             )
-        return _data(resource_rows(self.nodes, self.guests, kind))
+        return _data(resource_rows(self.nodes, self.guests, kind, self.storages))
 
     def _cluster_tasks(self) -> list[dict[str, Any]]:
         """What every node shares in the cluster file system's ``tasklist``: its running tasks, then its newest
@@ -249,7 +305,9 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
             return _error(595, f"no route to host ({node})")
         return _data(node_status(n))
 
-    def _guest(self, node: str, kind: str, raw_vmid: str, rest: list[str], path: str) -> httpx.Response:
+    def _guest(
+        self, node: str, kind: str, raw_vmid: str, rest: list[str], path: str, params: httpx.QueryParams
+    ) -> httpx.Response:
         if not raw_vmid.isdigit() or int(raw_vmid) < 100:
             return _error(
                 400,
@@ -264,7 +322,9 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         if rest == ["status", "current"]:
             return _data(guest_status(guest))
         if rest == ["config"]:
-            return _data(guest["config"])
+            return _data(self._config(guest, current=params.get("current") in ("1", "true")))
+        if rest == ["pending"]:
+            return _data(pending_rows(guest))
         if kind == "qemu" and rest == ["agent", "network-get-interfaces"]:
             if guest["status"] != "running":
                 return _error(500, f"VM {vmid} is not running")
@@ -276,6 +336,50 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
                 return _error(500, f"CT {vmid} not running")
             return _data(lxc_interfaces(guest))
         return _error(501, f"Method 'GET {path}' not implemented")
+
+    @staticmethod
+    def _config(guest: dict[str, Any], *, current: bool) -> dict[str, Any]:
+        """The configuration with pending changes applied (PVE's default), or as it runs now (``current=1``)."""
+        conf = dict(guest["config"])
+        if guest["lock"]:
+            conf["lock"] = guest["lock"]
+        if not current:
+            conf |= guest["pending"]
+            for key in guest["pending_delete"]:
+                conf.pop(key, None)
+        return conf
+
+    def _task(self, node: str, upid: str, what: str, params: httpx.QueryParams) -> httpx.Response:
+        task = next((t for t in self.tasks if t["upid"] == upid), None)
+        if not upid.startswith("UPID:"):
+            return _error(400, "Parameter verification failed.", {"upid": f"unable to parse worker upid '{upid}'"})
+        if task is None or task["node"] != node:
+            return _error(500, f"unable to open file '/var/log/pve/tasks/{upid}' - No such file or directory")
+        if what == "status":
+            return _data(task_status(task))
+        problems = {
+            k: "type check ('integer') failed - got '" + params[k] + "'"
+            for k in ("start", "limit")
+            if k in params and not params[k].isdigit()
+        }
+        if problems:
+            return _error(400, "Parameter verification failed.", problems)
+        page, total = task_log_page(task["log"], int(params.get("start", "0")), int(params.get("limit", "50")))
+        return json_response(200, {"data": page, "total": total})
+
+    def _storage(self, name: str | None) -> httpx.Response:
+        if name is None:
+            return _data([storage_config(s) for s in self.storages.values()])
+        storage = self.storages.get(name)
+        if storage is None:
+            return _error(500, f"storage '{name}' does not exist")
+        return _data(storage_config(storage))
+
+    def _storage_status(self, node: str, name: str) -> httpx.Response:
+        storage = self.storages.get(name)
+        if storage is None or (storage["nodes"] and node not in storage["nodes"]):
+            return _error(500, f"storage '{name}' does not exist")
+        return _data(storage_status(storage))
 
     def _node_tasks(self, node: str, params: httpx.QueryParams) -> httpx.Response:
         unknown = sorted(set(params.keys()) - _NODE_TASKS_PARAMS)
@@ -313,3 +417,12 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
             tasks = [t for t in tasks if t["type"] == params["typefilter"]]
         page, total = page_tasks(tasks, params)
         return json_response(200, {"data": page, "total": total})
+
+
+def _closing_line(status: str | None) -> str:
+    """The last line PVE writes to an ended task's log: ``TASK OK``, ``TASK WARNINGS: n`` or ``TASK ERROR: …``."""
+    if status == "OK":
+        return "TASK OK"
+    if status and status.startswith("WARNINGS"):
+        return f"TASK {status}"
+    return f"TASK ERROR: {status}"

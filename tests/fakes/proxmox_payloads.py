@@ -6,9 +6,12 @@ from typing import Any
 
 
 def resource_rows(
-    nodes: dict[str, dict[str, Any]], guests: dict[int, dict[str, Any]], kind: str | None
+    nodes: dict[str, dict[str, Any]],
+    guests: dict[int, dict[str, Any]],
+    kind: str | None,
+    storages: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of ``/cluster/resources`` for ``type=kind`` (all kinds when None)."""
+    """Rows of ``/cluster/resources`` for ``type=kind`` (all kinds when None); a storage has one row per node."""
     rows: list[dict[str, Any]] = []
     if kind in (None, "node"):
         for name, n in nodes.items():
@@ -57,6 +60,25 @@ def resource_rows(
                     **({"lock": g["lock"]} if g["lock"] else {}),
                 }
             )
+    if kind in (None, "storage"):
+        for storage in (storages or {}).values():
+            for name, n in nodes.items():
+                if storage["nodes"] and name not in storage["nodes"]:
+                    continue
+                available = n["online"] and storage["active"]
+                rows.append(
+                    {
+                        "id": f"storage/{name}/{storage['storage']}",
+                        "type": "storage",
+                        "node": name,
+                        "storage": storage["storage"],
+                        "status": "available" if available else "unknown",
+                        "plugintype": storage["type"],
+                        "content": storage["content"],
+                        "shared": int(storage["shared"]),
+                        **({"disk": storage["used"], "maxdisk": storage["total"]} if available else {}),
+                    }
+                )
     return rows
 
 
@@ -65,7 +87,7 @@ def node_status(n: dict[str, Any]) -> dict[str, Any]:
     return {
         "uptime": n["uptime"],
         "cpu": n["cpu"],
-        "wait": 0.001,
+        "wait": n.get("wait", 0.001),
         "loadavg": [f"{x:.2f}" for x in n["loadavg"]],
         "memory": {"total": n["maxmem"], "used": n["mem"], "free": n["maxmem"] - n["mem"]},
         "swap": {"total": 8 << 30, "used": 0, "free": 8 << 30},
@@ -140,4 +162,64 @@ def guest_status(guest: dict[str, Any]) -> dict[str, Any]:
         status["lock"] = guest["lock"]
     if guest["tags"]:
         status["tags"] = guest["tags"]
+    return status
+
+
+def pending_rows(guest: dict[str, Any]) -> list[dict[str, Any]]:
+    """``/pending`` of a guest: every configuration key with its current ``value``, a ``pending`` one when a change
+    waits for the next start, ``delete: 1`` when the key is to be removed (``config_with_pending_array``)."""
+    rows: list[dict[str, Any]] = []
+    conf = {k: v for k, v in guest["config"].items() if k != "digest"}
+    for key in sorted(set(conf) | set(guest["pending"])):
+        row: dict[str, Any] = {"key": key}
+        if key in conf:
+            row["value"] = conf[key]
+        if key in guest["pending"]:
+            row["pending"] = guest["pending"][key]
+        if key in guest["pending_delete"]:
+            row["delete"] = 1
+        rows.append(row)
+    return rows
+
+
+def task_status(task: dict[str, Any]) -> dict[str, Any]:
+    """``/nodes/{node}/tasks/{upid}/status``: ``running`` or ``stopped`` with its ``exitstatus``."""
+    status = {k: task[k] for k in ("upid", "node", "pid", "pstart", "starttime", "type", "id", "user")}
+    if "endtime" in task:
+        return status | {"status": "stopped", "exitstatus": task["status"]}
+    return status | {"status": "running"}
+
+
+def task_log_page(lines: list[str], start: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of a task log: ``{"n": line number from 1, "t": text}`` rows, and the number of lines."""
+    rows = [{"n": n, "t": text} for n, text in enumerate(lines, start=1)]
+    return rows[start : start + limit], len(rows)
+
+
+def storage_config(storage: dict[str, Any]) -> dict[str, Any]:
+    """A storage as ``/storage`` lists it: its configuration keys (``nodes`` comma-separated, ``shared`` 0/1)."""
+    out: dict[str, Any] = {"storage": storage["storage"], "type": storage["type"], "content": storage["content"]}
+    for key in ("server", "export", "path", "pool", "datastore", "namespace", "username", "fingerprint"):
+        if storage.get(key) is not None:
+            out[key] = storage[key]
+    if storage["nodes"]:
+        out["nodes"] = ",".join(storage["nodes"])
+    if storage["shared"] or storage["type"] in ("nfs", "cifs", "pbs", "cephfs", "rbd"):
+        out["shared"] = 1
+    out["digest"] = "5b7c3f0d2e1a" + "0" * 28
+    return out
+
+
+def storage_status(storage: dict[str, Any]) -> dict[str, Any]:
+    """``/nodes/{node}/storage/{id}/status``."""
+    active = bool(storage["active"])
+    status: dict[str, Any] = {
+        "type": storage["type"],
+        "content": storage["content"],
+        "active": int(active),
+        "enabled": 1,
+        "shared": int(bool(storage["shared"])),
+    }
+    if active:
+        status |= {"total": storage["total"], "used": storage["used"], "avail": storage["total"] - storage["used"]}
     return status

@@ -11,13 +11,22 @@ from tests.scenarios.model import Scenario
 
 def all_scenarios() -> list[Scenario]:
     """Every scenario, in a stable order; names are unique."""
-    from tests.scenarios import catalog_alerting, catalog_changes, catalog_outages, catalog_resources
+    from tests.scenarios import (
+        catalog_alerting,
+        catalog_changes,
+        catalog_drift,
+        catalog_neighbourhood,
+        catalog_outages,
+        catalog_resources,
+    )
 
     scenarios = [
         *catalog_resources.SCENARIOS,
         *catalog_changes.SCENARIOS,
         *catalog_outages.SCENARIOS,
         *catalog_alerting.SCENARIOS,
+        *catalog_neighbourhood.SCENARIOS,
+        *catalog_drift.SCENARIOS,
     ]
     names = [s.name for s in scenarios]
     duplicates = sorted({n for n in names if names.count(n) > 1})

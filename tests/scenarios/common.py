@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tests.scenarios.model import Log
+from typing import Any
+
+from tests.scenarios.model import Host, Log
 
 BACKGROUND_FROM_MIN = -125.0
 BACKGROUND_TO_MIN = 4.0
@@ -49,3 +51,14 @@ def background(host: str) -> list[Log]:
             every_s=1800,
         ),
     ]
+
+
+def kernel(host: str) -> dict[str, str]:
+    """Labels of a host's kernel messages as the journal ships them (no unit: the kernel transport)."""
+    return {"host": host, "job": "systemd-journal", "transport": "kernel"}
+
+
+def node_host(name: str, **shapes: Any) -> Host:
+    """The node_exporter of a Proxmox node or any other host named ``name`` (``name:9100``), with every series a
+    current node_exporter has (``extended``); ``shapes`` set the others (``iowait=step(...)``)."""
+    return Host(f"{name}:9100", extended=True, **shapes)

@@ -27,6 +27,7 @@ from tests.scenarios.world import (
     fill_pbs,
     fill_proxmox,
     make_alert,
+    write_topology,
 )
 from tools.grafana import GrafanaClient
 from tools.loki import LokiClient
@@ -50,6 +51,7 @@ class Homelab:
     proxmox: ProxmoxClient
     pbs: PbsClient
     store: ReportStore
+    topology_path: Path | None = None
 
     def deps(self, analyser: Analyser) -> Deps:
         return Deps(
@@ -106,6 +108,7 @@ async def build_homelab(
         await fill_history(store, scenario, alert)
         alerts.append(alert)
     prometheus = PrometheusClient(prometheus_url, transport=DelayTransport(delays.prometheus_s), backoff_s=0.0)
+    topology = write_topology([s.topology for s in scenarios if s.topology is not None], workdir)
     return Homelab(
         alerts=alerts,
         loki_fake=loki_fake,
@@ -118,4 +121,5 @@ async def build_homelab(
         proxmox=proxmox_fake.client(),
         pbs=pbs_fake.client(),
         store=store,
+        topology_path=topology,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from reports.models import Evidence
 
@@ -67,8 +68,37 @@ def sequence(*parts: tuple[float, Shape]) -> Shape:
 
 
 @dataclass
+class Filesystem:
+    """One more mounted filesystem of a host (its root one is described by the host itself).
+
+    ``device`` is what node_exporter puts in its ``device`` label: ``/dev/sdb1``, ``tank/media`` for a ZFS dataset,
+    ``nas01:/volume1/media`` for an NFS mount. ``inodes_used`` is the share of ``inodes`` in use;
+    ``device_error`` is 1 while node_exporter cannot stat it (an NFS server gone), ``readonly`` 1 once it is
+    remounted read-only.
+    """
+
+    mountpoint: str
+    device: str
+    fstype: str = "ext4"
+    size_gb: float = 500.0
+    used: Shape = field(default_factory=lambda: flat(0.4))
+    inodes: float = 32_000_000
+    inodes_used: Shape = field(default_factory=lambda: flat(0.05))
+    device_error: Shape = field(default_factory=lambda: flat(0.0))
+    readonly: Shape = field(default_factory=lambda: flat(0.0))
+
+
+@dataclass
 class Host:
-    """A node_exporter target. Ratios are 0..1, rates in MB/s; ``gone_min`` stops its samples (host down)."""
+    """A node_exporter target. Ratios are 0..1, rates in MB/s; ``gone_min`` stops its samples (host down).
+
+    The classic series (CPU, memory, root filesystem, one disk, one NIC, load1, ``up``) are always written.
+    ``extended`` adds what a current node_exporter also exports on every host — swap, inodes of each filesystem,
+    load5/15, pressure stall (PSI) counters, boot time — so a search over all of a host's series has the breadth of
+    a real one. ``filesystems`` are written either way. ``back_min`` brings a host that went away at ``gone_min``
+    back (a reboot): its counters restart from zero and ``node_boot_time_seconds`` moves to just before it.
+    Pressure shapes are the share of time some task stalled (``*_waiting_seconds_total`` per second).
+    """
 
     instance: str
     job: str = "node"
@@ -87,6 +117,17 @@ class Host:
     load1: Shape = field(default_factory=lambda: flat(0.6))
     gone_min: float | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    filesystems: list[Filesystem] = field(default_factory=list)
+    back_min: float | None = None
+    extended: bool = False
+    swap_total_gb: float = 4.0
+    swap_used: Shape = field(default_factory=lambda: flat(0.02))
+    inodes: float = 6_553_600
+    inodes_used: Shape = field(default_factory=lambda: flat(0.06))
+    pressure_cpu: Shape = field(default_factory=lambda: flat(0.01))
+    pressure_io: Shape = field(default_factory=lambda: flat(0.005))
+    pressure_memory: Shape = field(default_factory=lambda: flat(0.0))
+    booted_min: float = -30 * 24 * 60.0
 
 
 @dataclass
@@ -100,6 +141,9 @@ class PveGuestMetrics:
     disk_read_mbps: Shape = field(default_factory=lambda: flat(0.5))
     disk_write_mbps: Shape = field(default_factory=lambda: flat(0.8))
     gone_min: float | None = None
+    # pve_exporter 3 also exports its IO as ``_total`` counters (``pve_disk_written_bytes_total``) next to the
+    # deprecated gauges; a world written for a current exporter sets this
+    current_names: bool = False
 
 
 @dataclass
@@ -113,6 +157,7 @@ class Raw:
     gone_min: float | None = None
     noise: bool = True
     relative_to_t0: bool = False  # the value is seconds after T0, written as a Unix time (expiry dates)
+    back_min: float | None = None  # scraped again from here after ``gone_min`` (its exporter's host rebooted)
 
 
 @dataclass
@@ -128,15 +173,27 @@ class Log:
 
 @dataclass
 class Node:
+    """A Proxmox VE node. ``booted_min`` sets its uptime, ``iowait`` the share of CPU time waiting for IO in its
+    status (PVE's ``wait``). The node's own node_exporter and logs are a :class:`Host` and :class:`Log` streams
+    carrying its name (see :func:`tests.scenarios.common.pve_node_host`)."""
+
     name: str
     online: bool = True
     cpu: float = 0.18
     mem_used: float = 0.45
+    booted_min: float | None = None
+    iowait: float = 0.001
+    loadavg: tuple[float, float, float] = (0.42, 0.38, 0.35)
 
 
 @dataclass
 class Guest:
-    """A Proxmox guest; ``booted_min`` (minutes from T0) sets its uptime at triage time."""
+    """A Proxmox guest; ``booted_min`` (minutes from T0) sets its uptime at triage time.
+
+    ``config`` overrides or adds keys of the generated ``/config`` (``{"memory": 2048}``, ``{"scsi0": "nfs-vm:…"}``);
+    ``pending`` holds changes made but not applied until the next boot and ``pending_delete`` keys to be removed,
+    as ``/pending`` lists them. ``lock`` is PVE's lock (``backup``, ``migrate``, ``snapshot`` …).
+    """
 
     vmid: int
     name: str
@@ -148,10 +205,16 @@ class Guest:
     maxmem_gb: float = 4.0
     booted_min: float = -14 * 24 * 60.0
     lock: str | None = None
+    config: dict[str, str | int] = field(default_factory=dict)
+    pending: dict[str, str | int] = field(default_factory=dict)
+    pending_delete: list[str] = field(default_factory=list)
 
 
 @dataclass
 class PveTask:
+    """A PVE task (``vzdump``, ``qmstart``, ``qmconfig`` …); ``log`` is its task log (``/tasks/{upid}/log``), the
+    closing ``TASK OK``/``TASK ERROR: …`` line included when it has ended."""
+
     node: str
     type: str
     start_min: float
@@ -159,26 +222,61 @@ class PveTask:
     status: str = "OK"
     vmid: int | None = None
     user: str = "root@pam"
+    log: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Datastore:
+    """A PBS datastore; ``namespaces`` below its root (``"pve-b"``, ``"pve-b/offsite"``), ``error`` when PBS reports
+    it unavailable (a datastore on a disk that went away)."""
+
     name: str
     total_tb: float = 4.0
     used_ratio: float = 0.5
+    namespaces: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
 @dataclass
 class PbsTask:
+    """A PBS task; ``worker_id`` as PBS writes it (``store:vm/101``, ``store:ns/vm/101`` in a namespace); ``log`` its
+    task log."""
+
     worker_type: str
     worker_id: str | None
     start_min: float
     end_min: float | None = None
     status: str = "OK"
+    log: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Storage:
+    """A PVE storage (``/storage``): ``type`` is the plugin (``nfs``, ``zfspool``, ``pbs``, ``lvmthin``, ``dir``);
+    ``server``/``export`` for NFS, ``pool`` for ZFS, ``server``/``datastore``/``namespace`` for PBS. ``nodes`` limits
+    it to some nodes (all when empty); ``active`` false makes it unavailable in ``/cluster/resources``."""
+
+    name: str
+    type: str
+    content: str = "images,rootdir"
+    nodes: list[str] = field(default_factory=list)
+    server: str | None = None
+    export: str | None = None
+    pool: str | None = None
+    datastore: str | None = None
+    namespace: str | None = None
+    path: str | None = None
+    shared: bool = False
+    total_gb: float = 1000.0
+    used_ratio: float = 0.3
+    active: bool = True
 
 
 @dataclass
 class GrafanaRule:
+    """A Grafana-managed rule; ``datasource`` is the uid of the data source its query ``A`` reads (``prometheus``
+    or ``loki``: then ``expr`` is LogQL)."""
+
     uid: str
     title: str
     expr: str
@@ -186,6 +284,8 @@ class GrafanaRule:
     health: str = "ok"
     last_error: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    datasource: str = "prometheus"
+    for_: str = "5m"
 
 
 @dataclass
@@ -254,6 +354,10 @@ class Scenario:
 
     ``causal`` must rank in the top 3; ``supporting`` items count towards recall too; each ``distractor`` (a red
     herring) must rank below the causal item. ``down`` names data sources that do not answer at all.
+
+    ``pbs_host`` is the PBS server's host name as its UPIDs and its logs' ``host`` label give it (``pbs`` when not
+    set). ``topology`` is the content of a ``TOPOLOGY_FILE`` (``{"hosts": {name: {"depends_on": [...],
+    "aliases": [...]}}}``) the world writes for the triage. ``tags`` name the capabilities the incident exercises.
     """
 
     name: str
@@ -276,6 +380,10 @@ class Scenario:
     history: list[PriorFiring] = field(default_factory=list)
     down: tuple[str, ...] = ()
     expect_history: str | None = None
+    storages: list[Storage] = field(default_factory=list)
+    pbs_host: str | None = None
+    topology: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def expected(self) -> list[Expect]:

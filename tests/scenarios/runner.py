@@ -108,8 +108,17 @@ def make_deps(world: World, analyser: Analyser) -> Deps:
     )
 
 
+def with_topology(settings: TriageSettings, path: Path | None) -> TriageSettings:
+    """``settings`` reading the world's topology file, when the world has one and the settings know the option
+    (``TOPOLOGY_FILE``); unchanged otherwise."""
+    if path is None or "topology_file" not in type(settings).model_fields:
+        return settings
+    return settings.model_copy(update={"topology_file": path})
+
+
 async def run_world(world: World, analyser: Analyser, settings: TriageSettings) -> Outcome:
     """Triage the world's alert once and score it."""
+    settings = with_topology(settings, world.topology_path)
     world.reset_counters()
     started = time.perf_counter()
     report = await triage(world.alert, make_deps(world, analyser), settings, now=world.anchor.now)

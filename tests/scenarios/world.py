@@ -11,9 +11,11 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
+import yaml
 
 from reports.models import Alert, AlertStatus, Report, ReportStatus, labels_fingerprint
 from reports.store import ReportStore, open_store
@@ -39,6 +41,8 @@ TRIAGE_LAG_S = 40.0
 ANCHOR_SPACING_MIN = 3.0
 SERIES_BEFORE_MIN = 130.0
 SOURCES = ("prometheus", "loki", "grafana", "proxmox", "pbs")
+DEFAULT_PBS_HOST = "pbs"
+TOPOLOGY_NAME = "topology.yaml"
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,12 @@ def fill_loki(loki: FakeLoki, scenario: Scenario, t0: datetime) -> None:
 def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
     for node in scenario.nodes:
         total = 64 * GB
-        pve.add_node(node.name, online=node.online, cpu=node.cpu, mem_used=int(node.mem_used * total), mem_total=total)
+        extra: dict[str, Any] = {"wait": node.iowait, "loadavg": node.loadavg}
+        if node.booted_min is not None:
+            extra["uptime"] = max(0, int((anchor.now - _at(anchor.t0, node.booted_min)).total_seconds()))
+        pve.add_node(
+            node.name, online=node.online, cpu=node.cpu, mem_used=int(node.mem_used * total), mem_total=total, **extra
+        )
     for guest in scenario.guests:
         maxmem = int(guest.maxmem_gb * GB)
         uptime = max(0, int((anchor.now - _at(anchor.t0, guest.booted_min)).total_seconds()))
@@ -162,6 +171,9 @@ def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
             maxmem=maxmem,
             uptime=uptime,
             lock=guest.lock,
+            config=dict(guest.config),
+            pending=dict(guest.pending),
+            pending_delete=list(guest.pending_delete),
         )
     for task in scenario.pve_tasks:
         pve.add_task(
@@ -172,13 +184,47 @@ def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
             status=task.status,
             vmid=task.vmid,
             user=task.user,
+            log=list(task.log),
+        )
+    for storage in scenario.storages:
+        fields = {
+            k: v
+            for k, v in (
+                ("server", storage.server),
+                ("export", storage.export),
+                ("pool", storage.pool),
+                ("datastore", storage.datastore),
+                ("namespace", storage.namespace),
+                ("path", storage.path),
+            )
+            if v is not None
+        }
+        total = int(storage.total_gb * GB)
+        pve.add_storage(
+            storage.name,
+            storage.type,
+            content=storage.content,
+            nodes=list(storage.nodes),
+            shared=storage.shared,
+            total=total,
+            used=int(storage.used_ratio * total),
+            active=storage.active,
+            **fields,
         )
 
 
 def fill_pbs(pbs: FakePbs, scenario: Scenario, t0: datetime) -> None:
     for store in scenario.datastores:
         total = int(store.total_tb * TB)
-        pbs.add_datastore(store.name, total=total, used=int(store.used_ratio * total))
+        pbs.add_datastore(
+            store.name,
+            total=total,
+            used=int(store.used_ratio * total),
+            error=store.error,
+            namespaces=list(store.namespaces),
+        )
+    # one fake may serve several scenarios (the homelab): each names its server in its own tasks' UPIDs
+    pbs.node_name = scenario.pbs_host or DEFAULT_PBS_HOST
     for task in scenario.pbs_tasks:
         pbs.add_task(
             task.worker_type,
@@ -186,6 +232,7 @@ def fill_pbs(pbs: FakePbs, scenario: Scenario, t0: datetime) -> None:
             starttime=_epoch(t0, task.start_min),
             endtime=None if task.end_min is None else _epoch(t0, task.end_min),
             status=task.status,
+            log=list(task.log),
         )
 
 
@@ -200,6 +247,8 @@ def fill_grafana(grafana: FakeGrafana, scenario: Scenario, t0: datetime) -> None
             last_error=rule.last_error,
             labels=rule.labels,
             alerts=[{"labels": dict(scenario.alert.labels), "state": "Alerting", "activeAt": t0.isoformat()}],
+            datasource_uid=rule.datasource,
+            for_=rule.for_,
         )
     if scenario.alert.dashboard_uid:
         grafana.add_dashboard(scenario.alert.dashboard_uid, scenario.alert.alertname)
@@ -207,6 +256,22 @@ def fill_grafana(grafana: FakeGrafana, scenario: Scenario, t0: datetime) -> None
         end = None if note.end_min is None else int(_at(t0, note.end_min).timestamp() * 1000)
         fields = {"timeEnd": end} if end is not None else {}
         grafana.add_annotation(note.text, note.tags, int(_at(t0, note.at_min).timestamp() * 1000), **fields)
+
+
+def write_topology(topologies: list[dict[str, Any]], workdir: Path) -> Path | None:
+    """Write the ``TOPOLOGY_FILE`` of one or more scenarios (their hosts merged) to ``workdir``; None when none has
+    one. A host two scenarios both declare is refused: each world has its own hosts."""
+    if not topologies:
+        return None
+    hosts: dict[str, Any] = {}
+    for topology in topologies:
+        for name, entry in (topology.get("hosts") or {}).items():
+            if name in hosts:
+                raise ValueError(f"two scenarios declare host {name!r} in their topology")
+            hosts[name] = entry
+    path = workdir / TOPOLOGY_NAME
+    path.write_text(yaml.safe_dump({"hosts": hosts}, sort_keys=True), encoding="utf-8")
+    return path
 
 
 async def fill_history(store: ReportStore, scenario: Scenario, alert: Alert) -> None:
@@ -245,6 +310,7 @@ class World:
     clients: dict[str, PrometheusClient | LokiClient | GrafanaClient | ProxmoxClient | PbsClient] = field(
         default_factory=dict
     )
+    topology_path: Path | None = None
 
     def requests(self) -> dict[str, int]:
         """Requests each data source received from the triage (retries included), from the clients' counters."""
@@ -297,6 +363,7 @@ async def build_world(
     store = open_store(f"sqlite:///{workdir / 'reports.db'}")
     await store.init()
     await fill_history(store, scenario, alert)
+    topology = write_topology([scenario.topology] if scenario.topology is not None else [], workdir)
     world = World(
         scenario=scenario,
         anchor=anchor,
@@ -311,6 +378,7 @@ async def build_world(
         proxmox=proxmox_fake.client(),
         pbs=pbs_fake.client(),
         store=store,
+        topology_path=topology,
     )
     world.clients = {
         "prometheus": world.prometheus,
