@@ -17,6 +17,7 @@ from tests.fakes.loki import FakeLoki
 from tests.fakes.pbs import FakePbs
 from tests.fakes.proxmox import FakeProxmox
 from tests.scenarios.model import Scenario
+from tests.scenarios.runner import load_topology
 from tests.scenarios.world import (
     Anchor,
     Delays,
@@ -62,6 +63,7 @@ class Homelab:
             proxmox=self.proxmox,
             pbs=self.pbs,
             store=self.store,
+            topology=load_topology(self.topology_path),
         )
 
     def requests(self) -> dict[str, int]:

@@ -24,6 +24,7 @@ from triage.analysis import Analyser
 from triage.deps import Deps
 from triage.pipeline import triage
 from triage.settings import LlmSettings, TriageSettings
+from triage.topology import Topology
 
 TOP_K = 3
 NO_DELAYS = Delays()
@@ -105,20 +106,17 @@ def make_deps(world: World, analyser: Analyser) -> Deps:
         proxmox=world.proxmox,
         pbs=world.pbs,
         store=world.store,
+        topology=load_topology(world.topology_path),
     )
 
 
-def with_topology(settings: TriageSettings, path: Path | None) -> TriageSettings:
-    """``settings`` reading the world's topology file, when the world has one and the settings know the option
-    (``TOPOLOGY_FILE``); unchanged otherwise."""
-    if path is None or "topology_file" not in type(settings).model_fields:
-        return settings
-    return settings.model_copy(update={"topology_file": path})
+def load_topology(path: Path | None) -> Topology | None:
+    """The world's topology file (``TOPOLOGY_FILE``) as the service loads it at start-up; None without one."""
+    return Topology.load(path) if path is not None else None
 
 
 async def run_world(world: World, analyser: Analyser, settings: TriageSettings) -> Outcome:
     """Triage the world's alert once and score it."""
-    settings = with_topology(settings, world.topology_path)
     world.reset_counters()
     started = time.perf_counter()
     report = await triage(world.alert, make_deps(world, analyser), settings, now=world.anchor.now)

@@ -32,11 +32,10 @@ from tests.scenarios.model import (
     flat,
     step,
 )
-from tests.scenarios.runner import with_topology
+from tests.scenarios.runner import load_topology
 from tests.scenarios.series import _Clock, host_series, pve_series
 from tests.scenarios.world import Anchor, fill_grafana, fill_pbs, fill_proxmox, write_topology
 from tests.support.prometheus import SyntheticSeries
-from triage.settings import TriageSettings
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CLASSIC = {
@@ -296,14 +295,13 @@ def test_the_topology_file_merges_scenarios_and_refuses_a_host_declared_twice(tm
         raise AssertionError("a host declared twice was accepted")
 
 
-def test_the_triage_reads_the_world_topology_only_when_its_settings_know_the_option(tmp_path: Path) -> None:
-    settings = TriageSettings()
-    assert with_topology(settings, None) is settings
-    updated = with_topology(settings, tmp_path / "topology.yaml")
-    if "topology_file" in TriageSettings.model_fields:
-        assert str(updated.model_dump()["topology_file"]).endswith("topology.yaml")
-    else:
-        assert updated is settings
+def test_the_triage_reads_the_world_topology_as_the_service_does(tmp_path: Path) -> None:
+    assert load_topology(None) is None
+    path = tmp_path / "topology.yaml"
+    path.write_text("hosts:\n  photos01:\n    depends_on: [pgdb01]\n  pgdb01:\n    aliases: [postgres-main]\n")
+    topology = load_topology(path)
+    assert topology is not None and topology.depends_on("photos01") == ("pgdb01",)
+    assert topology.resolve(["postgres-main"]) == "pgdb01"
 
 
 def test_every_new_scenario_names_the_capabilities_it_exercises_and_uses_its_own_hosts() -> None:

@@ -44,6 +44,10 @@ DEBUG_WORDS = re.compile(r"(?i)(level=debug|\bdebug\b|\btrace\b)")
 SURGE_HALF = 4.0
 SURGE_MIN_RATIO = 3.0
 SURGE_MIN_Z = 3.0
+# a message absent from the first quarter of the baseline that then logs on, at volume, began a slow burn
+BEGAN_QUIET_SHARE = 0.25
+BEGAN_MIN_COUNT = 10
+BEGAN_COUNT_HALF = 30.0
 NEW_COUNT_HALF = 3.0
 
 
@@ -59,6 +63,8 @@ class Template:
     last: LogEntry | None = None
     sample: str = ""
     streams: set[str] = field(default_factory=set)
+    # its earliest line in the baseline: a message that began there and goes on is a slow burn, not routine
+    first_before: LogEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,33 @@ class Change:
     @property
     def score(self) -> float:
         return min(1.0, self.novelty * self.prior)
+
+
+def _collect(miner: TemplateMiner, current: list[LogEntry], baseline: list[LogEntry]) -> dict[str, Template]:
+    """Every template of both windows, clustered, with its counts and its first and last lines."""
+    templates: dict[str, Template] = {}
+    for before, entries in ((True, _unique(baseline)), (False, _unique(current))):
+        for entry in entries:
+            key = template(entry.line)
+            if not key:
+                continue
+            item = templates.get(key)
+            if item is None:
+                cluster = int(miner.add_log_message(key)["cluster_id"])
+                item = templates[key] = Template(key, cluster)
+            if before:
+                item.before += 1
+                if item.first_before is None:
+                    item.first_before = entry
+                continue
+            item.count += 1
+            if item.first is None:
+                item.first = entry
+                item.sample = clip(entry.line)
+            item.last = entry
+            if len(item.streams) < 5:
+                item.streams.add(",".join(f"{k}={v}" for k, v in sorted(entry.labels.items()))[:200])
+    return templates
 
 
 def _miner() -> TemplateMiner:
@@ -111,34 +144,21 @@ def _unique(entries: list[LogEntry]) -> list[LogEntry]:
 
 
 def compare(
-    current: list[LogEntry], baseline: list[LogEntry], *, current_span_s: float, baseline_span_s: float
+    current: list[LogEntry],
+    baseline: list[LogEntry],
+    *,
+    current_span_s: float,
+    baseline_span_s: float,
+    baseline_from_ns: int | None = None,
 ) -> list[Change]:
-    """Templates of ``current`` that are new, new variants or surged against ``baseline``, best first.
+    """Templates of ``current`` that are new, new variants or surged against ``baseline``, or that began during the
+    baseline (after ``baseline_from_ns``) and go on at volume, best first.
 
     The spans are the seconds each list covers (shorter than the windows when a line limit cut them), so rates
     compare fairly.
     """
     miner = _miner()
-    templates: dict[str, Template] = {}
-    for before, entries in ((True, _unique(baseline)), (False, _unique(current))):
-        for entry in entries:
-            key = template(entry.line)
-            if not key:
-                continue
-            item = templates.get(key)
-            if item is None:
-                cluster = int(miner.add_log_message(key)["cluster_id"])
-                item = templates[key] = Template(key, cluster)
-            if before:
-                item.before += 1
-                continue
-            item.count += 1
-            if item.first is None:
-                item.first = entry
-                item.sample = clip(entry.line)
-            item.last = entry
-            if len(item.streams) < 5:
-                item.streams.add(",".join(f"{k}={v}" for k, v in sorted(entry.labels.items()))[:200])
+    templates = _collect(miner, current, baseline)
     clusters_before: Counter[int] = Counter()
     variants_before: Counter[int] = Counter()
     cluster_now: Counter[int] = Counter()
@@ -152,6 +172,8 @@ def compare(
         if not item.count or item.first is None:
             continue
         found = _judge(item, clusters_before[item.cluster], variants_before[item.cluster], cluster_now, ratio)
+        if found is None:
+            found = _began(item, baseline_from_ns, baseline_span_s)
         if found is None:
             continue
         status, novelty = found
@@ -184,6 +206,18 @@ def _merge_new_clusters(changes: list[Change]) -> list[Change]:
         novelty = 0.55 + 0.45 * saturate(total, NEW_COUNT_HALF)
         kept.append(replace(first, novelty=novelty, prior=max(c.prior for c in group), variants=others))
     return kept
+
+
+def _began(item: Template, baseline_from_ns: int | None, baseline_span_s: float) -> tuple[str, float] | None:
+    """A message that did not exist when the baseline began, appeared during it and still logs at volume: what a
+    slow burn (a debug level left on, a retry loop) looks like, though both windows contain it."""
+    first = item.first_before
+    if first is None or baseline_from_ns is None or item.count < BEGAN_MIN_COUNT:
+        return None
+    quiet_s = (first.ts_ns - baseline_from_ns) / 1e9
+    if quiet_s < BEGAN_QUIET_SHARE * baseline_span_s:
+        return None
+    return "began in the previous window and goes on", 0.45 + 0.35 * saturate(item.count, BEGAN_COUNT_HALF)
 
 
 def _surge(now: int, before: int, ratio: float) -> float:

@@ -13,9 +13,11 @@ Findings on a neighbour are weighted by its distance and say where they were fou
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 
 from reports.models import Evidence
+from tools.errors import SourceError
 from tools.loki import LogEntry, LokiClient
 from tools.selectors import logql_selector
 from triage.checks._logs import HOST_LOG_LABELS, any_of, choose_selectors
@@ -29,6 +31,8 @@ TITLE_CHARS = 300
 # lines are discrete events: a pattern logged within this long before the start is taken as still going on
 ACTIVE_SLACK_S = 120
 PER_PLACE = 5
+# shorter names match too much text to say a line is about the target
+MIN_NAME_CHARS = 3
 
 
 def place_selectors(available: set[str], ctx: CheckContext, place: Place, guest_name: str | None) -> list[str]:
@@ -67,12 +71,26 @@ def _title(change: Change, kind: str) -> str:
     return f"{item.count}× {item.sample[:TITLE_CHARS]} ({change.status})"
 
 
-def _evidence(ctx: CheckContext, place: Place, change: Change, ref: str, sampled: bool) -> Evidence:
+def mentions(line: str, names: tuple[str, ...]) -> bool:
+    """Whether ``line`` names one of ``names`` as a whole word (a guest's name, vmid or address on its node)."""
+    return any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", line, re.IGNORECASE) for name in names if name)
+
+
+def _evidence(
+    ctx: CheckContext, place: Place, change: Change, ref: str, sampled: bool, target: tuple[str, ...] = ()
+) -> Evidence:
     from triage.checks.changes import classify
 
     item = change.template
     first, last = item.first, item.last
     assert first is not None and last is not None
+    began = (
+        item.first_before
+        if item.first_before is not None and item.before and change.status.startswith("began")
+        else None
+    )
+    if began is not None:
+        first = began
     kind = classify(item.sample)
     kind_name = kind[0] if kind is not None else "log_pattern"
     detail = f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S} UTC; pattern: {change.cluster_template[:200]}"
@@ -87,7 +105,8 @@ def _evidence(ctx: CheckContext, place: Place, change: Change, ref: str, sampled
         title=place.describe(_title(change, kind_name)),
         detail=detail,
         at=first.at,
-        score=change.score * place.weight,
+        # a neighbour's line that names the target (the node logging "update VM 460") is about the target
+        score=change.score * (1.0 if target and mentions(item.sample, target) else place.weight),
         ref=ref,
         data={
             "count": item.count,
@@ -96,6 +115,8 @@ def _evidence(ctx: CheckContext, place: Place, change: Change, ref: str, sampled
             "template": item.key,
             "place": place.role,
             "where": place.name,
+            # a message that began long before and goes on is a condition present at the alert
+            "persisting": began is not None,
             # a pattern still logging at the alert's start is as close to it as evidence gets
             "active_from": first.at.timestamp(),
             "active_until": last.at.timestamp() + ACTIVE_SLACK_S,
@@ -104,7 +125,12 @@ def _evidence(ctx: CheckContext, place: Place, change: Change, ref: str, sampled
 
 
 async def _place(
-    ctx: CheckContext, loki: LokiClient, available: set[str], place: Place, guest_name: str | None
+    ctx: CheckContext,
+    loki: LokiClient,
+    available: set[str],
+    place: Place,
+    guest_name: str | None,
+    target: tuple[str, ...] = (),
 ) -> list[Evidence]:
     selectors = place_selectors(available, ctx, place, guest_name)
     if not selectors:
@@ -118,9 +144,29 @@ async def _place(
     )
     full_s = (plan.window_end - plan.window_start).total_seconds()
     sampled = now_s < full_s - 1
-    changes = compare(now, before, current_span_s=now_s, baseline_span_s=before_s)
+    changes = compare(
+        now,
+        before,
+        current_span_s=now_s,
+        baseline_span_s=before_s,
+        baseline_from_ns=int(previous_start.timestamp() * 1e9),
+    )
     ref = " or ".join(selectors)
-    return [_evidence(ctx, place, c, ref, sampled) for c in changes[:PER_PLACE]]
+    named = target if place.role != "target" else ()
+    return [_evidence(ctx, place, c, ref, sampled, named) for c in changes[:PER_PLACE]]
+
+
+async def _target_names(ctx: CheckContext, places: list[Place]) -> tuple[str, ...]:
+    """What the target is called in its neighbours' logs: its names and addresses, and its vmid."""
+    names = [n for p in places if p.role == "target" for n in p.names if len(n) >= MIN_NAME_CHARS]
+    try:
+        match = await ctx.guest()
+    except SourceError:
+        match = None  # the guest check reports the failed look-up
+    vmid = match.guest.vmid if match is not None else ctx.plan.vmid
+    if vmid is not None:
+        names.append(str(vmid))
+    return tuple(dict.fromkeys(names))
 
 
 async def run(ctx: CheckContext) -> list[Evidence]:
@@ -134,8 +180,9 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         loki.labels(previous_start, plan.window_end), ctx.guest_name(), ctx.places()
     )
     available = set(labels)
+    target = await _target_names(ctx, places)
     results = await asyncio.gather(
-        *(_place(ctx, loki, available, p, guest_name) for p in places), return_exceptions=True
+        *(_place(ctx, loki, available, p, guest_name, target) for p in places), return_exceptions=True
     )
     evidence: list[Evidence] = []
     failed: list[tuple[Place, Exception]] = []

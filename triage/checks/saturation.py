@@ -294,7 +294,7 @@ FAMILIES: dict[str, str] = {
 }
 _QUERY_FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"iowait|node_disk_|pve_disk_|diskio|io_time|_io_"), "io"),
-    (re.compile(r"node_memory_|pve_memory_|container_memory_|swap"), "memory"),
+    (re.compile(r"node_memory_|pve_memory_|container_memory_|swap|oom"), "memory"),
     (re.compile(r"node_filesystem_|pve_storage_|disk_(free|used|avail)"), "filesystem"),
     (re.compile(r"node_network_|pve_network_|container_network_"), "network"),
     (re.compile(r"node_cpu_|pve_cpu_|container_cpu_|node_load"), "cpu"),
