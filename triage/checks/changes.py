@@ -37,7 +37,8 @@ LOG_KINDS: tuple[tuple[str, str, float], ...] = (
     ("reboot", r"(?i)(reboot|system is rebooting|kernel: linux version|startup finished in)", 0.75),
     ("upgrade", r"(?i)(upgrad|unpacking|dpkg|apt-get|unattended-upgrade|new version)", 0.65),
     ("deploy", r"(?i)(deploy|rollout|rolled out|pulling image|image pulled|new release)", 0.7),
-    ("config", r"(?i)(config(uration)? (changed|reload|updated)|reloading|reloaded|sighup)", 0.65),
+    # pvedaemon logs a guest's configuration change as "update VM 460: -memory 2048"
+    ("config", r"(?i)(config(uration)? (changed|reload|updated)|reloading|reloaded|sighup|update (vm|ct) \d+:)", 0.65),
     ("restart", r"(?i)(restart|started|starting|stopping|stopped|exited with|shutting down)", 0.55),
 )
 _LOG_KINDS = [(kind, re.compile(pattern), score) for kind, pattern, score in LOG_KINDS]

@@ -38,8 +38,9 @@ Z_HALF = 4.0
 # a discovered series counts a little less than the same shift in a series chosen for the alert's kind
 DISCOVERED_WEIGHT = 0.85
 NAMES_PER_QUERY = 40
-PER_METRIC = 2
-PER_PLACE = 4
+PER_METRIC = 1
+PER_PLACE = 5
+STEM_TOKENS = 3
 MAX_ITEMS = 8
 MIN_RECENT_POINTS = 3
 HOST_LABELS = ("host", "hostname", "nodename", "server")
@@ -67,6 +68,12 @@ def _matchers(place: Place, vmid: int | None) -> list[Matcher]:
     elif place.role == "target" and vmid is not None:
         found.append(Matcher("id", f"(qemu|lxc)/{vmid}", "=~"))
     return found
+
+
+def stem(metric: str) -> str:
+    """The family a metric belongs to (``node_pressure_memory`` for its ``_stalled``/``_waiting`` series), so one
+    measure moving does not fill every place with its variants."""
+    return "_".join(metric.split("_")[:STEM_TOKENS])
 
 
 def rates(series: Series) -> Series:
@@ -198,7 +205,7 @@ def _shifts(ctx: CheckContext, place: Place, series: list[Series]) -> list[Evide
         measured = level_change(measured_series, ctx.plan.window_start, recent_from, min_recent=MIN_RECENT_POINTS)
         if measured is None or abs(measured.z) < MIN_Z or not math.isfinite(measured.z):
             continue
-        per_metric[metric].append(_evidence(ctx, place, measured_series, counter, measured))
+        per_metric[stem(metric)].append(_evidence(ctx, place, measured_series, counter, measured))
     kept = [e for items in per_metric.values() for e in sorted(items, key=lambda e: -e.score)[:PER_METRIC]]
     kept.sort(key=lambda e: e.score, reverse=True)
     return kept[:PER_PLACE]
