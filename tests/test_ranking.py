@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reports.models import Evidence
-from triage.ranking import prompt_view, proximity, rank, saturate, select_for_prompt, view_tokens
+from triage.ranking import prompt_view, proximity, rank, saturate, select_for_prompt, signal_onset, view_tokens
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -82,3 +82,37 @@ def test_prompt_view_clips_long_text_and_gives_the_offset_in_minutes() -> None:
     view = prompt_view(item("e", 0.5, -7.5, "z" * 5000), START)
     assert view["offset_min"] == -7.5
     assert len(view["detail"]) <= 600
+
+
+def test_proximity_is_full_from_when_the_signal_began_moving_to_the_alert_start() -> None:
+    onset = START - timedelta(minutes=40)
+    slow_cause = item("slow-cause", 0.8, -41)
+    unrelated = item("unrelated", 0.8, -90)
+    ranked = rank([unrelated, slow_cause], START, onset=onset)
+    assert [e.id for e in ranked] == ["slow-cause", "unrelated"]
+    assert ranked[0].data["proximity"] > 0.95
+    assert proximity(START - timedelta(minutes=20), START, onset=onset) == 1.0
+    # without the onset the same cause 41 minutes before the start has faded
+    assert proximity(START - timedelta(minutes=41), START) < 0.4
+
+
+def test_a_condition_that_persists_fades_slower_than_an_event_of_the_same_age() -> None:
+    event = item("event", 0.8, -60)
+    condition = item("condition", 0.8, -60).model_copy(update={"data": {"persisting": True}})
+    ranked = rank([event, condition], START, persisting_half_life_min=60)
+    assert [e.id for e in ranked] == ["condition", "event"]
+    assert ranked[0].score > 2 * ranked[1].score
+
+
+def test_the_signal_onset_is_bounded_by_the_slow_burn_allowance() -> None:
+    signal = Evidence(
+        id="sig",
+        source="prometheus",
+        kind="alert_signal",
+        title="x",
+        data={"onset": (START - timedelta(hours=5)).timestamp()},
+    )
+    assert signal_onset([signal], START, allowance_min=60) == START - timedelta(minutes=60)
+    later = signal.model_copy(update={"data": {"onset": (START - timedelta(minutes=7)).timestamp()}})
+    assert signal_onset([later], START, allowance_min=60) == START - timedelta(minutes=7)
+    assert signal_onset([item("other", 0.5, -3)], START, allowance_min=60) is None

@@ -100,7 +100,7 @@ class EngineWorld:
 
     def context(self, alert: Alert, deps: Deps | None = None) -> CheckContext:
         plan = make_plan(alert, self.settings, now=self.now)
-        return CheckContext(alert=alert, plan=plan, deps=deps or self.deps(), now=self.now)
+        return CheckContext(alert=alert, plan=plan, deps=deps or self.deps(), now=self.now, settings=self.settings)
 
     async def aclose(self) -> None:
         for client in self._clients:

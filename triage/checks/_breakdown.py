@@ -137,13 +137,13 @@ def movers(series: list[Series], baseline_until: datetime, recent_from: datetime
 
 def dominant(series: list[Series]) -> tuple[dict[str, str], float, float, float] | None:
     """The series holding most of the total at the latest time (labels, its value, the total, its share), when one
-    holds at least :data:`DOMINANT_SHARE` of it: which part the aggregate is made of even when nothing moved."""
+    holds more than :data:`DOMINANT_SHARE` of it: which part the aggregate is made of even when nothing moved."""
     latest = [(s, s.points[-1].value) for s in series[:MAX_SERIES] if s.points and s.points[-1].value > 0]
     if len(latest) < 2:
         return None
     total = sum(v for _, v in latest if math.isfinite(v))
     top, value = max(latest, key=lambda item: item[1])
-    if total <= 0 or not math.isfinite(value) or value / total < DOMINANT_SHARE:
+    if total <= 0 or not math.isfinite(value) or value / total <= DOMINANT_SHARE:
         return None
     keys = distinguishing([s for s, _ in latest])
     labels = {k: top.labels[k] for k in keys if k in top.labels}
