@@ -297,7 +297,7 @@ def test_no_deliver_marks_the_report_skipped_instead_of_pending(tmp_path: Path) 
     result = run_cli("triage", payload, "--no-deliver", workdir=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "Delivery to Grafana: skipped" in result.stdout
+    assert "Delivery: skipped" in result.stdout
     assert "pending" not in result.stdout
     link = next(line for line in result.stdout.splitlines() if "full report" in line)
     report_id = urlsplit(link[link.index("(<") + 2 : link.index(">)")]).path.rsplit("/", 1)[1]

@@ -54,13 +54,17 @@ def _scheme(url: str) -> str:
 
 
 def privacy_label(url: str) -> str:
-    """The URL as Apprise prints it with secrets masked, without its options (``ntfy://u...r:****@host/topic``)."""
+    """The URL as Apprise prints it with secrets masked, host only (``ntfy://u...r:****@ntfy.lan/…``).
+
+    The path is left out: Apprise shows it, but a generic webhook's path or an ntfy topic often is the secret.
+    """
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return f"{_scheme(url)}://…"
     full = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-    shown = full.split("?", 1)[0].rstrip("/")
-    return redact_text(shown)
+    scheme, _, rest = full.split("?", 1)[0].partition("://")
+    host, slash, path = rest.partition("/")
+    return redact_text(f"{scheme}://{host}" + ("/…" if slash and path.strip("/") else ""))
 
 
 def validate_urls(text: str) -> list[str]:
