@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reports.digest import AlertGroup, Digest
 from reports.models import NotifyEvent, Report
 from reports.redact import redact_text
 from reports.text import fmt_duration, one_line
@@ -67,3 +68,36 @@ def report_message(report: Report, event: NotifyEvent, link: str, *, held_back: 
     return Message(
         title=redact_text(one_line(title, TITLE_CHARS)), body=redact_text("\n".join(lines)), kind=_kind(report, event)
     )
+
+
+DIGEST_LIST = 3
+
+
+def _names(groups: list[AlertGroup]) -> str:
+    shown = [f"{g.alertname}{' on ' + g.target if g.target else ''} ({g.count}x)" for g in groups[:DIGEST_LIST]]
+    more = len(groups) - DIGEST_LIST
+    return one_line(", ".join(shown) + (f" and {more} more" if more > 0 else ""), 400)
+
+
+def digest_message(digest: Digest, link: str) -> Message:
+    """The digest in a few plain lines: totals, noisiest, flapping, alerts without a cause, top causes, the link."""
+    period = f"{digest.since:%Y-%m-%d} – {digest.until:%Y-%m-%d}"
+    title = f"Alert digest {period}: {digest.total} alert{'' if digest.total == 1 else 's'}"
+    lines = []
+    if digest.total:
+        overview = f"{digest.total} alerts in {len(digest.groups)} groups, {digest.firing} still firing"
+        if digest.mttr_s is not None:
+            overview += f"; mean time to resolve {fmt_duration(digest.mttr_s)}"
+        lines.append(overview + ".")
+    else:
+        lines.append("No alert fired in this period.")
+    if digest.noisiest:
+        lines.append(f"Noisiest: {_names(digest.noisiest)}")
+    if digest.flapping:
+        lines.append(f"Flapping: {_names(digest.flapping)}")
+    if digest.without_cause:
+        lines.append(f"No actionable cause found (tuning candidates): {_names(digest.without_cause)}")
+    if digest.causes:
+        lines.append("Top causes: " + ", ".join(f"{c.kind} {c.count}" for c in digest.causes[:5]))
+    lines.append(f"Digest: {link}")
+    return Message(title=redact_text(title), body=redact_text("\n".join(lines)), kind="info")
