@@ -137,10 +137,10 @@ def assert_report_contract(report: dict[str, Any]) -> None:
     assert created.tzinfo is not None
 
 
-def test_help_lists_all_six_commands(tmp_path: Path) -> None:
+def test_help_lists_all_seven_commands(tmp_path: Path) -> None:
     result = run_cli("--help", workdir=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert list(COMMANDS) == ["serve", "worker", "ingest", "search", "triage", "ask"]
+    assert list(COMMANDS) == ["serve", "worker", "ingest", "search", "triage", "ask", "digest"]
     for name, description in COMMANDS.items():
         assert name in result.stdout and description in result.stdout
 

@@ -22,8 +22,10 @@ from tests.support.receivers import HttpReceiver, http_receiver
 from tests.support.sample_reports import sample_report
 from triage import job_triage, jobs
 from triage.jobs import mark_resolved
+from triage.notify.stats import read_delivery_stats
 from triage.settings import Settings, StartupError
 from webhook.app import create_app
+from webhook.metrics import IntakeMetrics
 
 Ctx = dict[str, Any]
 
@@ -94,6 +96,11 @@ async def test_a_channel_outage_retries_the_job_without_sending_twice_to_the_oth
     assert again is not None and again.delivery is DeliveryState.delivered
     assert again.channels["notify-1"].attempts == 2 and again.channels["grafana"].attempts == 1
     assert len(receiver.requests) == 2 and len(world.grafana.annotations) == 1
+
+    counted = await read_delivery_stats(ctx["redis"])
+    assert counted == {("grafana", "delivered"): 1, ("notify-1", "pending"): 1, ("notify-1", "delivered"): 1}
+    text, _ = await IntakeMetrics().render(ctx["redis"])
+    assert b'sre_triage_deliveries_total{channel="notify-1",state="pending"} 1.0' in text
 
 
 async def test_the_last_try_marks_the_channel_failed_and_keeps_the_report(

@@ -65,7 +65,7 @@ async def triage_file(alerts: list[Alert], settings: Settings, *, deliver_report
     from triage.budget import MemoryTokenBudget
     from triage.deps import build_deps, close_deps
     from triage.notify.build import build_notifiers
-    from triage.notify.dispatch import deliver_all
+    from triage.notify.dispatch import deliver_all, give_up
     from triage.pipeline import triage
 
     store = open_store(settings.storage.database_url)
@@ -83,8 +83,8 @@ async def triage_file(alerts: list[Alert], settings: Settings, *, deliver_report
                 await store.save(report)
                 return report
             await store.save(report)
-            # one run, no retries: a channel that failed stays "pending" with its error on the page
-            report = (await deliver_all(report, notifiers, "triaged")).report
+            # one run, no retries: a channel that failed is "failed" with its error on the page
+            report = give_up((await deliver_all(report, notifiers, "triaged")).report, 1)
             await store.save(report)
             return report
 

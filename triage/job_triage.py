@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from reports.models import NotifyEvent, Report, ReportStatus
 from reports.store import ReportStore
@@ -22,6 +23,7 @@ from triage.deps import Deps, build_deps
 from triage.notify.base import Notifier
 from triage.notify.build import build_notifiers
 from triage.notify.dispatch import deliver_all, give_up
+from triage.notify.stats import record_deliveries
 from triage.pipeline import triage
 from triage.plan import make_plan
 from triage.settings import Settings
@@ -61,6 +63,14 @@ async def deliver_event(ctx: dict[str, Any], report: Report, event: NotifyEvent)
     store: ReportStore = ctx["store"]
     result = await deliver_all(report, job_notifiers(ctx), event)
     report = result.report
+    redis: Redis | None = ctx.get("redis")
+    if redis is not None:
+        try:
+            await record_deliveries(redis, result.attempted)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "could not record delivery stats", extra={"report_id": report.id, "error_type": type(exc).__name__}
+            )
     if result.retry:
         attempt = int(ctx.get("job_try", 1))
         if attempt < settings.redis.job_max_tries:

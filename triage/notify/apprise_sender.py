@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,6 +34,18 @@ _KINDS: dict[Kind, apprise.NotifyType] = {
     "info": apprise.NotifyType.INFO,
 }
 _LOG_PREFIX = re.compile(r"^\S+ \S+ - [A-Z]+ - ", re.MULTILINE)
+# Apprise's log capture is process-wide: sends take turns so one channel's error never carries another's log lines
+# (scrubbed only of its own URL's secrets). Sends are few (rate-limited), so taking turns costs little.
+_CAPTURE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _capture_lock() -> asyncio.Lock:
+    """The running event loop's lock (an asyncio lock must not be shared between loops)."""
+    loop = asyncio.get_running_loop()
+    lock = _CAPTURE_LOCKS.get(loop)
+    if lock is None:
+        lock = _CAPTURE_LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 class NotifyUrlError(ValueError):
@@ -103,6 +116,13 @@ class AppriseSender:
         client = apprise.Apprise()
         if not client.add(self.url):
             raise SendError(f"{self.label}: not a notification URL Apprise supports")
+        async with _capture_lock():
+            ok, log_text = await self._notify(client, title, body, kind)
+        if not ok:
+            reason = _LOG_PREFIX.sub("", log_text).strip() or "the service did not accept the message"
+            raise SendError(one_line(scrub(reason, self.url, self.label), MAX_ERROR_CHARS))
+
+    async def _notify(self, client: apprise.Apprise, title: str, body: str, kind: Kind) -> tuple[bool, str]:
         with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
             try:
                 ok = await asyncio.wait_for(
@@ -113,7 +133,4 @@ class AppriseSender:
                 )
             except TimeoutError:
                 raise SendError(f"no answer within {self.timeout_s:g} s") from None
-            log_text = captured.getvalue()
-        if not ok:
-            reason = _LOG_PREFIX.sub("", log_text).strip() or "the service did not accept the message"
-            raise SendError(one_line(scrub(reason, self.url, self.label), MAX_ERROR_CHARS))
+            return bool(ok), str(captured.getvalue())

@@ -11,7 +11,7 @@ again for it, so the job can be retried after one channel failed without the oth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reports.models import ChannelDelivery, ChannelState, DeliveryState, NotifyEvent, Report
@@ -26,10 +26,11 @@ _ORDER: tuple[ChannelState, ...] = ("failed", "pending", "delivered", "skipped",
 
 @dataclass(frozen=True)
 class Delivered:
-    """The report with every channel's state, and whether a channel asks for a retry."""
+    """The report with every channel's state, whether a channel asks for a retry, and what this round attempted."""
 
     report: Report
     retry: bool
+    attempted: dict[str, ChannelState] = field(default_factory=dict)
 
 
 def overall(channels: dict[str, ChannelDelivery]) -> tuple[DeliveryState, str | None]:
@@ -57,6 +58,7 @@ async def deliver_all(
     """Deliver ``event`` of ``report`` on every channel not yet done with it; return the report with the states."""
     now = now or datetime.now(UTC)
     retry = False
+    attempted: dict[str, ChannelState] = {}
     for notifier in notifiers:
         if _done(report, notifier.key, event):
             continue
@@ -71,13 +73,15 @@ async def deliver_all(
         )
         report = report.model_copy(update={"channels": {**report.channels, notifier.key: channel}})
         retry = retry or outcome.transient
+        attempted[notifier.key] = outcome.state
     delivery, delivery_error = overall(report.channels)
     updated = report.model_copy(update={"delivery": delivery, "delivery_error": delivery_error, "updated_at": now})
-    return Delivered(updated, retry)
+    return Delivered(updated, retry, attempted)
 
 
 def _gave_up(attempts: int, error: str | None) -> str:
-    return f"gave up after {attempts} attempts" + (f": {error}" if error else "")
+    noun = "attempt" if attempts == 1 else "attempts"
+    return f"gave up after {attempts} {noun}" + (f": {error}" if error else "")
 
 
 def give_up(report: Report, attempts: int, *, now: datetime | None = None) -> Report:
