@@ -122,6 +122,19 @@ class DeliveryView:
     error: str
     annotation_id: int | None
     target: str
+    channels: list[ChannelView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """One delivery channel on the report page: the Grafana annotation or one notification URL (secrets masked)."""
+
+    label: str
+    state: str
+    event: str
+    error: str
+    attempts: int
+    at_label: str
 
 
 @dataclass(frozen=True)
@@ -257,11 +270,23 @@ def _delivery(report: Report) -> DeliveryView:
         target = f"dashboard {one_line(ref.dashboard_uid, 80)}" + (f", panel {ref.panel_id}" if ref.panel_id else "")
     else:
         target = "organisation annotation"
+    channels = [
+        ChannelView(
+            label=one_line(c.label, 200),
+            state=c.state,
+            event=c.event,
+            error=one_line(c.error, 500),
+            attempts=c.attempts,
+            at_label=fmt_time(c.at) if c.at else "",
+        )
+        for c in report.channels.values()
+    ]
     return DeliveryView(
         state=report.delivery.value,
         error=one_line(report.delivery_error, 500),
         annotation_id=ref.id if ref else None,
         target=target,
+        channels=channels,
     )
 
 

@@ -19,6 +19,9 @@ SCHEMA_VERSION = 1
 # Grafana sends this for "no end yet"; it means the alert is still firing.
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
+# The labels that name an alert's target, most specific first (a guest before the host it runs on).
+TARGET_LABELS = ("vmid", "name", "container", "service", "instance", "host", "hostname", "node", "job")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -64,6 +67,15 @@ class Alert(BaseModel):
     @property
     def severity(self) -> str:
         return self.labels.get("severity", "")
+
+    @property
+    def target(self) -> str:
+        """What the alert is about, as ``label value`` (``vmid 105``, ``instance pve1:9100``), or empty."""
+        for key in TARGET_LABELS:
+            value = self.labels.get(key)
+            if value:
+                return f"{key} {value}"
+        return ""
 
 
 def labels_fingerprint(labels: dict[str, str]) -> str:
@@ -181,6 +193,25 @@ class DeliveryState(StrEnum):
     skipped = "skipped"  # triaged on request without delivery (``sre-triage triage --no-deliver``)
 
 
+ChannelState = Literal["pending", "delivered", "failed", "disabled", "skipped", "filtered", "rate_limited"]
+NotifyEvent = Literal["triaged", "resolved"]
+
+
+class ChannelDelivery(BaseModel):
+    """Delivery of one report to one channel (the Grafana annotation, one notification URL) for its last event.
+
+    ``label`` names the channel with its secrets masked; ``event`` is what was last delivered (or attempted):
+    ``triaged`` after the triage, ``resolved`` when the alert resolved.
+    """
+
+    label: str
+    state: ChannelState = "pending"
+    event: NotifyEvent = "triaged"
+    error: str | None = None
+    attempts: int = 0
+    at: datetime | None = None
+
+
 class Report(BaseModel):
     schema_version: int = SCHEMA_VERSION
     id: str
@@ -197,6 +228,7 @@ class Report(BaseModel):
     annotation: AnnotationRef | None = None
     delivery: DeliveryState = DeliveryState.pending
     delivery_error: str | None = None
+    channels: dict[str, ChannelDelivery] = Field(default_factory=dict)
     group_id: str | None = None
     group_members: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)

@@ -19,8 +19,9 @@ from reports.context import (
     build_annotation_context,
     build_report_page,
 )
+from reports.digest import Digest
 from reports.models import Report
-from reports.text import md_code_block, md_inline, md_text, md_url
+from reports.text import fmt_duration, fmt_time, md_code_block, md_inline, md_text, md_url
 
 # Grafana stores annotation text in a TEXT column, but tooltips become unreadable long before any limit.
 MAX_ANNOTATION_CHARS = 1_000
@@ -45,6 +46,8 @@ def environment() -> Environment:
     env.filters["md_text"] = md_text
     env.filters["md_url"] = md_url
     env.filters["md_code_block"] = md_code_block
+    env.filters["duration"] = fmt_duration
+    env.filters["utc"] = fmt_time
     return env
 
 
@@ -87,3 +90,19 @@ def render_list_html(page: ReportListPage) -> str:
 def render_error_html(status: int, title: str, message: str) -> str:
     """A minimal error page for browsers (the API answers JSON)."""
     return environment().get_template("error.html.j2").render(status=status, title=title, message=message)
+
+
+# The period links on the digest page: (label, ``since`` value).
+DIGEST_PERIODS = [("24 hours", "24h"), ("7 days", "7d"), ("30 days", "30d")]
+
+
+def render_digest_html(digest: Digest, *, since_param: str = "7d") -> str:
+    """The digest page; ``since_param`` is the period as asked, carried to its JSON and Markdown links."""
+    template = environment().get_template("digest.html.j2")
+    return template.render(d=digest, periods=DIGEST_PERIODS, since_param=since_param)
+
+
+def render_digest_markdown(digest: Digest, *, base_url: str = "") -> str:
+    """The digest as Markdown; report links are absolute under ``base_url`` (``PUBLIC_URL``)."""
+    text = environment().get_template("digest.md.j2").render(d=digest, base_url=base_url.rstrip("/"))
+    return text.strip() + "\n"

@@ -137,10 +137,10 @@ def assert_report_contract(report: dict[str, Any]) -> None:
     assert created.tzinfo is not None
 
 
-def test_help_lists_all_six_commands(tmp_path: Path) -> None:
+def test_help_lists_all_seven_commands(tmp_path: Path) -> None:
     result = run_cli("--help", workdir=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert list(COMMANDS) == ["serve", "worker", "ingest", "search", "triage", "ask"]
+    assert list(COMMANDS) == ["serve", "worker", "ingest", "search", "triage", "ask", "digest"]
     for name, description in COMMANDS.items():
         assert name in result.stdout and description in result.stdout
 
@@ -297,7 +297,7 @@ def test_no_deliver_marks_the_report_skipped_instead_of_pending(tmp_path: Path) 
     result = run_cli("triage", payload, "--no-deliver", workdir=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "Delivery to Grafana: skipped" in result.stdout
+    assert "Delivery: skipped" in result.stdout
     assert "pending" not in result.stdout
     link = next(line for line in result.stdout.splitlines() if "full report" in line)
     report_id = urlsplit(link[link.index("(<") + 2 : link.index(">)")]).path.rsplit("/", 1)[1]

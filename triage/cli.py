@@ -1,4 +1,4 @@
-"""The ``sre-triage`` command line: serve, worker, ingest, search, triage, ask.
+"""The ``sre-triage`` command line: serve, worker, ingest, search, triage, ask, digest.
 
 Each subcommand's work lives in its own module (``triage/cmd_<name>.py``), imported only when it runs, so
 ``sre-triage --help`` stays fast and a missing optional piece breaks only its own command.
@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "search": "search the runbook index",
     "triage": "triage one alert payload file in-process and print the report",
     "ask": "ask an operational question",
+    "digest": "print (and with --send, send) the alert digest of a period",
 }
 
 

@@ -2,7 +2,7 @@
 
 No Redis and no worker: the same pipeline the worker runs, against the data sources the settings configure, with an
 in-memory LLM token budget. The report is stored (so the Grafana annotation's link works and later alerts see it in
-their history) and, unless ``--no-deliver``, put on Grafana.
+their history) and, unless ``--no-deliver``, put on Grafana and sent to NOTIFY_URLS.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ EXIT_BAD_INPUT = 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("payload", type=Path, help="a Grafana (version 1) or Alertmanager (version 4) webhook body")
     parser.add_argument("--json", action="store_true", help="print the report(s) as JSON instead of Markdown")
-    parser.add_argument("--no-deliver", action="store_true", help="do not put the report on Grafana")
+    parser.add_argument(
+        "--no-deliver", action="store_true", help="do not put the report on Grafana or send notifications"
+    )
     parser.add_argument(
         "--source",
         choices=("auto", "grafana", "alertmanager"),
@@ -60,14 +62,16 @@ def read_alerts(path: Path, source: str) -> list[Alert]:
 async def triage_file(alerts: list[Alert], settings: Settings, *, deliver_reports: bool) -> list[Report]:
     """Triage every alert concurrently, store each report, deliver unless told not to."""
     # imported here, not at the top: the pipeline pulls in the LLM client, and `sre-triage --help` imports this module
-    from reports.delivery import DeliveryError, deliver
     from triage.budget import MemoryTokenBudget
     from triage.deps import build_deps, close_deps
+    from triage.notify.build import build_notifiers
+    from triage.notify.dispatch import deliver_all, give_up
     from triage.pipeline import triage
 
     store = open_store(settings.storage.database_url)
     await store.init()
     deps = build_deps(settings, budget=MemoryTokenBudget(), store=store)
+    notifiers = build_notifiers(settings, deps.grafana, None)
     try:
 
         async def one(alert: Alert) -> Report:
@@ -79,10 +83,8 @@ async def triage_file(alerts: list[Alert], settings: Settings, *, deliver_report
                 await store.save(report)
                 return report
             await store.save(report)
-            try:
-                report = await deliver(report, deps.grafana, settings)
-            except DeliveryError as exc:
-                report = exc.report
+            # one run, no retries: a channel that failed is "failed" with its error on the page
+            report = give_up((await deliver_all(report, notifiers, "triaged")).report, 1)
             await store.save(report)
             return report
 

@@ -14,14 +14,6 @@ LINKED_RUNBOOK_STEP = "Open the runbook linked from the alert: "
 MIN_NOTABLE_SCORE = 0.05
 
 
-def _target(alert: Alert) -> str:
-    for key in ("vmid", "name", "container", "service", "instance", "host", "hostname", "node", "job"):
-        value = alert.labels.get(key)
-        if value:
-            return f"{key} {value}"
-    return ""
-
-
 def _history_sentence(history: History) -> str:
     if history.frequency == "new":
         return f"It has not fired in the last {history.window_days} days."
@@ -35,7 +27,7 @@ def _history_sentence(history: History) -> str:
 
 def summarise(alert: Alert, evidence: list[Evidence], history: History) -> str:
     """A short plain summary: the alert, the strongest evidence, how often it fired before."""
-    target = _target(alert)
+    target = alert.target
     when = alert.starts_at.strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"{alert.alertname}{' on ' + target if target else ''} has been firing since {when}."]
     notable = [e for e in evidence if e.score >= MIN_NOTABLE_SCORE][:TOP_EVIDENCE]

@@ -2,7 +2,9 @@
 
 Safe to repeat: the report id is the alert occurrence, so a retried job (a worker killed mid-triage, a Grafana
 outage during delivery) overwrites the same report; a report that was already triaged is not triaged again, only
-delivered, and delivery updates the annotation it made before instead of adding one.
+delivered, and delivery updates the annotation it made before instead of adding one. Delivery goes to every channel
+(:mod:`triage.notify`); a channel that failed transiently makes the job retry with backoff, and the channels that
+already delivered are not called again. After the last try the failed channels are marked ``failed``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from reports.delivery import DeliveryError, deliver, deliver_resolve
-from reports.models import Report, ReportStatus
+from reports.models import NotifyEvent, Report, ReportStatus
 from reports.store import ReportStore
-from tools.errors import SourceError
 from triage import storm
 from triage.budget import RedisTokenBudget
 from triage.deps import Deps, build_deps
+from triage.notify.base import Notifier
+from triage.notify.build import build_notifiers
+from triage.notify.dispatch import deliver_all, give_up
+from triage.notify.stats import record_deliveries
 from triage.pipeline import triage
 from triage.plan import make_plan
 from triage.settings import Settings
@@ -35,6 +40,48 @@ def job_deps(ctx: dict[str, Any]) -> Deps:
         deps = build_deps(settings, budget=budget, store=ctx["store"])
         ctx["deps"] = deps
     return deps
+
+
+class DeliveryRetry(Exception):
+    """A channel failed transiently; the job wrapper retries the job with backoff (delivered channels are kept)."""
+
+    transient = True
+
+
+def job_notifiers(ctx: dict[str, Any]) -> list[Notifier]:
+    """The delivery channels, made once per worker context."""
+    notifiers: list[Notifier] | None = ctx.get("notifiers")
+    if notifiers is None:
+        notifiers = build_notifiers(ctx["settings"], job_deps(ctx).grafana, ctx.get("redis"))
+        ctx["notifiers"] = notifiers
+    return notifiers
+
+
+async def deliver_event(ctx: dict[str, Any], report: Report, event: NotifyEvent) -> Report:
+    """Deliver ``event`` on every channel and save the states; raise :class:`DeliveryRetry` to retry the rest."""
+    settings: Settings = ctx["settings"]
+    store: ReportStore = ctx["store"]
+    result = await deliver_all(report, job_notifiers(ctx), event)
+    report = result.report
+    redis: Redis | None = ctx.get("redis")
+    if redis is not None:
+        try:
+            await record_deliveries(redis, result.attempted)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "could not record delivery stats", extra={"report_id": report.id, "error_type": type(exc).__name__}
+            )
+    if result.retry:
+        attempt = int(ctx.get("job_try", 1))
+        if attempt < settings.redis.job_max_tries:
+            await store.save(report)
+            raise DeliveryRetry(f"delivery of report {report.id} will be retried: {report.delivery_error}")
+        report = give_up(report, attempt)
+        log.warning(
+            "report not delivered", extra={"report_id": report.id, "error": (report.delivery_error or "")[:300]}
+        )
+    await store.save(report)
+    return report
 
 
 def already_triaged(report: Report) -> bool:
@@ -68,37 +115,12 @@ async def _triage(ctx: dict[str, Any], deps: Deps, received: Report) -> Report:
 
 async def triage_and_deliver(ctx: dict[str, Any], report: Report) -> Report:
     """Triage the recorded ``report``'s alert (unless an earlier attempt did), save it, deliver it, save again."""
-    settings: Settings = ctx["settings"]
-    store: ReportStore = ctx["store"]
     deps = job_deps(ctx)
     if not already_triaged(report):
         report = await _triage(ctx, deps, report)
-    try:
-        delivered = await deliver(report, deps.grafana, settings)
-    except DeliveryError as exc:
-        await store.save(exc.report)
-        cause = exc.__cause__
-        if exc.transient and isinstance(cause, SourceError):
-            raise cause from exc  # the job wrapper retries transient source errors with backoff
-        log.warning("report not delivered", extra={"report_id": report.id, "error": str(exc)[:300]})
-        return exc.report
-    await store.save(delivered)
-    return delivered
+    return await deliver_event(ctx, report, "triaged")
 
 
 async def deliver_resolved(ctx: dict[str, Any], report: Report) -> Report:
-    """Extend the resolved report's annotation to the alert's end (no new triage); save the delivery state."""
-    settings: Settings = ctx["settings"]
-    store: ReportStore = ctx["store"]
-    deps = job_deps(ctx)
-    try:
-        delivered = await deliver_resolve(report, deps.grafana, settings, ends_at=report.resolved_at)
-    except DeliveryError as exc:
-        await store.save(exc.report)
-        cause = exc.__cause__
-        if exc.transient and isinstance(cause, SourceError):
-            raise cause from exc
-        log.warning("resolved report not delivered", extra={"report_id": report.id, "error": str(exc)[:300]})
-        return exc.report
-    await store.save(delivered)
-    return delivered
+    """Deliver the resolve (annotation extended to the alert's end, a "resolved" message); no new triage."""
+    return await deliver_event(ctx, report, "resolved")

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from reports.models import Alert, AlertStatus, Report, ReportStatus, utcnow
 from reports.store import ReportStore, StoreError
 from tools.errors import SourceError
-from triage.job_triage import deliver_resolved, triage_and_deliver
+from triage.job_triage import DeliveryRetry, deliver_resolved, triage_and_deliver
 from triage.settings import Settings
 from triage.stats import record_job
 
@@ -41,8 +41,8 @@ class InvalidJob(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a later attempt may succeed: the store or Redis failed, or a data source is temporarily down."""
-    if isinstance(exc, StoreError | RedisError | ConnectionError | TimeoutError):
+    """Whether a later attempt may succeed: the store or Redis failed, a data source or a channel is down."""
+    if isinstance(exc, StoreError | RedisError | ConnectionError | TimeoutError | DeliveryRetry):
         return True
     return isinstance(exc, SourceError) and exc.transient
 

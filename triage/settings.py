@@ -334,6 +334,57 @@ class TriageSettings(BaseSettings):
     )
 
 
+class NotifySettings(BaseSettings):
+    model_config = _config("NOTIFY_")
+
+    urls: SecretStr | None = Field(
+        None,
+        description="Comma-separated Apprise URLs that get a short message per report (ntfy://…, "
+        "json://host/path, mailto://…, discord://… ); secrets in them are never shown.",
+    )
+    severities: str = Field(
+        "", description="Comma-separated severities that notify (none: alerts without one); empty: every alert."
+    )
+    rate_limit_s: int = Field(
+        300, ge=0, description="Per channel, at most one message per this many seconds; the rest are counted (0: off)."
+    )
+    on_resolve: bool = Field(True, description="Also notify when an alert resolves.")
+    timeout_s: float = Field(20.0, gt=0, description="Deadline of one notification send, in seconds.")
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from triage.notify.apprise_sender import NotifyUrlError, validate_urls
+
+        try:
+            validate_urls(value.get_secret_value())
+        except NotifyUrlError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def url_list(self) -> list[str]:
+        from triage.notify.apprise_sender import split_urls
+
+        return split_urls(self.urls.get_secret_value()) if self.urls else []
+
+    @property
+    def severity_set(self) -> frozenset[str]:
+        return frozenset(s.strip().lower() for s in self.severities.split(",") if s.strip())
+
+
+class DigestSettings(BaseSettings):
+    model_config = _config("DIGEST_")
+
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "off"] = Field(
+        "mon", description="Day the weekly alert digest is sent through NOTIFY_URLS (off: never)."
+    )
+    hour: int = Field(8, ge=0, le=23, description="Hour (UTC) the weekly digest is sent.")
+    period_days: int = Field(7, ge=1, le=366, description="Days of alerts the scheduled digest covers.")
+
+
 class Settings(BaseModel):
     """All settings, grouped. Build with :func:`load_settings`."""
 
@@ -350,6 +401,8 @@ class Settings(BaseModel):
     storage: StorageSettings
     ask: AskSettings
     triage: TriageSettings
+    notify: NotifySettings
+    digest: DigestSettings
 
 
 GROUPS: dict[str, type[BaseSettings]] = {
@@ -366,6 +419,8 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "storage": StorageSettings,
     "ask": AskSettings,
     "triage": TriageSettings,
+    "notify": NotifySettings,
+    "digest": DigestSettings,
 }
 
 
@@ -404,6 +459,8 @@ UNKNOWN_CHECK_PREFIXES = (
     "EMBEDDINGS_",
     "ASK_",
     "TRIAGE_",
+    "NOTIFY_",
+    "DIGEST_",
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from arq.cron import cron
+from arq.cron import CronJob, cron
 from arq.worker import Worker, create_worker
 from redis.exceptions import RedisError
 
@@ -19,6 +19,7 @@ from reports.store import open_store
 from triage.budget import RedisTokenBudget
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
 from triage.deps import build_deps, close_deps
+from triage.job_digest import send_digest
 from triage.jobs import purge_reports, resolve_alert, triage_alert
 from triage.queue import JOB_EXPIRES_MS, dump_job, load_job, queue_client, redis_settings
 from triage.settings import Settings
@@ -32,6 +33,7 @@ STARTUP_CONN_RETRIES = 30
 
 FUNCTIONS = (triage_alert, resolve_alert)
 PURGE_MINUTE = 17
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -55,15 +57,26 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     log.info("worker stopped")
 
 
+def cron_jobs(settings: Settings) -> list[CronJob]:
+    """Retention hourly and at start-up; the weekly digest unless ``DIGEST_WEEKDAY=off``.
+
+    ``unique`` keeps several worker replicas from running the same tick twice. No own timeout: arq leases every job
+    for the longest function timeout, so a longer one would delay the pick-up of a dead worker's jobs.
+    """
+    jobs = [cron(purge_reports, minute=PURGE_MINUTE, run_at_startup=True, unique=True)]
+    digest = settings.digest
+    if digest.weekday != "off":
+        weekday = WEEKDAYS.index(digest.weekday)  # arq spells days its own way ("tues"); its numbers are Monday=0
+        jobs.append(cron(send_digest, weekday=weekday, hour=digest.hour, minute=0, second=0, unique=True))
+    return jobs
+
+
 def worker_settings(settings: Settings, *, conn_retries: int = STARTUP_CONN_RETRIES) -> dict[str, Any]:
     """Keyword arguments of :class:`arq.worker.Worker` for these settings (arq's ``WorkerSettings``)."""
     redis = settings.redis
     return {
         "functions": list(FUNCTIONS),
-        # retention: hourly and at start-up; `unique` keeps several worker replicas from purging at once. No own
-        # timeout: arq leases every job for the longest function timeout, so a longer one would delay the pick-up of
-        # a dead worker's jobs.
-        "cron_jobs": [cron(purge_reports, minute=PURGE_MINUTE, run_at_startup=True, unique=True)],
+        "cron_jobs": cron_jobs(settings),
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(redis.redis_url, conn_retries=conn_retries),
         "on_startup": startup,

@@ -36,6 +36,7 @@ INTAKE_ROUTERS: tuple[str, ...] = ("webhook.intake", "webhook.health")
 ROUTERS: tuple[str, ...] = (
     *INTAKE_ROUTERS,
     "webhook.reports_routes",
+    "webhook.digest_routes",
     "webhook.ask_routes",
 )
 

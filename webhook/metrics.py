@@ -1,4 +1,4 @@
-"""``GET /metrics``: intake counters of this API process, plus queue depth and worker job stats read from Redis.
+"""``GET /metrics``: intake counters of this API process, plus queue depth, worker job and delivery stats from Redis.
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests) do not
 clash. The worker's job outcomes and durations come from the Redis hash of :mod:`triage.stats`, read at scrape time.
@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from triage.constants import QUEUE_NAME
+from triage.notify.stats import read_delivery_stats
 from triage.stats import FunctionStats, bucket_labels, read_job_stats
 
 # receiver names come from the payload: cap how many distinct label values one process creates
@@ -46,6 +47,23 @@ class WorkerJobsCollector(Collector):
             durations.add_metric([function], buckets, stats.sum_s)
         yield jobs
         yield durations
+
+
+class DeliveriesCollector(Collector):
+    """Delivery attempts per channel (``grafana``, ``notify-1`` …) and resulting state, from the workers' hash."""
+
+    def __init__(self) -> None:
+        self.snapshot: dict[tuple[str, str], int] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "sre_triage_deliveries",
+            "Report delivery attempts by channel and resulting state (pending: will be retried).",
+            labels=["channel", "state"],
+        )
+        for (channel, state), count in sorted(self.snapshot.items()):
+            family.add_metric([channel, state], count)
+        yield family
 
 
 class IntakeMetrics:
@@ -84,6 +102,8 @@ class IntakeMetrics:
         self.redis_up = Gauge("sre_triage_redis_up", "1 when the last scrape could read Redis.", registry=self.registry)
         self.worker_jobs = WorkerJobsCollector()
         self.registry.register(self.worker_jobs)
+        self.deliveries = DeliveriesCollector()
+        self.registry.register(self.deliveries)
         self._receivers: set[str] = set()
         # labelled children by label values: prometheus-client's labels() validates and locks on every call
         self._children: dict[tuple[object, ...], Any] = {}
@@ -120,6 +140,7 @@ class IntakeMetrics:
         try:
             depth: Any = await redis.zcard(QUEUE_NAME)
             self.worker_jobs.snapshot = await read_job_stats(redis)
+            self.deliveries.snapshot = await read_delivery_stats(redis)
         except (RedisError, OSError):
             self.redis_up.set(0)
             return
