@@ -12,6 +12,8 @@ RESOLVE_JOB_PREFIX = "resolve:"
 
 # worker job outcomes and durations, a hash the API's /metrics reads (workers expose no port of their own)
 JOB_STATS_KEY = "sre-triage:stats:jobs"
+# final delivery state of each triage/resolve job attempt that finished, a hash the API's /metrics reads
+DELIVERY_STATS_KEY = "sre-triage:stats:deliveries"
 
 ASK_SESSION_PREFIX = "sre-triage:ask:session:"
 LLM_BUDGET_PREFIX = "sre-triage:llm:tokens:"

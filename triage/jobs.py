@@ -26,7 +26,7 @@ from reports.store import ReportStore, StoreError
 from tools.errors import SourceError
 from triage.job_triage import deliver_resolved, triage_and_deliver
 from triage.settings import Settings
-from triage.stats import record_job
+from triage.stats import record_delivery, record_job
 
 log = logging.getLogger("triage.jobs")
 
@@ -117,6 +117,16 @@ async def mark_resolved(store: ReportStore, report: Report, alert: Alert) -> Rep
     return updated
 
 
+async def _count_delivery(ctx: Ctx, report: Report) -> None:
+    """Count the report's final delivery state for /metrics; a failed count never fails the job."""
+    if ctx.get("redis") is None:
+        return
+    try:
+        await record_delivery(ctx["redis"], report.delivery.value)
+    except (RedisError, OSError) as exc:
+        log.warning("delivery not counted", extra={"report_id": report.id, "error": type(exc).__name__})
+
+
 def job_result(report: Report) -> dict[str, Any]:
     return {"report_id": report.id, "status": report.status.value, "fingerprint": report.alert.fingerprint}
 
@@ -128,6 +138,7 @@ async def triage_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
     report = await record_received(ctx["store"], parsed)
     log.info("alert recorded", extra={**_keys(ctx, alert), "report_id": report.id, "alertname": parsed.alertname})
     report = await triage_and_deliver(ctx, report)
+    await _count_delivery(ctx, report)
     return job_result(report)
 
 
@@ -139,6 +150,7 @@ async def resolve_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
     report = await mark_resolved(ctx["store"], report, parsed)
     log.info("alert resolved", extra={**_keys(ctx, alert), "report_id": report.id})
     report = await deliver_resolved(ctx, report)
+    await _count_delivery(ctx, report)
     return job_result(report)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from triage.constants import JOB_STATS_KEY
+from triage.constants import DELIVERY_STATS_KEY, JOB_STATS_KEY
 
 DURATION_BUCKETS_S: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, math.inf)
 OUTCOMES = ("success", "retry", "failure")
@@ -69,3 +69,17 @@ async def read_job_stats(redis: Redis) -> dict[str, FunctionStats]:
 
 def bucket_labels() -> list[str]:
     return [_bound(b) for b in DURATION_BUCKETS_S]
+
+
+async def record_delivery(redis: Redis, state: str) -> None:
+    """Count one job that finished with its report in delivery ``state`` (delivered, failed, disabled, ...)."""
+    await redis.hincrby(DELIVERY_STATS_KEY, state, 1)  # type: ignore[misc]
+
+
+async def read_delivery_stats(redis: Redis) -> dict[str, int]:
+    """Finished jobs by the delivery state of their report."""
+    raw: dict[bytes | str, bytes | str] = await redis.hgetall(DELIVERY_STATS_KEY)  # type: ignore[misc]
+    return {
+        (k.decode() if isinstance(k, bytes) else k): int(v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()
+    }

@@ -1,4 +1,5 @@
-"""``GET /metrics``: intake counters of this API process, plus queue depth and worker job stats read from Redis.
+"""``GET /metrics``: intake counters of this API process, plus queue depth, worker job stats, report deliveries and
+the hour's LLM token spend read from Redis.
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests) do not
 clash. The worker's job outcomes and durations come from the Redis hash of :mod:`triage.stats`, read at scrape time.
@@ -7,6 +8,7 @@ clash. The worker's job outcomes and durations come from the Redis hash of :mod:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -15,8 +17,9 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from triage.budget import RedisTokenBudget
 from triage.constants import QUEUE_NAME
-from triage.stats import FunctionStats, bucket_labels, read_job_stats
+from triage.stats import FunctionStats, bucket_labels, read_delivery_stats, read_job_stats
 
 # receiver names come from the payload: cap how many distinct label values one process creates
 MAX_RECEIVERS = 50
@@ -29,6 +32,7 @@ class WorkerJobsCollector(Collector):
 
     def __init__(self) -> None:
         self.snapshot: dict[str, FunctionStats] = {}
+        self.deliveries: dict[str, int] = {}
 
     def collect(self) -> Iterable[Metric]:
         jobs = CounterMetricFamily(
@@ -44,14 +48,22 @@ class WorkerJobsCollector(Collector):
                 jobs.add_metric([function, outcome], count)
             buckets = [(bound, float(stats.buckets.get(bound, 0))) for bound in bucket_labels()]
             durations.add_metric([function], buckets, stats.sum_s)
+        deliveries = CounterMetricFamily(
+            "sre_triage_deliveries",
+            "Triage and resolve jobs finished, by the delivery state of their report (delivered, failed, ...).",
+            labels=["state"],
+        )
+        for state, count in sorted(self.deliveries.items()):
+            deliveries.add_metric([state], count)
         yield jobs
         yield durations
+        yield deliveries
 
 
 class IntakeMetrics:
     """The API's metrics; ``render`` refreshes the Redis-backed ones and returns the exposition text."""
 
-    def __init__(self) -> None:
+    def __init__(self, llm_hourly_token_budget: int = 0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.notifications = Counter(
             "sre_triage_notifications",
@@ -82,6 +94,15 @@ class IntakeMetrics:
             "sre_triage_queue_depth", "Jobs waiting in the queue (including deferred retries).", registry=self.registry
         )
         self.redis_up = Gauge("sre_triage_redis_up", "1 when the last scrape could read Redis.", registry=self.registry)
+        self.llm_tokens_spent = Gauge(
+            "sre_triage_llm_tokens_spent",
+            "LLM tokens triage and /ask spent in the current clock hour (UTC), all workers together.",
+            registry=self.registry,
+        )
+        self.llm_token_budget = Gauge(
+            "sre_triage_llm_token_budget", "LLM_HOURLY_TOKEN_BUDGET: tokens allowed per hour.", registry=self.registry
+        )
+        self.llm_token_budget.set(llm_hourly_token_budget)
         self.worker_jobs = WorkerJobsCollector()
         self.registry.register(self.worker_jobs)
         self._receivers: set[str] = set()
@@ -120,10 +141,13 @@ class IntakeMetrics:
         try:
             depth: Any = await redis.zcard(QUEUE_NAME)
             self.worker_jobs.snapshot = await read_job_stats(redis)
+            self.worker_jobs.deliveries = await read_delivery_stats(redis)
+            spent = await RedisTokenBudget(redis).spent(datetime.now(UTC))
         except (RedisError, OSError):
             self.redis_up.set(0)
             return
         self.queue_depth.set(int(depth))
+        self.llm_tokens_spent.set(spent)
         self.redis_up.set(1)
 
     async def render(self, redis: Redis) -> tuple[bytes, str]:
