@@ -13,6 +13,7 @@ from tools.runbooks.collection import make_client
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import MAX_PER_DOCUMENT, RunbookHit, RunbookIndex, diversify
 from tools.runbooks.ingest import ingest_blocking
+from triage.agent.report_tools import RunbookSearch
 from triage.runbooks import RunbookMatcher
 
 # a long bundled runbook: every section is about NFS, so in plain rank order it fills the whole top five
@@ -172,3 +173,15 @@ async def test_keyword_mode_has_no_similarity_to_judge_and_lists_what_shares_wor
 def test_the_site_notes_of_the_benchmark_are_indexable_markdown() -> None:
     notes = Path(__file__).parent / "eval" / "homelab"
     assert len(list(notes.glob("*.md"))) >= 8
+
+
+async def test_the_ask_runbook_tool_cites_diversified_sections_and_says_when_nothing_fits(index: RunbookIndex) -> None:
+    tool = RunbookSearch(index)
+
+    text, cited = await tool("stale nfs handle after the nas rebooted", limit=5)
+    nothing, none_cited = await tool(UNRELATED)
+
+    refs = [(source.ref or "").split("#")[0] for source in cited]
+    assert text.count("(homelab/nas01.md") == 1
+    assert refs.count("runbooks/nfs-share.md") == MAX_PER_DOCUMENT and "homelab/nas01.md" in refs
+    assert nothing.startswith("no runbook section matches the query well") and none_cited == []
