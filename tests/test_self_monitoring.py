@@ -16,8 +16,11 @@ from redis.asyncio import Redis
 
 from tests.support.intake import api
 from tests.support.procs import require_binary
+from tests.test_worker import alert, enqueue, queue, run_burst
 from triage.budget import RedisTokenBudget
-from triage.stats import record_delivery, record_job
+from triage.stats import read_delivery_stats, record_delivery, record_job
+
+__all__ = ["queue"]  # the worker tests' queue fixture, used here too
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
@@ -98,6 +101,18 @@ async def test_metrics_show_delivery_states_and_the_hours_llm_spend_against_the_
     assert 'sre_triage_deliveries_total{state="failed"} 1.0' in text
     assert "sre_triage_llm_tokens_spent 1500.0" in text
     assert "sre_triage_llm_token_budget 10000.0" in text
+
+
+async def test_each_finished_triage_and_resolve_job_counts_its_reports_delivery_state(
+    make_settings: Any, redis: Redis, queue: Any
+) -> None:
+    settings = make_settings()  # no GRAFANA_URL: delivery is disabled
+    await enqueue(queue, alert())
+    await run_burst(settings)
+    await enqueue(queue, alert("resolved"))
+    await run_burst(settings)
+
+    assert await read_delivery_stats(redis) == {"disabled": 2}
 
 
 def test_dashboard_asks_for_its_prometheus_data_source_and_is_provisioned_from_a_file() -> None:
