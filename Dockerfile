@@ -33,8 +33,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 sre \
     && useradd --system --uid 10001 --gid sre --home-dir /app --no-create-home --shell /usr/sbin/nologin sre \
-    && mkdir -p /app /data \
-    && chown sre:sre /data
+    && mkdir -p /app /data /chroma \
+    && chown sre:sre /data /chroma
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv
 COPY runbooks /app/runbooks
@@ -47,7 +47,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     DATABASE_URL=sqlite:////data/sre-triage.db \
     API_HOST=0.0.0.0 \
     API_PORT=8080
-VOLUME ["/data"]
+# a named volume starts as a copy of these folders, owned by sre: the services can write to it from the first start
+VOLUME ["/data", "/chroma"]
 USER sre:sre
 EXPOSE 8080
 # /healthz answers while the process serves; the worker service overrides this with `sre-triage worker --check`

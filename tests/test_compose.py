@@ -137,6 +137,18 @@ def test_services_that_write_run_as_puid_pgid_defaulting_to_the_images_user(
         assert services[name]["user"] == f"${{PUID:-{uid[1]}}}:${{PGID:-{gid[1]}}}", name
 
 
+def test_named_volumes_of_our_services_start_owned_by_the_images_user(
+    compose: dict[str, Any], services: dict[str, Any], dockerfile: str
+) -> None:
+    # Docker fills a new named volume from the image's folder at the mount point, ownership included; a folder the
+    # image lacks starts as root's, and the unprivileged services could not write to it
+    owned = set(re.search(r"chown sre:sre ([^\n\\&]+)", dockerfile)[1].split())  # type: ignore[index]
+    for name in (*APP_SERVICES, "chroma"):
+        for target, (source, _) in mounts(services[name]).items():
+            if source in compose["volumes"]:
+                assert target in owned, f"{name}: {target} is not created and chowned in the Dockerfile"
+
+
 def test_the_users_own_docs_are_mounted_read_only_where_extra_docs_dirs_points(services: dict[str, Any]) -> None:
     ingest = services["ingest"]
     folders = environment(ingest)["EXTRA_DOCS_DIRS"].split(":")
