@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.runbooks.collection import make_client  # noqa: E402
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding  # noqa: E402
-from tools.runbooks.index import MAX_PER_DOCUMENT, Mode, RunbookHit, RunbookIndex  # noqa: E402
+from tools.runbooks.index import MAX_PER_DOCUMENT, MIN_SIMILARITY, Mode, RunbookHit, RunbookIndex  # noqa: E402
 from tools.runbooks.ingest import ingest_blocking  # noqa: E402
 
 MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
@@ -99,6 +99,11 @@ def most_from_one_document(hits: list[RunbookHit], top: int = 5) -> int:
     return max(counts.values(), default=0)
 
 
+async def nearest(index: RunbookIndex, queries: list[dict[str, Any]]) -> list[float]:
+    """The nearest chunk's cosine similarity for each query: what the no-good-match gate (MIN_SIMILARITY) reads."""
+    return [s for item in queries if (s := await index.nearest_similarity(item["query"])) is not None]
+
+
 async def evaluate_by_document(index: RunbookIndex, queries: list[dict[str, Any]]) -> dict[str, Any]:
     """Document recall@3 (overall and per expected document), the no-match answers, and crowding of the top 5."""
     ranks: list[int | None] = []
@@ -147,6 +152,11 @@ def homelab_report(embedder: OnnxMiniLmEmbedding, runbooks: Path) -> dict[str, A
         for label, per_document in (("diversified", MAX_PER_DOCUMENT), ("rank order", None)):
             index = RunbookIndex(embedder, client=client, per_document=per_document)
             report[label] = asyncio.run(evaluate_by_document(index, queries))
+        answerable = [q for q in queries if not q.get("none")]
+        report["similarity"] = {
+            "answerable_min": min(asyncio.run(nearest(index, answerable))),
+            "unrelated_max": max(asyncio.run(nearest(index, [q for q in queries if q.get("none")]))),
+        }
     return report
 
 
@@ -155,12 +165,16 @@ def print_homelab(report: dict[str, Any], misses: bool) -> None:
     print(f"\nsite notes ({HOMELAB_DOCS.relative_to(ROOT)}) next to the bundled runbooks, "
           f"{first['queries']} queries, hybrid, recall by document")  # fmt: skip
     print(f"{'results':<12} {'recall@3':>9} {'recall@5':>9} {'top 5 crowded':>14} {'no match said':>14}")
-    for label, r in report.items():
+    for label in ("diversified", "rank order"):
+        r = report[label]
         print(f"{label:<12} {r['recall@3']:>9.3f} {r['recall@5']:>9.3f} "
               f"{r['top5_with_more_than_2_of_one_document']:>14} {r['no_match_said']:>14}")  # fmt: skip
     print("recall@3 by document (diversified / rank order):")
     for doc, value in first["by_document"].items():
         print(f"  {doc:<20} {value:.2f} / {report['rank order']['by_document'][doc]:.2f}")
+    sim = report["similarity"]
+    print(f"nearest-chunk similarity: answerable questions lowest {sim['answerable_min']:.3f}, unrelated ones "
+          f"highest {sim['unrelated_max']:.3f} (no-match threshold {MIN_SIMILARITY})")  # fmt: skip
     if first["answerable_but_no_match"]:
         print(f"answerable queries answered with no match: {first['answerable_but_no_match']}")
     if misses:
@@ -192,11 +206,14 @@ def main() -> int:
         # section moves below the best sections of other runbooks
         plain = RunbookIndex(embedder, client=client, per_document=None)
         report["hybrid, rank order"] = asyncio.run(evaluate(plain, queries, ("hybrid",)))["hybrid"]
+        report["similarity_min"] = min(asyncio.run(nearest(index, queries)))
     homelab = None if args.no_homelab else homelab_report(embedder, args.runbooks)
     if args.json:
         print(json.dumps({**report, "homelab": homelab}, indent=2))
         return 0
     print(f"{len(queries)} queries, {summary.chunks_total} chunks, {elapsed:.1f} s")
+    print(f"nearest-chunk similarity of the queries: lowest {report['similarity_min']:.3f} "
+          f"(no-match threshold {MIN_SIMILARITY})")  # fmt: skip
     print(f"{'retriever':<18} {'recall@1':>9} {'recall@3':>9} {'MRR':>7} {'r@3 even':>9} {'r@3 odd':>8}")
     for mode in (*MODES, "hybrid, rank order"):
         r = report[mode]
