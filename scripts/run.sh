@@ -20,12 +20,13 @@ if [ ! -f .env ]; then
 fi
 
 redis_url="$($PY -c 'from triage.settings import load_settings; print(load_settings().redis.redis_url)')"
+redis_port=""
 if ! $PY -c "import sys, redis; redis.Redis.from_url(sys.argv[1], socket_timeout=2).ping()" "$redis_url" 2>/dev/null; then
-    port="$($PY -c 'import sys; from urllib.parse import urlparse; print(urlparse(sys.argv[1]).port or 6379)' "$redis_url")"
-    echo "Redis at $redis_url is not reachable: starting a local redis-server on 127.0.0.1:$port (data in data/redis)"
+    redis_port="$($PY -c 'import sys; from urllib.parse import urlparse; print(urlparse(sys.argv[1]).port or 6379)' "$redis_url")"
+    echo "Redis at $redis_url is not reachable: starting a local redis-server on 127.0.0.1:$redis_port (data in data/redis)"
     mkdir -p data/redis
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$PWD/data/redis" --appendonly yes --daemonize yes \
-        --logfile "$PWD/data/redis/redis.log"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$PWD/data/redis" --appendonly yes --daemonize yes \
+        --logfile "$PWD/data/redis/redis.log" --pidfile "$PWD/data/redis/redis.pid"
 fi
 
 status=0
@@ -39,7 +40,25 @@ if [ "$status" -eq 3 ] && [ "$local_model" = "True" ]; then
 fi
 [ "$status" -eq 0 ] || echo "runbook index not built (see the message above); triage runs without runbooks"
 
+# Both run in the background so this shell can act on a signal at once: bash runs a trap only after its foreground
+# command ends, so a foreground `serve` would leave SIGTERM to this script unanswered.
 .venv/bin/sre-triage worker &
 worker=$!
-trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
-.venv/bin/sre-triage serve
+.venv/bin/sre-triage serve &
+api=$!
+signalled=0
+stop() { kill -TERM "$api" "$worker" 2>/dev/null || true; }
+trap 'signalled=1; stop' INT TERM
+# Either process ending (or a signal) stops the other; the worker lets running jobs finish (WORKER_SHUTDOWN_GRACE_S).
+status=0
+wait -n "$api" "$worker" || status=$?
+stop
+wait "$api" "$worker" 2>/dev/null || true
+if [ -n "$redis_port" ]; then
+    # the Redis this script started goes with it; the queue is on disk (append-only file) for the next start
+    redis-cli -p "$redis_port" shutdown >/dev/null 2>&1 || true
+fi
+echo "sre-triage stopped"
+# stopped by a signal: a clean stop; otherwise the exit status of the process that ended first
+[ "$signalled" -eq 1 ] && status=0
+exit "$status"

@@ -190,6 +190,24 @@ def test_cli_refuses_a_model_switch_then_rebuild_reembeds(
     assert '"section": "Remediation"' in capsys.readouterr().out
 
 
+def test_an_unattended_ingest_reembeds_after_a_model_change_instead_of_stopping(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index_dir = tmp_path / "index"
+    ingest_blocking(make_client(index_dir), HashingEmbedding(), [docs], progress=False)
+    monkeypatch.setenv("CHROMA_DIR", str(index_dir))
+    (docs / "ups.md").unlink()  # keep the real-model part small
+
+    assert main(["ingest", "--dir", str(docs), "--no-progress", "--rebuild-on-model-change"]) == 0
+    captured = capsys.readouterr()
+    assert "'test:hashing-64' → 'onnx:all-MiniLM-L6-v2" in captured.err and "re-embedding everything" in captured.err
+    assert "1 added" in captured.out and "2 in the index" in captured.out
+
+    # the same model again: an ordinary incremental run, nothing re-embedded
+    assert main(["ingest", "--dir", str(docs), "--no-progress", "--rebuild-on-model-change"]) == 0
+    assert "1 unchanged" in capsys.readouterr().out
+
+
 async def test_search_on_a_missing_index_says_so(tmp_path: Path) -> None:
     index = RunbookIndex(HashingEmbedding(), chroma_dir=tmp_path / "nothing-yet")
     result = await index.search("disk full")

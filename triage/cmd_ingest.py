@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from triage.settings import load_settings
 
@@ -22,12 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="index these folders instead of RUNBOOKS_DIR and EXTRA_DOCS_DIRS (repeatable)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    parser.add_argument(
+        "--rebuild-on-model-change", action="store_true",
+        help="when the index was built with another embedding model, re-embed everything instead of exiting with 3",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     from tools.errors import SourceError
     from tools.runbooks.collection import IndexModelMismatch, make_client
-    from tools.runbooks.ingest import ingest_blocking
+    from tools.runbooks.ingest import IngestSummary, ingest_blocking
     from triage.cmd_search import make_embedder_from_settings
 
     knowledge = load_settings().knowledge
@@ -36,16 +41,27 @@ def run(args: argparse.Namespace) -> int:
     for root in missing:
         print(f"sre-triage ingest: {root} is not a folder; skipped", file=sys.stderr)
     embedder = make_embedder_from_settings(knowledge)
-    try:
-        client = make_client(None if knowledge.chroma_url else knowledge.chroma_dir, knowledge.chroma_url)
-        summary = ingest_blocking(
+
+    def ingest(client: Any, rebuild: bool) -> IngestSummary:
+        return ingest_blocking(
             client,
             embedder,
             [Path(r) for r in roots],
-            rebuild=args.rebuild,
+            rebuild=rebuild,
             progress=False if args.no_progress else None,
             on_message=lambda m: print(m, file=sys.stderr),
         )
+
+    try:
+        client = make_client(None if knowledge.chroma_url else knowledge.chroma_dir, knowledge.chroma_url)
+        try:
+            summary = ingest(client, args.rebuild)
+        except IndexModelMismatch as exc:
+            if not args.rebuild_on_model_change:
+                raise
+            # an unattended start (compose) after an upgrade that changed the model: the old vectors are useless
+            print(f"sre-triage ingest: {exc.stored!r} → {exc.configured!r}: re-embedding everything", file=sys.stderr)
+            summary = ingest(client, True)
     except IndexModelMismatch as exc:
         print(f"sre-triage ingest: {exc}", file=sys.stderr)
         return EXIT_MODEL_MISMATCH

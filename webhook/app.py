@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastA
         )
     app = FastAPI(title="sre-triage", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
-    app.state.metrics = IntakeMetrics()
+    app.state.metrics = IntakeMetrics(settings.llm.llm_hourly_token_budget)
     app.state.webhook_auth = WebhookAuth(settings.webhook)
     install_error_handlers(app)
     app.add_middleware(AccessLogMiddleware)

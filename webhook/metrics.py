@@ -1,4 +1,5 @@
-"""``GET /metrics``: intake counters of this API process, plus queue depth, worker job and delivery stats from Redis.
+"""``GET /metrics``: intake counters of this API process, plus queue depth, worker job stats, report deliveries per
+channel and the hour's LLM token spend read from Redis.
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests) do not
 clash. The worker's job outcomes and durations come from the Redis hash of :mod:`triage.stats`, read at scrape time.
@@ -7,6 +8,7 @@ clash. The worker's job outcomes and durations come from the Redis hash of :mod:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -15,6 +17,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from triage.budget import RedisTokenBudget
 from triage.constants import QUEUE_NAME
 from triage.notify.stats import read_delivery_stats
 from triage.stats import FunctionStats, bucket_labels, read_job_stats
@@ -69,7 +72,7 @@ class DeliveriesCollector(Collector):
 class IntakeMetrics:
     """The API's metrics; ``render`` refreshes the Redis-backed ones and returns the exposition text."""
 
-    def __init__(self) -> None:
+    def __init__(self, llm_hourly_token_budget: int = 0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.notifications = Counter(
             "sre_triage_notifications",
@@ -100,6 +103,15 @@ class IntakeMetrics:
             "sre_triage_queue_depth", "Jobs waiting in the queue (including deferred retries).", registry=self.registry
         )
         self.redis_up = Gauge("sre_triage_redis_up", "1 when the last scrape could read Redis.", registry=self.registry)
+        self.llm_tokens_spent = Gauge(
+            "sre_triage_llm_tokens_spent",
+            "LLM tokens triage and /ask spent in the current clock hour (UTC), all workers together.",
+            registry=self.registry,
+        )
+        self.llm_token_budget = Gauge(
+            "sre_triage_llm_token_budget", "LLM_HOURLY_TOKEN_BUDGET: tokens allowed per hour.", registry=self.registry
+        )
+        self.llm_token_budget.set(llm_hourly_token_budget)
         self.worker_jobs = WorkerJobsCollector()
         self.registry.register(self.worker_jobs)
         self.deliveries = DeliveriesCollector()
@@ -141,10 +153,12 @@ class IntakeMetrics:
             depth: Any = await redis.zcard(QUEUE_NAME)
             self.worker_jobs.snapshot = await read_job_stats(redis)
             self.deliveries.snapshot = await read_delivery_stats(redis)
+            spent = await RedisTokenBudget(redis).spent(datetime.now(UTC))
         except (RedisError, OSError):
             self.redis_up.set(0)
             return
         self.queue_depth.set(int(depth))
+        self.llm_tokens_spent.set(spent)
         self.redis_up.set(1)
 
     async def render(self, redis: Redis) -> tuple[bytes, str]:
