@@ -16,12 +16,10 @@ from redis.asyncio import Redis
 
 from tests.support.intake import api
 from tests.support.procs import require_binary
-from tests.test_worker import queue
 from triage.budget import RedisTokenBudget
 from triage.notify.stats import record_deliveries
 from triage.stats import record_job
 
-__all__ = ["queue"]  # the worker tests' queue fixture, used here too
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
