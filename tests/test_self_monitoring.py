@@ -20,7 +20,6 @@ from triage.budget import RedisTokenBudget
 from triage.notify.stats import record_deliveries
 from triage.stats import record_job
 
-
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"
 RULES = MONITORING / "prometheus" / "sre-triage-rules.yml"
