@@ -47,7 +47,8 @@ def guest_ip(i: int) -> str:
 def build(now: datetime, *, rule_uid: str) -> InfraWorld:
     """The homelab at ``now``; ``rule_uid`` is one of the Grafana rules."""
     now_s = int(now.timestamp())
-    midnight_s = now_s - now_s % 86_400
+    # the latest nightly run began six hours ago: the same world whatever the time of day the benchmark runs at
+    nightly_s = now_s - 6 * 3600
     grafana = _grafana(now_s, rule_uid)
     pve, pbs = FakeProxmox(), FakePbs()
     pbs.add_datastore(DATASTORE, total=8 << 40, used=5 << 40)
@@ -61,13 +62,13 @@ def build(now: datetime, *, rule_uid: str) -> InfraWorld:
         pve.add_guest(vmid, f"svc{i}", node=node_name(i), kind=kind, ips=[guest_ip(i)], static_ips=static, agent=agent)
         group = "ct" if kind == "lxc" else "vm"
         for day in range(DAYS):
-            # nightly backups at 02:00, one guest a minute, as a vzdump job to PBS does them
-            start_s = midnight_s - 86_400 * day + 7_200 + i * 60
+            # nightly backups, one guest a minute, as a vzdump job to PBS does them
+            start_s = nightly_s - 86_400 * day + i * 60
             pve.add_task(node_name(i), "vzdump", vmid=vmid, starttime=start_s, endtime=start_s + 50)
             pbs.add_task("backup", f"{DATASTORE}:{group}/{vmid}", starttime=start_s, endtime=start_s + 50)
             pbs.add_snapshot(DATASTORE, group, str(vmid), backup_time=start_s, size=(4 + i % 20) << 30)
     for day in range(DAYS):
-        after_backups_s = midnight_s - 86_400 * day + 7_200 + GUESTS * 60 + 600
+        after_backups_s = nightly_s - 86_400 * day + GUESTS * 60 + 600
         pbs.add_task("garbage_collection", DATASTORE, starttime=after_backups_s, endtime=after_backups_s + 900)
         pbs.add_task("verificationjob", f"{DATASTORE}:v-daily", starttime=after_backups_s + 1_000)
     for offset_min, kind, vmid in ((-40, "vzreboot", 101), (-25, "qmstart", 104), (-8, "vzmigrate", 109)):
