@@ -157,4 +157,5 @@ async def test_failed_maintenance_of_the_alerts_datastore_is_left_to_the_backups
         )
     alert = make_alert({"datastore": "backup-hdd"}, starts_at=world.ago(5))
     items = await changes.run(world.context(alert, world.deps("pbs")))
-    assert [e.title for e in items] == ["PBS garbage collection fast-ssd (failed)"]
+    # the failure's reason comes from the task's log
+    assert [e.title for e in items] == ["PBS garbage collection fast-ssd (failed): EIO"]

@@ -64,11 +64,18 @@ def test_doubling_is_within_a_busy_hour_and_not_reported() -> None:
 
 
 def test_a_message_that_began_in_the_previous_window_and_goes_on_is_a_slow_burn() -> None:
+    chatter = _entries("cron: hourly job ran", list(range(-120, 0, 10)))
     before = _entries("debug: publishing state", [m / 2 for m in range(-200, -120)])  # from -100 min on
+    before += [e for e in chatter if e.at < T0 - timedelta(minutes=60)]
     now = _entries("debug: publishing state", [m / 2 for m in range(-120, 0)])
+    now += [e for e in chatter if e.at >= T0 - timedelta(minutes=60)]
     start_ns = int((T0 - timedelta(minutes=120)).timestamp() * 1e9)
     found = _run(now, before, baseline_from_ns=start_ns)
     assert found["debug: publishing state"][0] == "began in the previous window and goes on"
+    # a stream that only began logging then (a new shipper, retention) proves nothing about the message
+    assert "debug: publishing state" not in _run(
+        now, [e for e in before if "debug" in e.line], baseline_from_ns=start_ns
+    )
     # the same message present from the start of the baseline is routine
     always = _entries("debug: publishing state", [m / 2 for m in range(-240, -120)])
     assert _run(now, always, baseline_from_ns=start_ns) == {}

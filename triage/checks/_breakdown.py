@@ -20,6 +20,8 @@ from triage.checks._stats import Shift, level_change
 
 MAX_SERIES = 200
 MIN_SHARE = 0.2
+# a part must carry this many times its even share of the change (1/n of n parts)
+CONCENTRATED = 1.5
 MIN_Z = 3.0
 MAX_ITEMS = 2
 DOMINANT_SHARE = 0.5
@@ -129,7 +131,8 @@ def movers(series: list[Series], baseline_until: datetime, recent_from: datetime
     parts = [
         Part({k: s.labels[k] for k in keys if k in s.labels}, m, delta / total)
         for (s, m), delta in zip(measured, deltas, strict=True)
-        if delta > 0 and delta / total >= MIN_SHARE and sign * m.z >= MIN_Z
+        # a part only says something when the change is concentrated in it, not spread evenly (every CPU)
+        if delta > 0 and delta / total >= max(MIN_SHARE, CONCENTRATED / len(measured)) and sign * m.z >= MIN_Z
     ]
     parts.sort(key=lambda p: p.share, reverse=True)
     return parts[:MAX_ITEMS]

@@ -159,6 +159,9 @@ def compare(
     """
     miner = _miner()
     templates = _collect(miner, current, baseline)
+    # a message is quiet before it began only while the stream logged something else: measure from its first line
+    earliest = min((e.ts_ns for e in baseline), default=None)
+    logging_from_ns = None if baseline_from_ns is None or earliest is None else max(baseline_from_ns, earliest)
     clusters_before: Counter[int] = Counter()
     variants_before: Counter[int] = Counter()
     cluster_now: Counter[int] = Counter()
@@ -173,7 +176,7 @@ def compare(
             continue
         found = _judge(item, clusters_before[item.cluster], variants_before[item.cluster], cluster_now, ratio)
         if found is None:
-            found = _began(item, baseline_from_ns, baseline_span_s)
+            found = _began(item, logging_from_ns, baseline_span_s)
         if found is None:
             continue
         status, novelty = found
@@ -208,13 +211,14 @@ def _merge_new_clusters(changes: list[Change]) -> list[Change]:
     return kept
 
 
-def _began(item: Template, baseline_from_ns: int | None, baseline_span_s: float) -> tuple[str, float] | None:
-    """A message that did not exist when the baseline began, appeared during it and still logs at volume: what a
-    slow burn (a debug level left on, a retry loop) looks like, though both windows contain it."""
+def _began(item: Template, logging_from_ns: int | None, baseline_span_s: float) -> tuple[str, float] | None:
+    """A message that did not exist while the stream was already logging others, appeared during the baseline and
+    still logs at volume: what a slow burn (a debug level left on, a retry loop) looks like, though both windows
+    contain it."""
     first = item.first_before
-    if first is None or baseline_from_ns is None or item.count < BEGAN_MIN_COUNT:
+    if first is None or logging_from_ns is None or item.count < BEGAN_MIN_COUNT:
         return None
-    quiet_s = (first.ts_ns - baseline_from_ns) / 1e9
+    quiet_s = (first.ts_ns - logging_from_ns) / 1e9
     if quiet_s < BEGAN_QUIET_SHARE * baseline_span_s:
         return None
     return "began in the previous window and goes on", 0.45 + 0.35 * saturate(item.count, BEGAN_COUNT_HALF)

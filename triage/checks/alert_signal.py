@@ -213,6 +213,8 @@ async def _signal(
             "worst_at": worst.at.isoformat(),
             "fires": condition.kind if condition is not None else None,
             "thresholds": list(condition.thresholds) if condition is not None else [],
+            # when the rule's expression began moving: ranking measures proximity from it
+            "onset": onset.timestamp(),
         },
     )
     if measured is None:

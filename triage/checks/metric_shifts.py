@@ -24,6 +24,7 @@ from tools.prometheus import PrometheusClient
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Point, Series
 from triage.checks._breakdown import query_metrics
+from triage.checks._families import SYMPTOM_FACTOR, alert_families
 from triage.checks._metric_words import plain_words
 from triage.checks._neighbourhood import Place
 from triage.checks._stats import Shift, level_change
@@ -41,6 +42,8 @@ NAMES_PER_QUERY = 40
 PER_METRIC = 1
 PER_PLACE = 5
 STEM_TOKENS = 3
+# points per discovered series: a level change needs no finer grain, and there may be hundreds of series
+DISCOVERY_POINTS = 120
 MAX_ITEMS = 8
 MIN_RECENT_POINTS = 3
 HOST_LABELS = ("host", "hostname", "nodename", "server")
@@ -150,9 +153,8 @@ async def _place(ctx: CheckContext, prometheus: PrometheusClient, place: Place, 
         [selector(None, None, [m]) for m in matchers], plan.window_start, plan.window_end, limit=limits.series_max
     )
     by_matcher: dict[int, set[str]] = defaultdict(set)
-    symptoms = query_metrics(
-        await ctx.alert_promql()
-    )  # the alert signal and its breakdown already show the rule's own series
+    # the alert signal and its breakdown already show the rule's own series
+    symptoms = query_metrics(await ctx.alert_promql())
     for row in rows:
         name = row.get("__name__", "")
         if not name or SKIP.match(name) or name in symptoms or (place.role == "target" and SATURATION.match(name)):
@@ -186,7 +188,8 @@ async def _place(ctx: CheckContext, prometheus: PrometheusClient, place: Place, 
     # would otherwise be its own baseline
     baseline_start = plan.window_start - (plan.window_end - plan.window_start)
     results = await asyncio.gather(
-        *(prometheus.query_range(q, baseline_start, plan.window_end) for q in queries), return_exceptions=True
+        *(prometheus.query_range(q, baseline_start, plan.window_end, max_points=DISCOVERY_POINTS) for q in queries),
+        return_exceptions=True,
     )
     errors = [r for r in results if isinstance(r, BaseException)]
     if queries and len(errors) == len(queries):
@@ -240,5 +243,22 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         raise failed[0][1]
     for place, exc in failed:
         ctx.note_failure(f"{NAME}:{place.role}", exc)
+    families = alert_families(await ctx.alert_promql())
+    evidence = [_as_symptom(e) if _restates(e, families) else e for e in evidence]
     evidence.sort(key=lambda e: e.score, reverse=True)
     return evidence[:MAX_ITEMS]
+
+
+def _restates(item: Evidence, families: frozenset[str]) -> bool:
+    """A target's shift of the resource the alert measures (load for a CPU alert): the symptom again."""
+    return item.data.get("place") == "target" and bool(alert_families(str(item.data.get("metric", ""))) & families)
+
+
+def _as_symptom(item: Evidence) -> Evidence:
+    return item.model_copy(
+        update={
+            "score": item.score * SYMPTOM_FACTOR,
+            "detail": f"{item.detail}; the resource the alert measures",
+            "data": {**item.data, "symptom": True},
+        }
+    )

@@ -13,7 +13,6 @@ would read as a shift.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ from tools.prometheus_models import QueryResult
 from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
+from triage.checks._families import SYMPTOM_FACTOR, alert_families
 from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
@@ -41,8 +41,6 @@ MIN_RECENT_POINTS = 3
 STOPPED_SCORE = 0.7
 MAX_SERIES_PER_QUERY = 50
 PER_QUERY = 3
-# a shift of the very measure the alert fires on counts this much: it is the symptom, shown by the alert signal
-SYMPTOM_FACTOR = 0.6
 
 
 @dataclass(frozen=True)
@@ -292,25 +290,6 @@ FAMILIES: dict[str, str] = {
     "pve_disk_io": "io",
     "network": "network",
 }
-_QUERY_FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"iowait|node_disk_|pve_disk_|diskio|io_time|_io_"), "io"),
-    (re.compile(r"node_memory_|pve_memory_|container_memory_|swap|oom"), "memory"),
-    (re.compile(r"node_filesystem_|pve_storage_|disk_(free|used|avail)"), "filesystem"),
-    (re.compile(r"node_network_|pve_network_|container_network_"), "network"),
-    (re.compile(r"node_cpu_|pve_cpu_|container_cpu_|node_load"), "cpu"),
-)
-
-
-def alert_families(promql: str | None) -> frozenset[str]:
-    """The resources an alert's query measures (``io`` for a disk latency rule, ``cpu`` for a CPU one)."""
-    if not promql:
-        return frozenset()
-    text = promql.lower()
-    found = {family for pattern, family in _QUERY_FAMILIES if pattern.search(text)}
-    # a CPU rule on the iowait mode is about IO, not about the processor
-    if "iowait" in text:
-        found.discard("cpu")
-    return frozenset(found)
 
 
 def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Evidence]:
