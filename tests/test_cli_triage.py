@@ -1,7 +1,7 @@
 """``sre-triage`` end to end: the installed command in a subprocess, as an operator runs it.
 
 ``triage`` runs once with every data source unset (each check says it is not configured) and once against a real
-Prometheus loaded with a memory shift; the printed JSON must follow the Report JSON contract of ARCHITECTURE.md and
+Prometheus loaded with a memory shift; the printed JSON must follow the Report JSON contract of docs/architecture.md and
 the Markdown must read as a report.
 """
 
@@ -112,7 +112,7 @@ def generator(expr: str) -> str:
 
 
 def assert_report_contract(report: dict[str, Any]) -> None:
-    """The Report JSON contract of ARCHITECTURE.md (further keys are allowed)."""
+    """The Report JSON contract of docs/architecture.md (further keys are allowed)."""
     assert set(report) >= REPORT_KEYS, f"missing: {REPORT_KEYS - set(report)}"
     assert report["status"] in {"received", "triaged", "partial", "failed", "resolved"}
     assert set(report["alert"]) >= ALERT_KEYS

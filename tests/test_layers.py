@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md: imports point down only (webhook → triage → reports → tools)."""
+"""The layering of docs/architecture.md: imports point down only (webhook → triage → reports → tools)."""
 
 from __future__ import annotations
 

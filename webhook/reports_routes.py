@@ -138,7 +138,7 @@ async def _load(request: Request, report_id: str) -> tuple[Report, str] | Respon
 
 
 def report_json(report: Report) -> dict[str, Any]:
-    """The Report JSON contract of ARCHITECTURE.md: the report with its evidence ranked by score."""
+    """The Report JSON contract of docs/architecture.md: the report with its evidence ranked by score."""
     data = report.model_dump(mode="json")
     data["evidence"] = [e.model_dump(mode="json") for e in report.ranked_evidence()]
     return data
