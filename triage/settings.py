@@ -1,16 +1,21 @@
 """Settings: one typed object, nested per concern, read from the environment (and `.env`) once at start-up.
 
 Each group reads its own variables (``WEBHOOK_*``, ``PROMETHEUS_*`` …). :func:`load_settings` turns validation
-errors into a :class:`StartupError` whose message says, per variable, what is wrong and how to fix it.
+errors into a :class:`StartupError` whose message says, per variable, what is wrong and how to fix it. A name with
+one of our prefixes that is not a setting is refused alike in the environment and in ``.env`` (a typo there would
+otherwise be ignored silently).
 Nothing else in the code reads the environment.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -367,16 +372,38 @@ UNKNOWN_CHECK_PREFIXES = (
     "PROXMOX_",
     "PBS_",
     "LLM_",
+    "OPENAI_",
     "EMBEDDINGS_",
+    "CHROMA_",
     "ASK_",
     "TRIAGE_",
 )
 
 
-def unknown_env_names(environ: dict[str, str]) -> list[str]:
+def unknown_env_names(environ: Mapping[str, str | None]) -> list[str]:
     """Variables that look like ours (known prefix) but are not a setting: most likely a typo."""
     known = set(all_env_names())
     return sorted(k for k in environ if k.upper().startswith(UNKNOWN_CHECK_PREFIXES) and k.upper() not in known)
+
+
+def _unknown_problem(name: str, where: str) -> str:
+    close = difflib.get_close_matches(name.upper(), all_env_names(), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{name}{where}: not a setting of sre-triage{hint} (see the configuration table in the README)"
+
+
+def unknown_setting_problems(environ: Mapping[str, str | None], dotenv: Mapping[str, str | None]) -> list[str]:
+    """One sentence per unknown name, from the environment and from the dotenv file alike."""
+    problems = [_unknown_problem(name, "") for name in unknown_env_names(environ)]
+    problems += [_unknown_problem(name, f" (in {ENV_FILE})") for name in unknown_env_names(dotenv)]
+    return problems
+
+
+def _dotenv_values() -> dict[str, str | None]:
+    # the same file, parsed by the same library, that pydantic-settings reads the values from
+    if ENV_FILE is None or not Path(ENV_FILE).is_file():
+        return {}
+    return dict(dotenv_values(ENV_FILE, encoding="utf-8"))
 
 
 def load_settings(require_webhook_auth: bool = False, **overrides: Any) -> Settings:
@@ -385,10 +412,7 @@ def load_settings(require_webhook_auth: bool = False, **overrides: Any) -> Setti
     ``overrides`` maps a group name to keyword arguments for that group (tests and the CLI use it).
     """
     built: dict[str, BaseSettings] = {}
-    problems: list[str] = [
-        f"{name}: not a setting of sre-triage (see the configuration table in the README)"
-        for name in unknown_env_names(dict(os.environ))
-    ]
+    problems = unknown_setting_problems(os.environ, _dotenv_values())
     for name, group in GROUPS.items():
         try:
             built[name] = group(_env_file=ENV_FILE, **overrides.get(name, {}))
