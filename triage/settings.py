@@ -38,8 +38,11 @@ class WebhookSettings(BaseSettings):
     token: SecretStr | None = Field(None, description="Bearer token the alert sender must present.")
     basic_user: str | None = Field(None, description="Basic-auth user name the alert sender must present.")
     basic_password: SecretStr | None = Field(None, description="Basic-auth password (with WEBHOOK_BASIC_USER).")
-    hmac_secret: SecretStr | None = Field(
-        None, description="Secret of Grafana's HMAC signature (header X-Grafana-Alerting-Signature)."
+    hmac_secret: SecretStr | None = Field(None, description="Secret of Grafana's HMAC signature.")
+    hmac_header: str | None = Field(
+        None,
+        description="Header carrying the HMAC signature; unset accepts Grafana's X-Grafana-Alert-Signature and "
+        "X-Grafana-Alerting-Signature.",
     )
     hmac_timestamp_header: str | None = Field(
         None, description="Header carrying the signing timestamp when Grafana is set to send one."
@@ -167,6 +170,29 @@ class GrafanaSettings(SourceSettings):
     model_config = _config("GRAFANA_")
     token: SecretStr | None = None
     org_id: int = 1
+    org_tokens: SecretStr | None = Field(
+        None,
+        description="Service-account tokens of further organisations, ORGID=TOKEN,… (tokens belong to one "
+        "organisation; an alert's orgId picks the token its annotation is written with).",
+    )
+
+    @field_validator("org_tokens")
+    @classmethod
+    def _org_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        for item in (value.get_secret_value() if value else "").split(","):
+            org, sep, token = item.strip().partition("=")
+            if item.strip() and not (sep and org.strip().isdigit() and token.strip()):
+                # never echo the value: it holds tokens
+                raise ValueError("use ORGID=TOKEN pairs separated by commas, e.g. 2=glsa_…,3=glsa_…")
+        return value
+
+    @property
+    def org_token_map(self) -> dict[int, str]:
+        """Organisation id → service-account token, from GRAFANA_ORG_TOKENS."""
+        pairs = (
+            item.partition("=") for item in (self.org_tokens.get_secret_value() if self.org_tokens else "").split(",")
+        )
+        return {int(org.strip()): token.strip() for org, _, token in pairs if org.strip()}
 
 
 class ProxmoxSettings(SourceSettings):

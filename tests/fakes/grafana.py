@@ -9,6 +9,10 @@ JSON error body. Unknown ``/api`` paths answer 404 ``{"message": "Not found"}``:
                      alerts=[{"labels": {"instance": "10.0.0.12:9100"}, "state": "Alerting"}])
     client = grafana.client()            # GrafanaClient on an httpx.MockTransport
     grafana.fail_next(2, status=503)     # two 503s, then normal answers
+
+Organisations: ``token`` belongs to organisation 1 and ``org_tokens`` to others, as service-account tokens do;
+``X-Grafana-Org-Id`` naming another organisation than the token's is refused (401). Rules, dashboards and
+annotations live in one organisation each and are invisible from the others.
 """
 
 from __future__ import annotations
@@ -35,9 +39,20 @@ class FakeGrafana(FakeUpstream):
 
     default_fault_body = '{"message": "Service Unavailable"}'
 
-    def __init__(self, *, token: str = "glsa_fake_token", delay_s: float = 0.0, version: str = "11.3.0") -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "glsa_fake_token",
+        delay_s: float = 0.0,
+        version: str = "11.3.0",
+        org_tokens: dict[int, str] | None = None,
+    ) -> None:
         super().__init__(delay_s=delay_s)
         self.token = token
+        self.token_orgs = {token: 1, **{t: org for org, t in (org_tokens or {}).items()}}
+        self.dashboard_orgs: dict[str, int] = {}
+        self.annotation_orgs: dict[int, int] = {}
+        self._org = 1  # the organisation of the request being answered
         self.version = version
         self.rules: dict[str, dict[str, Any]] = {}
         self.rule_states: dict[str, dict[str, Any]] = {}
@@ -69,12 +84,13 @@ class FakeGrafana(FakeUpstream):
         health: str = "ok",
         last_error: str = "",
         alerts: list[dict[str, Any]] | None = None,
+        org_id: int = 1,
     ) -> dict[str, Any]:
         """Add a Grafana-managed rule with one Prometheus query ``A`` and a threshold condition ``B``."""
         rule = {
             "id": len(self.rules) + 1,
             "uid": uid,
-            "orgID": 1,
+            "orgID": org_id,
             "folderUID": folder_uid,
             "ruleGroup": group,
             "title": title,
@@ -124,9 +140,16 @@ class FakeGrafana(FakeUpstream):
         return rule
 
     def add_dashboard(
-        self, uid: str, title: str, *, tags: list[str] | None = None, panels: list[dict[str, Any]] | None = None
+        self,
+        uid: str,
+        title: str,
+        *,
+        tags: list[str] | None = None,
+        panels: list[dict[str, Any]] | None = None,
+        org_id: int = 1,
     ) -> dict[str, Any]:
         """Add a dashboard; ``panels`` use Grafana's JSON model (rows may nest panels)."""
+        self.dashboard_orgs[uid] = org_id
         dashboard = {
             "id": len(self.dashboards) + 1,
             "uid": uid,
@@ -137,8 +160,9 @@ class FakeGrafana(FakeUpstream):
         self.dashboards[uid] = dashboard
         return dashboard
 
-    def add_annotation(self, text: str, tags: list[str], time_ms: int, **fields: Any) -> int:
+    def add_annotation(self, text: str, tags: list[str], time_ms: int, *, org_id: int = 1, **fields: Any) -> int:
         """Store an annotation directly (as if another user created it) and return its id."""
+        self._org = org_id
         return self._store_annotation({"text": text, "tags": tags, "time": time_ms, **fields})
 
     # -- HTTP ----------------------------------------------------------------------------------------------
@@ -148,24 +172,15 @@ class FakeGrafana(FakeUpstream):
         path = request.url.path
         if path == "/api/health":
             return json_response(200, {"commit": "abc1234", "database": "ok", "version": self.version})
-        if request.headers.get("authorization") != f"Bearer {self.token}":
-            return json_response(
-                401,
-                {
-                    "extra": None,
-                    "message": "Invalid API key",
-                    "messageId": "auth.unauthorized",
-                    "statusCode": 401,
-                    "traceID": "",
-                },
-            )
+        refused = self._authorise(request)
+        if refused is not None:
+            return refused
         method = request.method
         encoded = raw_path(request)
         if path == RULES_PATH and method == "GET":
-            return json_response(200, list(self.rules.values()))
+            return json_response(200, [r for r in self.rules.values() if r["orgID"] == self._org])
         if (m := _RULE_BY_UID.match(encoded)) and method == "GET":
-            rule = self.rules.get(unquote(m.group(1)))
-            return json_response(200, rule) if rule else json_response(404, {"message": "rule not found"})
+            return self._rule(unquote(m.group(1)))
         if path == "/api/prometheus/grafana/api/v1/rules" and method == "GET":
             return json_response(200, {"status": "success", "data": self._prom_rules()})
         if path == "/api/prometheus/grafana/api/v1/alerts" and method == "GET":
@@ -181,6 +196,33 @@ class FakeGrafana(FakeUpstream):
         if (m := _ANNOTATION_BY_ID.match(path)) and method == "PATCH":
             return self._patch(int(m.group(1)), read_json(request))
         return json_response(404, {"message": "Not found"})
+
+    def _rule(self, uid: str) -> httpx.Response:
+        rule = self.rules.get(uid)
+        if rule is None or rule["orgID"] != self._org:
+            return json_response(404, {"message": "rule not found"})
+        return json_response(200, rule)
+
+    def _authorise(self, request: httpx.Request) -> httpx.Response | None:
+        """None when the token is known and may act in the requested organisation, else Grafana's 401."""
+        given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if given not in self.token_orgs:
+            return json_response(
+                401,
+                {
+                    "extra": None,
+                    "message": "Invalid API key",
+                    "messageId": "auth.unauthorized",
+                    "statusCode": 401,
+                    "traceID": "",
+                },
+            )
+        asked = request.headers.get("x-grafana-org-id")
+        self._org = int(asked) if asked and asked.isdigit() else self.token_orgs[given]
+        if self._org != self.token_orgs[given]:
+            # service-account tokens are bound to their organisation
+            return json_response(401, {"message": "API key does not belong to the requested organization"})
+        return None
 
     def _prom_rules(self) -> dict[str, Any]:
         groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -219,7 +261,7 @@ class FakeGrafana(FakeUpstream):
 
     def _dashboard(self, uid: str) -> httpx.Response:
         dashboard = self.dashboards.get(uid)
-        if dashboard is None:
+        if dashboard is None or self.dashboard_orgs.get(uid, 1) != self._org:
             return json_response(404, {"message": "Dashboard not found"})
         slug = re.sub(r"[^a-z0-9]+", "-", dashboard["title"].lower()).strip("-")
         meta = {
@@ -260,13 +302,14 @@ class FakeGrafana(FakeUpstream):
             "avatarUrl": "/avatar/0",
             "data": {},
         }
+        self.annotation_orgs[annotation_id] = self._org
         return annotation_id
 
     def _create(self, body: Any) -> httpx.Response:
         if not isinstance(body, dict) or not str(body.get("text") or "").strip():
             return json_response(400, {"message": "bad request data"})
         uid = body.get("dashboardUID")
-        if uid and uid not in self.dashboards:
+        if uid and (uid not in self.dashboards or self.dashboard_orgs.get(uid, 1) != self._org):
             return json_response(400, {"message": "Invalid dashboard UID in annotation request"})
         # alert-state fields are Grafana's own; the API does not let a client set them
         annotation_id = self._store_annotation({k: v for k, v in body.items() if k not in ("alertId", "newState")})
@@ -274,7 +317,7 @@ class FakeGrafana(FakeUpstream):
 
     def _patch(self, annotation_id: int, body: Any) -> httpx.Response:
         annotation = self.annotations.get(annotation_id)
-        if annotation is None:
+        if annotation is None or self.annotation_orgs.get(annotation_id) != self._org:
             return json_response(404, {"message": "Annotation not found"})
         if not isinstance(body, dict):
             return json_response(400, {"message": "bad request data"})
@@ -294,6 +337,8 @@ class FakeGrafana(FakeUpstream):
         kind = params.get("type")
 
         def keep(a: dict[str, Any]) -> bool:
+            if self.annotation_orgs.get(a["id"]) != self._org:
+                return False
             if tags and not (any if match_any else all)(t in a["tags"] for t in tags):
                 return False
             if kind is not None and (a["alertId"] > 0) != (kind == "alert"):
