@@ -141,11 +141,10 @@ async def test_tampered_links_are_refused(app_client: tuple[httpx.AsyncClient, A
         assert_error(await client.get(url), 401)
 
 
-async def test_browser_without_credentials_gets_an_html_401_page(client: httpx.AsyncClient, stored: Any) -> None:
+async def test_browser_without_credentials_is_sent_to_the_login_page(client: httpx.AsyncClient, stored: Any) -> None:
     response = await client.get(f"/reports/{stored.id}", headers=BROWSER)
-    assert response.status_code == 401
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Not authorised" in response.text
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next=/reports/{stored.id}"
 
 
 async def test_wrong_bearer_token_is_refused(client: httpx.AsyncClient, stored: Any) -> None:

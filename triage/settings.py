@@ -71,6 +71,9 @@ class ApiSettings(BaseSettings):
     link_signing_key: SecretStr | None = Field(
         None, description="Key that signs report links (defaults to one derived from API_TOKEN)."
     )
+    session_ttl_s: int = Field(
+        7 * 86400, ge=300, description="Lifetime of a browser login (the cookie /login sets), in seconds."
+    )
     api_host: str = Field("0.0.0.0", description="Address the API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
     api_intake_only: bool = Field(

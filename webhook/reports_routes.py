@@ -1,11 +1,12 @@
 """Report pages and the report API: ``/reports``, ``/reports/{id}`` (HTML), ``.json``, ``.md``.
 
-Access: ``Authorization: Bearer $API_TOKEN`` for everything; a single report also opens with a signed link
-(``?exp=…&sig=…``, see :mod:`reports.links`) so a click on a Grafana annotation needs no login. With neither
-API_TOKEN nor LINK_SIGNING_KEY set, the pages are disabled (503), never open.
+Access: ``Authorization: Bearer $API_TOKEN`` or the browser login cookie (:mod:`webhook.browser_auth`) for
+everything; a single report also opens with a signed link (``?exp=…&sig=…``, see :mod:`reports.links`) so a click
+on a Grafana annotation needs no login. A browser without either is sent to ``/login``. With neither API_TOKEN nor
+LINK_SIGNING_KEY set, the pages are disabled (503), never open.
 
 Pages carry no JavaScript; the Content-Security-Policy forbids scripts outright, so even a template bug that let
-markup through could not run code. ``Referrer-Policy: no-referrer`` keeps the signed URL from leaking to the
+markup through could not run code. Forms (the list's filters, log out) may only post to this site. ``Referrer-Policy: no-referrer`` keeps the signed URL from leaking to the
 runbook and Grafana links on the page.
 """
 
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from reports.context import Pair, ReportListPage, build_report_row
@@ -27,7 +28,8 @@ from reports.models import Report, ReportStatus
 from reports.render import render_error_html, render_list_html, render_report_html, render_report_markdown
 from reports.store import ReportStore
 from triage.settings import Settings
-from webhook.errors import ServiceUnavailable, error_body
+from webhook.browser_auth import COOKIE_NAME, cookie_valid, login_location
+from webhook.errors import ServiceUnavailable, error_body, wants_html
 
 router = APIRouter(tags=["reports"])
 
@@ -37,7 +39,7 @@ MAX_PAGE = 200
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -48,18 +50,19 @@ PAGE_HEADERS = {
 
 
 class _Denied(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        login: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-def wants_html(request: Request) -> bool:
-    """True for browsers: the Accept header asks for text/html before (or instead of) JSON."""
-    accept = request.headers.get("accept", "").lower()
-    if "text/html" not in accept:
-        return False
-    json_at = accept.find("application/json")
-    return json_at == -1 or accept.find("text/html") < json_at
+        # no credentials at all: a browser is better served by the login page than by an error
+        self.login = login
 
 
 def _settings(request: Request) -> Settings:
@@ -83,20 +86,27 @@ def _bearer_ok(request: Request, settings: Settings) -> bool:
     return hmac.compare_digest(given.strip().encode(), settings.api.api_token.get_secret_value().encode())
 
 
+def _logged_in(request: Request, settings: Settings) -> bool:
+    """A valid bearer token, or (without an Authorization header) a valid login cookie."""
+    if request.headers.get("authorization"):
+        return _bearer_ok(request, settings)
+    return cookie_valid(settings, request.cookies.get(COOKIE_NAME))
+
+
 def _check_bearer(request: Request) -> None:
     settings = _settings(request)
     if settings.api.api_token is None:
         raise _Denied(503, "unavailable", "the report API is disabled: set API_TOKEN on the server")
-    if not _bearer_ok(request, settings):
+    if not _logged_in(request, settings):
         has_header = bool(request.headers.get("authorization"))
         message = "invalid bearer token" if has_header else "missing bearer token (Authorization: Bearer $API_TOKEN)"
-        raise _Denied(401, "unauthorized", message, _CHALLENGE)
+        raise _Denied(401, "unauthorized", message, _CHALLENGE, login=not has_header)
 
 
 def _check_report_access(request: Request, report_id: str) -> str:
     """Allow a bearer token or a valid link signature; return the signed query to carry to sibling links."""
     settings = _settings(request)
-    if _bearer_ok(request, settings):
+    if _logged_in(request, settings):
         return ""
     signer = LinkSigner.from_settings(settings)
     if settings.api.api_token is None and signer.key is None:
@@ -105,7 +115,7 @@ def _check_report_access(request: Request, report_id: str) -> str:
     if exp is None and sig is None:
         if request.headers.get("authorization"):
             raise _Denied(401, "unauthorized", "invalid bearer token", _CHALLENGE)
-        raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE)
+        raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE, login=True)
     if not signer.verify(report_id, exp, sig):
         raise _Denied(
             401, "invalid_signature", "the link is invalid or has expired; open the report from Grafana again"
@@ -114,6 +124,9 @@ def _check_report_access(request: Request, report_id: str) -> str:
 
 
 def _denied_response(request: Request, denied: _Denied) -> Response:
+    if denied.login and wants_html(request) and _settings(request).api.api_token is not None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(login_location(target), status_code=303, headers={"Cache-Control": "no-store"})
     if wants_html(request):
         titles = {401: "Not authorised", 503: "Unavailable"}
         html = render_error_html(denied.status, titles.get(denied.status, "Error"), denied.message)
