@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from reports.chart import Chart, build_chart
 from reports.models import Evidence, Report, ReportStatus
+from reports.targets import alert_target
 from reports.text import clean, fmt_duration, fmt_offset, fmt_time, one_line, safe_url
 
 _REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -178,6 +179,20 @@ class ReportRow:
     status: str
     starts_label: str
     summary: str
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class ListForm:
+    """The list page's filter form: the values it was submitted with, and the choices it offers."""
+
+    alertname: str = ""
+    severity: str = ""
+    status: str = ""
+    target: str = ""
+    date: str = ""
+    statuses: tuple[str, ...] = tuple(s.value for s in ReportStatus)
+    severities: tuple[str, ...] = ("critical", "warning", "info")
 
 
 @dataclass(frozen=True)
@@ -191,6 +206,7 @@ class ReportListPage:
     filters: list[Pair] = field(default_factory=list)
     prev_href: str | None = None
     next_href: str | None = None
+    form: ListForm = field(default_factory=ListForm)
 
 
 def _anchor(evidence_id: str) -> str:
@@ -376,4 +392,5 @@ def build_report_row(report: Report, href: str) -> ReportRow:
         status=report.status.value,
         starts_label=fmt_time(report.alert.starts_at),
         summary=one_line(report.summary, 200),
+        target=one_line(alert_target(report.alert), 120),
     )

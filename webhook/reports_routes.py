@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,11 +22,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from reports.context import Pair, ReportListPage, build_report_row
+from reports.context import ListForm, Pair, ReportListPage, build_report_row
 from reports.links import LinkSigner
 from reports.models import Report, ReportStatus
 from reports.render import render_error_html, render_list_html, render_report_html, render_report_markdown
 from reports.store import ReportStore
+from reports.targets import alert_target
 from triage.settings import Settings
 from webhook.browser_auth import COOKIE_NAME, cookie_valid, login_location
 from webhook.errors import ServiceUnavailable, error_body, wants_html
@@ -196,11 +197,25 @@ def _list_href(params: dict[str, str], offset: int, limit: int) -> str:
     return "/reports?" + urlencode(query)
 
 
+def _day_window(
+    day: date | None, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """``since``/``until`` narrowed to the UTC day ``day`` (when given)."""
+    if day is None:
+        return since, until
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    return (max(since, start) if since else start), (min(until, end) if until else end)
+
+
 @router.get("/reports", summary="Reports, newest first, filtered and paginated")
 async def list_reports(
     request: Request,
     alertname: Annotated[str | None, Query(max_length=200)] = None,
-    status: ReportStatus | None = None,
+    status: Annotated[ReportStatus | None, Query()] = None,
+    severity: Annotated[str | None, Query(max_length=40)] = None,
+    target: Annotated[str | None, Query(max_length=200, description="host, node, guest or instance (prefix)")] = None,
+    day: Annotated[date | None, Query(alias="date", description="alerts that started on this UTC day")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -211,17 +226,35 @@ async def list_reports(
     except _Denied as denied:
         return _denied_response(request, denied)
     store = _store(request)
-    filters: dict[str, Any] = {"alertname": alertname or None, "status": status, "since": since, "until": until}
+    start, end = _day_window(day, since, until)
+    filters: dict[str, Any] = {
+        "alertname": (alertname or "").strip() or None,
+        "status": status,
+        "since": start,
+        "until": end,
+        "severity": (severity or "").strip() or None,
+        "target": (target or "").strip() or None,
+    }
     total = await store.count(**filters)
     reports = await store.list(**filters, limit=limit, offset=offset)
     next_offset = offset + limit if offset + limit < total else None
     if wants_html(request):
         params = {
-            "alertname": alertname or "",
+            "alertname": filters["alertname"] or "",
+            "severity": filters["severity"] or "",
             "status": status.value if status else "",
+            "target": filters["target"] or "",
+            "date": day.isoformat() if day else "",
             "since": since.isoformat() if since else "",
             "until": until.isoformat() if until else "",
         }
+        form = ListForm(
+            alertname=params["alertname"],
+            severity=params["severity"],
+            status=params["status"],
+            target=params["target"],
+            date=params["date"],
+        )
         page = ReportListPage(
             rows=[build_report_row(r, f"/reports/{r.id}") for r in reports],
             total=total,
@@ -230,6 +263,7 @@ async def list_reports(
             filters=[Pair(k, v) for k, v in params.items() if v],
             prev_href=_list_href(params, max(0, offset - limit), limit) if offset > 0 else None,
             next_href=_list_href(params, next_offset, limit) if next_offset is not None else None,
+            form=form,
         )
         return HTMLResponse(render_list_html(page), headers=PAGE_HEADERS)
     items = [
@@ -238,6 +272,7 @@ async def list_reports(
             "status": r.status.value,
             "alertname": r.alert.alertname,
             "severity": r.alert.severity,
+            "target": alert_target(r.alert),
             "fingerprint": r.alert.fingerprint,
             "starts_at": r.alert.starts_at.isoformat(),
             "ends_at": r.alert.ends_at.isoformat() if r.alert.ends_at else None,
