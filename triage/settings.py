@@ -179,6 +179,11 @@ class GrafanaSettings(SourceSettings):
         "organisation; an alert's orgId picks the token its annotation is written with).",
     )
 
+    prometheus_uid: str | None = Field(
+        None, description="UID of the Prometheus data source in Grafana, for report pages' Explore links."
+    )
+    loki_uid: str | None = Field(None, description="UID of the Loki data source in Grafana, for Explore links.")
+
     @field_validator("org_tokens")
     @classmethod
     def _org_tokens(cls, value: SecretStr | None) -> SecretStr | None:

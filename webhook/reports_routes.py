@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 from starlette.exceptions import HTTPException
 
 from reports.context import ListForm, Pair, ReportListPage, build_report_row
+from reports.grafana_links import GrafanaLinks
 from reports.links import LinkSigner
 from reports.models import Report, ReportStatus
 from reports.render import render_error_html, render_list_html, render_report_html, render_report_markdown
@@ -186,7 +187,13 @@ async def get_report_page(request: Request, report_id: str) -> Response:
     if isinstance(loaded, Response):
         return loaded
     report, link_query = loaded
-    return HTMLResponse(render_report_html(report, link_query=link_query), headers=PAGE_HEADERS)
+    html = render_report_html(report, link_query=link_query, grafana=_grafana_links(_settings(request)))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def _grafana_links(settings: Settings) -> GrafanaLinks:
+    grafana = settings.grafana
+    return GrafanaLinks(base_url=grafana.url, prometheus_uid=grafana.prometheus_uid, loki_uid=grafana.loki_uid)
 
 
 def _list_href(params: dict[str, str], offset: int, limit: int) -> str:
