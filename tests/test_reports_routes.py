@@ -83,7 +83,7 @@ async def test_report_page_is_html_with_a_script_free_policy(client: httpx.Async
     assert response.headers["content-type"].startswith("text/html")
     assert "script-src" not in response.headers["content-security-policy"]
     assert "default-src 'none'" in response.headers["content-security-policy"]
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert "<h1>HostMemoryPressure</h1>" in response.text
 
 
@@ -291,3 +291,13 @@ async def test_the_list_page_keeps_the_filters_in_its_form(app_client: tuple[htt
     assert '<option value="triaged" selected>' in page.text
     assert page.text.count('<td class="name"><a href="/reports/') == 1
     assert "form-action 'self'" in page.headers["content-security-policy"]
+
+
+async def test_the_filter_forms_empty_fields_mean_any(app_client: tuple[httpx.AsyncClient, Any]) -> None:
+    client, app = app_client
+    await _three_reports(app)
+
+    response = await client.get("/reports?alertname=&severity=&status=&target=pve1&date=", headers=AUTH)
+
+    assert response.status_code == 200
+    assert [r["target"] for r in response.json()["reports"]] == ["pve1:9100"]

@@ -6,8 +6,9 @@ on a Grafana annotation needs no login. A browser without either is sent to ``/l
 LINK_SIGNING_KEY set, the pages are disabled (503), never open.
 
 Pages carry no JavaScript; the Content-Security-Policy forbids scripts outright, so even a template bug that let
-markup through could not run code. Forms (the list's filters, log out) may only post to this site. ``Referrer-Policy: no-referrer`` keeps the signed URL from leaking to the
-runbook and Grafana links on the page.
+markup through could not run code. Forms (the list's filters, log out) may only post to this site.
+``Referrer-Policy: same-origin`` keeps the signed URL from leaking to the runbook and Grafana links on the page,
+while our own forms still carry their ``Origin`` (``no-referrer`` would make it ``null`` and fail the CSRF check).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException
 
 from reports.context import ListForm, Pair, ReportListPage, build_report_row
@@ -45,7 +47,7 @@ PAGE_HEADERS = {
         "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
     "Cache-Control": "private, no-store",
 }
@@ -204,6 +206,11 @@ def _list_href(params: dict[str, str], offset: int, limit: int) -> str:
     return "/reports?" + urlencode(query)
 
 
+def _blank_is_none(value: object) -> object:
+    # the filter form submits every field, the empty ones as "": they mean "any"
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 def _day_window(
     day: date | None, since: datetime | None, until: datetime | None
 ) -> tuple[datetime | None, datetime | None]:
@@ -219,12 +226,14 @@ def _day_window(
 async def list_reports(
     request: Request,
     alertname: Annotated[str | None, Query(max_length=200)] = None,
-    status: Annotated[ReportStatus | None, Query()] = None,
+    status: Annotated[ReportStatus | None, BeforeValidator(_blank_is_none), Query()] = None,
     severity: Annotated[str | None, Query(max_length=40)] = None,
     target: Annotated[str | None, Query(max_length=200, description="host, node, guest or instance (prefix)")] = None,
-    day: Annotated[date | None, Query(alias="date", description="alerts that started on this UTC day")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    day: Annotated[
+        date | None, BeforeValidator(_blank_is_none), Query(alias="date", description="alerts started this UTC day")
+    ] = None,
+    since: Annotated[datetime | None, BeforeValidator(_blank_is_none), Query()] = None,
+    until: Annotated[datetime | None, BeforeValidator(_blank_is_none), Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
