@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import Depends, FastAPI
 
 from tests.support.sample_reports import sample_report
 from webhook.app import create_app
-from webhook.browser_auth import COOKIE_NAME, cookie_valid, session_cookie
+from webhook.browser_auth import COOKIE_NAME, Access, api_access, cookie_valid, session_cookie
+from webhook.errors import install_error_handlers
 
 TOKEN = "test-api-token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -178,3 +180,35 @@ async def test_an_https_public_url_makes_the_cookie_secure(make_settings: Any) -
             response = await client.post("/login", content=f"token={TOKEN}", headers=FORM)
 
     assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_api_access_is_a_dependency_other_pages_reuse(make_settings: Any) -> None:
+    settings = make_settings()
+    page = FastAPI()
+    page.state.settings = settings
+    install_error_handlers(page)
+
+    @page.get("/digest")
+    async def digest(access: Annotated[Access, Depends(api_access)]) -> dict[str, str]:
+        return {"via": access.via}
+
+    @page.post("/digest/send")
+    async def send(access: Annotated[Access, Depends(api_access)]) -> dict[str, str]:
+        return {"via": access.via}
+
+    transport = httpx.ASGITransport(app=page)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        bearer = await client.get("/digest", headers={"Authorization": f"Bearer {TOKEN}"})
+        browser = await client.get("/digest", headers=BROWSER)
+        script = await client.get("/digest")
+        client.cookies.set(COOKIE_NAME, session_cookie(settings))
+        cookie = await client.get("/digest")
+        forged = await client.post("/digest/send", headers={"Origin": "https://evil.example"})
+        own = await client.post("/digest/send", headers=SAME_SITE)
+
+    assert bearer.json() == {"via": "bearer"}
+    assert browser.status_code == 303 and browser.headers["location"] == "/login?next=/digest"
+    assert script.status_code == 401 and script.json()["error"]["code"] == "unauthorized"
+    assert cookie.json() == {"via": "cookie"}
+    assert forged.status_code == 403
+    assert own.json() == {"via": "cookie"}
