@@ -178,7 +178,6 @@ class GrafanaSettings(SourceSettings):
         description="Service-account tokens of further organisations, ORGID=TOKEN,… (tokens belong to one "
         "organisation; an alert's orgId picks the token its annotation is written with).",
     )
-
     prometheus_uid: str | None = Field(
         None, description="UID of the Prometheus data source in Grafana, for report pages' Explore links."
     )
@@ -408,7 +407,6 @@ UNKNOWN_CHECK_PREFIXES = (
     "LLM_",
     "OPENAI_",
     "EMBEDDINGS_",
-    "CHROMA_",
     "ASK_",
     "TRIAGE_",
 )
