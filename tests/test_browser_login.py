@@ -91,6 +91,13 @@ async def test_login_leads_to_a_filterable_report_list_with_whole_words(tmp_path
         await page.wait_for("document.querySelectorAll('#reports li').length === 3")
         chat_token_panel_hidden = await page.js("document.getElementById('token-panel').hidden")
         all_reports = await page.js("document.getElementById('all-reports').getAttribute('href')")
+        # a question sent with the cookie (no bearer) passes the same-site check; no model is configured here
+        await page.js(
+            "document.getElementById('question').value = 'why?'; document.getElementById('send').click(); true"
+        )
+        chat_error = await page.wait_for(
+            "!document.getElementById('error').hidden && document.getElementById('error').textContent"
+        )
 
         await page.call("Page.navigate", url=f"{base}/reports")
         await page.wait_for("location.pathname === '/reports' && !!document.querySelector('form.inline button')")
@@ -105,6 +112,7 @@ async def test_login_leads_to_a_filterable_report_list_with_whole_words(tmp_path
     assert filtered == ["KubePersistentVolumeFillingUp"]
     assert chat_token_panel_hidden is True  # the chat page uses the same login
     assert all_reports == "/reports"
+    assert chat_error.startswith("no language model is configured"), chat_error
     ARTIFACTS.mkdir(exist_ok=True)
     png = base64.b64decode(shot["data"])
     (ARTIFACTS / "report-list.png").write_bytes(png)
