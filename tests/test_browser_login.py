@@ -36,7 +36,7 @@ REPORTS = [
 
 # for each cell of a column: on how many lines its text is laid out (text nodes only: a pill's border box has a
 # top of its own)
-LINES = """(column) => Array.from(document.querySelectorAll('table.reports tr')).slice(1).map((row) => {
+LINES = """(column) => Array.from(document.querySelectorAll('table.reports tr.report')).map((row) => {
   const walker = document.createTreeWalker(row.cells[column], NodeFilter.SHOW_TEXT);
   const tops = new Set();
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -80,6 +80,12 @@ async def test_login_leads_to_a_filterable_report_list_with_whole_words(tmp_path
         names = await page.js("Array.from(document.querySelectorAll('td.name a')).map((a) => a.textContent)")
         cookie_visible_to_scripts = await page.js("document.cookie")
         lines = {column: await page.js(f"({LINES})({column})") for column in (0, 1, 2, 3, 4)}
+        summary_width = await page.js(
+            "document.querySelector('tr.summary-row td[colspan]').getBoundingClientRect().width"
+        )
+        table_fits = await page.js(
+            "document.querySelector('.scroll').scrollWidth <= document.querySelector('.scroll').clientWidth"
+        )
         shot = await page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
 
         await page.js("document.querySelector('input[name=target]').value = 'pve1'; true")
@@ -109,6 +115,8 @@ async def test_login_leads_to_a_filterable_report_list_with_whole_words(tmp_path
     assert names == [name for name, _ in REPORTS]
     assert cookie_visible_to_scripts == ""  # HttpOnly
     assert all(count == 1 for counts in lines.values() for count in counts), lines
+    # the summary reads across the columns instead of a word a line, and a 900 px window needs no sideways scroll
+    assert summary_width > 400 and table_fits, (summary_width, table_fits)
     assert filtered == ["KubePersistentVolumeFillingUp"]
     assert chat_token_panel_hidden is True  # the chat page uses the same login
     assert all_reports == "/reports"
