@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from reports.models import DeliveryState, ReportStatus
 from reports.payloads import parse_alerts
+from reports.store import StoreError
 from tests.support.intake import api, bearer, grafana_alert, grafana_notification, load_payload, queued_job_ids
 
 
@@ -112,3 +113,23 @@ def test_the_organisation_falls_back_to_the_payload(
     [parsed] = parse_alerts("grafana", grafana_notification(alert, orgId=payload_org))
 
     assert parsed.org_id == expected
+
+
+async def test_a_test_notification_is_answered_503_when_the_store_cannot_take_it(
+    intake: tuple[FastAPI, httpx.AsyncClient], redis: Redis
+) -> None:
+    app, client = intake
+    store = app.state.store
+
+    async def broken(report: object) -> None:
+        raise StoreError("disk full")
+
+    store.save = broken  # the store fails as a full disk would; Grafana shows the error and the user retries
+
+    response = await client.post(
+        "/webhook/grafana", json=load_payload("grafana_test_notification.json"), headers=bearer()
+    )
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert await queued_job_ids(redis) == []
