@@ -14,6 +14,7 @@ from tests.support.sample_reports import sample_report
 from webhook.app import create_app
 from webhook.browser_auth import COOKIE_NAME, Access, api_access, cookie_valid, session_cookie
 from webhook.errors import install_error_handlers
+from webhook.login_throttle import LoginThrottle
 
 TOKEN = "test-api-token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -212,3 +213,37 @@ async def test_api_access_is_a_dependency_other_pages_reuse(make_settings: Any) 
     assert cookie.json() == {"via": "cookie"}
     assert forged.status_code == 403
     assert own.json() == {"via": "cookie"}
+
+
+async def test_wrong_tokens_from_one_address_lock_the_form_for_a_while(
+    app_client: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, app = app_client
+    now = [1000.0]
+    app.state.login_throttle = LoginThrottle(max_failures=3, window_s=60, clock=lambda: now[0])
+
+    wrong = [(await log_in(client, token=f"guess-{n}")).status_code for n in range(3)]
+    locked = await log_in(client)  # even the right token waits: the guesser cannot tell when it found it
+    now[0] += 61
+    after = await log_in(client)
+
+    assert wrong == [401, 401, 401]
+    assert locked.status_code == 429
+    assert locked.headers["retry-after"] == "60"
+    assert "set-cookie" not in locked.headers
+    assert after.status_code == 303
+
+
+def test_the_throttle_forgets_on_success_and_stays_bounded() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=2, window_s=10, max_clients=2, clock=lambda: now[0])
+
+    throttle.failed("a")
+    throttle.succeeded("a")
+    throttle.failed("a")
+    assert throttle.retry_after_s("a") == 0
+    throttle.failed("a")
+    assert throttle.retry_after_s("a") == 10
+    throttle.failed("b")
+    throttle.failed("c")  # a third address pushes out the least recent one
+    assert throttle.retry_after_s("a") == 0

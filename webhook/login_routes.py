@@ -1,7 +1,8 @@
 """``GET /login``, ``POST /login`` and ``POST /logout``: the browser login of :mod:`webhook.browser_auth`.
 
 The form posts ``token`` (``application/x-www-form-urlencoded``); the right API_TOKEN sets the login cookie and
-redirects to ``next`` (a path on this site), a wrong one shows the form again with 401. No JavaScript: the pages
+redirects to ``next`` (a path on this site), a wrong one shows the form again with 401; too many wrong ones from one
+address are refused for a while (429, :mod:`webhook.login_throttle`). No JavaScript: the pages
 work with scripts blocked, and their Content-Security-Policy allows none.
 """
 
@@ -24,13 +25,24 @@ from webhook.browser_auth import (
     same_origin,
     set_login_cookie,
 )
-from webhook.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
+from webhook.errors import ApiError, Forbidden, PayloadTooLarge, UnsupportedMediaType
 from webhook.intake import read_body
+from webhook.login_throttle import LoginThrottle
 
 log = logging.getLogger("webhook.login")
 router = APIRouter(tags=["login"])
 
 MAX_FORM_BYTES = 4096
+
+
+class TooManyLogins(ApiError):
+    status = 429
+    code = "too_many_logins"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
 FORM_TYPE = "application/x-www-form-urlencoded"
 LOGIN_HEADERS = {
     "Content-Security-Policy": (
@@ -72,20 +84,33 @@ async def _form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items() if values}
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
 @router.post("/login", response_class=HTMLResponse, summary="Log in with API_TOKEN (form field token)")
 async def login(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     # a form on another site must not log this browser in (login CSRF); curl sends no Origin and is fine
     if request.headers.get("origin") and not same_origin(request, settings):
         raise Forbidden("cross-site login refused: post the form from this site's /login page")
+    throttle, client = _throttle(request), request.client.host if request.client else "unknown"
+    wait_s = throttle.retry_after_s(client)
+    if wait_s:
+        raise TooManyLogins(f"too many wrong tokens from this address; try again in {wait_s} s", wait_s)
     form = await _form(request)
     target = safe_next(form.get("next"))
     if settings.api.api_token is None:
         return _page(settings, next_path=target)
     given = form.get("token", "").strip()
     if not given or not hmac.compare_digest(given.encode(), settings.api.api_token.get_secret_value().encode()):
+        throttle.failed(client)
         log.warning("login refused", extra={"reason": "empty token" if not given else "wrong token"})
         return _page(settings, next_path=target, message="That token was not accepted.", status=401)
+    throttle.succeeded(client)
     response = RedirectResponse(target, status_code=303)
     set_login_cookie(response, settings)
     log.info("login")
