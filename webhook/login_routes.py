@@ -25,7 +25,7 @@ from webhook.browser_auth import (
     same_origin,
     set_login_cookie,
 )
-from webhook.errors import ApiError, Forbidden, PayloadTooLarge, UnsupportedMediaType
+from webhook.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType
 from webhook.intake import read_body
 from webhook.login_throttle import LoginThrottle
 
@@ -33,16 +33,6 @@ log = logging.getLogger("webhook.login")
 router = APIRouter(tags=["login"])
 
 MAX_FORM_BYTES = 4096
-
-
-class TooManyLogins(ApiError):
-    status = 429
-    code = "too_many_logins"
-
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
-
-
 FORM_TYPE = "application/x-www-form-urlencoded"
 LOGIN_HEADERS = {
     "Content-Security-Policy": (
@@ -100,7 +90,10 @@ async def login(request: Request) -> Response:
     throttle, client = _throttle(request), request.client.host if request.client else "unknown"
     wait_s = throttle.retry_after_s(client)
     if wait_s:
-        raise TooManyLogins(f"too many wrong tokens from this address; try again in {wait_s} s", wait_s)
+        message = f"Too many wrong tokens from this address; try again in {wait_s} s."
+        locked = _page(settings, next_path="/reports", message=message, status=429)
+        locked.headers["Retry-After"] = str(wait_s)
+        return locked
     form = await _form(request)
     target = safe_next(form.get("next"))
     if settings.api.api_token is None:
