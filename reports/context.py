@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reports.chart import Chart, build_chart
+from reports.grafana_links import GrafanaLinks, dashboard_link, explore_links
 from reports.models import Evidence, Report, ReportStatus
+from reports.targets import alert_target
 from reports.text import clean, fmt_duration, fmt_offset, fmt_time, one_line, safe_url
 
 _REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -42,6 +44,7 @@ class EvidenceView:
     offset_label: str
     score_pct: int
     ref: str
+    explore: tuple[Pair, ...] = ()  # (query, Grafana Explore URL)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,8 @@ class ReportPage:
     updated_label: str
     link_query: str = ""
     report_url: str = ""
+    silence_url: str | None = None
+    dashboard_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,20 @@ class ReportRow:
     status: str
     starts_label: str
     summary: str
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class ListForm:
+    """The list page's filter form: the values it was submitted with, and the choices it offers."""
+
+    alertname: str = ""
+    severity: str = ""
+    status: str = ""
+    target: str = ""
+    date: str = ""
+    statuses: tuple[str, ...] = tuple(s.value for s in ReportStatus)
+    severities: tuple[str, ...] = ("critical", "warning", "info")
 
 
 @dataclass(frozen=True)
@@ -204,6 +223,7 @@ class ReportListPage:
     filters: list[Pair] = field(default_factory=list)
     prev_href: str | None = None
     next_href: str | None = None
+    form: ListForm = field(default_factory=ListForm)
 
 
 def _anchor(evidence_id: str) -> str:
@@ -211,7 +231,7 @@ def _anchor(evidence_id: str) -> str:
     return f"ev-{safe}"
 
 
-def evidence_view(item: Evidence, origin: datetime) -> EvidenceView:
+def evidence_view(item: Evidence, origin: datetime, explore: list[tuple[str, str]] | None = None) -> EvidenceView:
     return EvidenceView(
         id=one_line(item.id, 120),
         anchor=_anchor(item.id),
@@ -223,6 +243,7 @@ def evidence_view(item: Evidence, origin: datetime) -> EvidenceView:
         offset_label=fmt_offset(item.at, origin) if item.at else "",
         score_pct=round(item.score * 100),
         ref=clean(item.ref, 1_000),
+        explore=tuple(Pair(one_line(query, 300), url) for query, url in explore or []),
     )
 
 
@@ -291,13 +312,20 @@ def _delivery(report: Report) -> DeliveryView:
 
 
 def build_report_page(
-    report: Report, *, now: datetime | None = None, link_query: str = "", report_url: str = ""
+    report: Report,
+    *,
+    now: datetime | None = None,
+    link_query: str = "",
+    report_url: str = "",
+    grafana: GrafanaLinks | None = None,
 ) -> ReportPage:
-    """The context of a report page. ``link_query`` (``?exp=…&sig=…``) is carried to the page's JSON/MD links."""
+    """The context of a report page. ``link_query`` (``?exp=…&sig=…``) is carried to the page's JSON/MD links;
+    ``grafana`` (where Grafana is) adds the dashboard and Explore links."""
     now = now or datetime.now(UTC)
     origin = report.alert.starts_at
     ranked = report.ranked_evidence()
-    views = {e.id: evidence_view(e, origin) for e in ranked}
+    links = grafana or GrafanaLinks()
+    views = {e.id: evidence_view(e, origin, explore_links(e, report.alert, links, now=now)) for e in ranked}
     shown = [views[e.id] for e in ranked[:MAX_EVIDENCE]]
     hypotheses = [
         HypothesisView(
@@ -375,6 +403,8 @@ def build_report_page(
         updated_label=fmt_time(report.updated_at),
         link_query=link_query,
         report_url=report_url,
+        silence_url=safe_url(alert.silence_url),
+        dashboard_url=dashboard_link(alert, links),
     )
 
 
@@ -401,4 +431,5 @@ def build_report_row(report: Report, href: str) -> ReportRow:
         status=report.status.value,
         starts_label=fmt_time(report.alert.starts_at),
         summary=one_line(report.summary, 200),
+        target=one_line(alert_target(report.alert), 120),
     )

@@ -1,8 +1,9 @@
 """Delivery of a report to Grafana: one annotation per report, linking to the report page.
 
-* On the alert's dashboard and panel when the alert names them, otherwise an organisation annotation (shown on
-  every dashboard whose annotation query asks for the ``sre-triage`` tag). A dashboard that no longer exists
-  falls back to an organisation annotation instead of losing the report.
+* On the alert's dashboard and panel when the alert names them, else on those its rule names (see
+  :mod:`reports.grafana_target`), otherwise an organisation annotation (shown on every dashboard whose annotation
+  query asks for the ``sre-triage`` tag). A dashboard that no longer exists falls back to an organisation
+  annotation instead of losing the report. The alert's ``orgId`` picks the organisation.
 * A region from ``starts_at`` to the time of the report, extended to ``ends_at`` when the alert resolves — by
   PATCH of the same annotation, never a second one.
 * Idempotent: a retried job finds the annotation it made before, first through ``report.annotation``, else by
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from reports.grafana_target import annotation_target
 from reports.links import LinkSigner, SettingsLike
 from reports.models import AnnotationRef, DeliveryState, Report
 from reports.render import render_annotation_text
@@ -68,31 +70,36 @@ def _end_ms(report: Report, now: datetime) -> int:
 async def _existing(report: Report, grafana: GrafanaClient) -> AnnotationRef | None:
     if report.annotation is not None:
         return report.annotation
-    found = await grafana.find_annotations(tags=[report_tag(report.id)], limit=10)
+    org_id = report.alert.org_id
+    found = await grafana.find_annotations(tags=[report_tag(report.id)], limit=10, org_id=org_id)
     mine = [a for a in found if report_tag(report.id) in a.tags]
     if not mine:
         return None
     first = min(mine, key=lambda a: a.id)
-    return AnnotationRef(id=first.id, dashboard_uid=first.dashboard_uid or None, panel_id=first.panel_id or None)
+    return AnnotationRef(
+        id=first.id, dashboard_uid=first.dashboard_uid or None, panel_id=first.panel_id or None, org_id=org_id
+    )
 
 
 async def _create(report: Report, grafana: GrafanaClient, text: str, end_ms: int) -> AnnotationRef:
     tags = annotation_tags(report)
     start_ms = _ms(report.alert.starts_at)
-    dashboard_uid, panel_id = report.alert.dashboard_uid, report.alert.panel_id
+    org_id = report.alert.org_id  # the alert's organisation (multi-org Grafana), None: the configured one
+    target = await annotation_target(report.alert, grafana)
+    dashboard_uid, panel_id = target.dashboard_uid, target.panel_id
     if dashboard_uid:
         try:
             new_id = await grafana.create_annotation(
-                text, tags, start_ms, time_end_ms=end_ms, dashboard_uid=dashboard_uid, panel_id=panel_id
+                text, tags, start_ms, time_end_ms=end_ms, dashboard_uid=dashboard_uid, panel_id=panel_id, org_id=org_id
             )
-            return AnnotationRef(id=new_id, dashboard_uid=dashboard_uid, panel_id=panel_id)
+            return AnnotationRef(id=new_id, dashboard_uid=dashboard_uid, panel_id=panel_id, org_id=org_id)
         except SourceHTTPError as exc:
             # 400/404: the dashboard was deleted or renamed since the rule was written; the report still belongs
             # on the timeline, so it becomes an organisation annotation.
             if exc.status_code not in (400, 404):
                 raise
-    new_id = await grafana.create_annotation(text, tags, start_ms, time_end_ms=end_ms)
-    return AnnotationRef(id=new_id)
+    new_id = await grafana.create_annotation(text, tags, start_ms, time_end_ms=end_ms, org_id=org_id)
+    return AnnotationRef(id=new_id, org_id=org_id)
 
 
 def _failed(report: Report, exc: SourceError, now: datetime) -> DeliveryError:
@@ -115,7 +122,9 @@ async def _deliver(report: Report, grafana: GrafanaClient | None, settings: Sett
         if ref is None:
             ref = await _create(report, grafana, text, end_ms)
         else:
-            await grafana.patch_annotation(ref.id, text=text, time_end_ms=end_ms, tags=annotation_tags(report))
+            await grafana.patch_annotation(
+                ref.id, text=text, time_end_ms=end_ms, tags=annotation_tags(report), org_id=ref.org_id
+            )
     except SourceError as exc:
         raise _failed(report, exc, now) from exc
     return report.model_copy(

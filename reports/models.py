@@ -49,6 +49,12 @@ class Alert(BaseModel):
     dashboard_uid: str | None = None
     panel_id: int | None = None
     values: dict[str, float] = Field(default_factory=dict)
+    # Grafana only: the organisation the rule lives in, its links, and Grafana's own public URL (externalURL)
+    org_id: int | None = None
+    silence_url: str | None = None
+    dashboard_url: str | None = None
+    panel_url: str | None = None
+    grafana_url: str | None = None
 
     @field_validator("starts_at", "ends_at")
     @classmethod
@@ -176,6 +182,7 @@ class AnnotationRef(BaseModel):
     id: int
     dashboard_uid: str | None = None
     panel_id: int | None = None
+    org_id: int | None = None
 
 
 class ReportStatus(StrEnum):
@@ -183,6 +190,7 @@ class ReportStatus(StrEnum):
     triaged = "triaged"  # evidence gathered and analysed (alert still firing)
     resolved = "resolved"  # the alert resolved after triage
     failed = "failed"  # the triage gave up; the alert is still stored
+    test = "test"  # a sender's test notification (Grafana's contact-point "Test" button): stored, never triaged
 
 
 class DeliveryState(StrEnum):

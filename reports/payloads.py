@@ -69,6 +69,7 @@ class PayloadAlert(_Model):
     image_url: str | None = Field(None, alias="imageURL")
     values: dict[str, float | None] | None = None
     value_string: str | None = Field(None, alias="valueString")
+    org_id: int | None = Field(None, alias="orgId")
 
 
 class Notification(_Model):
@@ -164,6 +165,7 @@ def _alert(source: Source, payload: Notification, item: PayloadAlert) -> Alert:
     if ends_at is not None and ends_at <= ZERO_TIME:
         ends_at = None
     dashboard_uid, panel_id = _dashboard_ref(item)
+    grafana = source == "grafana"
     return Alert(
         fingerprint=item.fingerprint or labels_fingerprint(item.labels),
         alertname=item.labels.get("alertname", "") or "(unnamed alert)",
@@ -180,7 +182,27 @@ def _alert(source: Source, payload: Notification, item: PayloadAlert) -> Alert:
         panel_id=panel_id,
         # JSON has no NaN/Infinity, but senders (and lenient parsers) produce them; they are not measurements
         values={k: v for k, v in (item.values or {}).items() if v is not None and math.isfinite(v)},
+        org_id=_org_id(item, payload) if grafana else None,
+        silence_url=item.silence_url or None,
+        dashboard_url=item.dashboard_url or None,
+        panel_url=item.panel_url or None,
+        grafana_url=(payload.external_url or None) if grafana else None,
     )
+
+
+def _org_id(item: PayloadAlert, payload: Notification) -> int | None:
+    """The alert's organisation: its own ``orgId``, else the ``orgId`` of its Grafana links, else the payload's.
+
+    In a multi-org Grafana one contact point can carry alerts of one organisation only, but the alert's own value
+    (and the links Grafana builds for it) are the most specific, so they win.
+    """
+    if item.org_id is not None:
+        return item.org_id
+    for url in (item.generator_url, item.silence_url, item.panel_url, item.dashboard_url):
+        values = parse_qs(urlsplit(url).query).get("orgId") if url else None
+        if values and values[0].isdigit() and len(values[0]) < 10:
+            return int(values[0])
+    return getattr(payload, "org_id", None)
 
 
 def _dashboard_ref(item: PayloadAlert) -> tuple[str | None, int | None]:

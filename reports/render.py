@@ -20,6 +20,7 @@ from reports.context import (
     build_report_page,
 )
 from reports.digest import Digest
+from reports.grafana_links import GrafanaLinks
 from reports.models import Report
 from reports.text import fmt_duration, fmt_time, md_code_block, md_inline, md_text, md_url
 
@@ -56,9 +57,12 @@ def render_page(page: ReportPage) -> str:
     return environment().get_template("report.html.j2").render(r=page)
 
 
-def render_report_html(report: Report, *, link_query: str = "", now: datetime | None = None) -> str:
-    """The HTML report page. ``link_query`` (``?exp=…&sig=…``) is appended to the page's JSON and Markdown links."""
-    return render_page(build_report_page(report, now=now, link_query=link_query))
+def render_report_html(
+    report: Report, *, link_query: str = "", now: datetime | None = None, grafana: GrafanaLinks | None = None
+) -> str:
+    """The HTML report page. ``link_query`` (``?exp=…&sig=…``) is appended to the page's JSON and Markdown links;
+    ``grafana`` says where Grafana is, for the dashboard and Explore links."""
+    return render_page(build_report_page(report, now=now, link_query=link_query, grafana=grafana))
 
 
 def render_report_markdown(report: Report, *, report_url: str = "", now: datetime | None = None) -> str:

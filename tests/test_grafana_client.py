@@ -260,6 +260,7 @@ async def test_wrongly_shaped_rules_are_a_malformed_response() -> None:
 
 
 async def test_org_id_header_selects_the_organisation(grafana: FakeGrafana) -> None:
+    grafana.token_orgs[grafana.token] = 3  # a service account of organisation 3
     async with grafana.client(org_id=3) as client:
         await client.alert_rules()
     assert grafana.requests[0].headers["x-grafana-org-id"] == "3"

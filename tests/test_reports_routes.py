@@ -83,7 +83,7 @@ async def test_report_page_is_html_with_a_script_free_policy(client: httpx.Async
     assert response.headers["content-type"].startswith("text/html")
     assert "script-src" not in response.headers["content-security-policy"]
     assert "default-src 'none'" in response.headers["content-security-policy"]
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert "<h1>HostMemoryPressure</h1>" in response.text
 
 
@@ -141,11 +141,10 @@ async def test_tampered_links_are_refused(app_client: tuple[httpx.AsyncClient, A
         assert_error(await client.get(url), 401)
 
 
-async def test_browser_without_credentials_gets_an_html_401_page(client: httpx.AsyncClient, stored: Any) -> None:
+async def test_browser_without_credentials_is_sent_to_the_login_page(client: httpx.AsyncClient, stored: Any) -> None:
     response = await client.get(f"/reports/{stored.id}", headers=BROWSER)
-    assert response.status_code == 401
-    assert response.headers["content-type"].startswith("text/html")
-    assert "Not authorised" in response.text
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/login?next=/reports/{stored.id}"
 
 
 async def test_wrong_bearer_token_is_refused(client: httpx.AsyncClient, stored: Any) -> None:
@@ -246,3 +245,59 @@ async def test_xss_in_labels_and_logs_is_shown_as_text(app_client: tuple[httpx.A
     assert "&lt;b&gt;bold&lt;/b&gt;&lt;iframe" in html
     assert "<iframe" not in html
     assert "<script" not in html
+
+
+async def _three_reports(app: Any) -> None:
+    for n, (labels, hours) in enumerate(
+        [
+            ({"alertname": "DiskFull", "instance": "pve1:9100", "severity": "critical"}, 0),
+            ({"alertname": "DiskFull", "guest": "jellyfin", "severity": "warning"}, 24),
+            ({"alertname": "GuestDown", "node": "pve2", "severity": "critical"}, 48),
+        ]
+    ):
+        alert = sample_alert(
+            fingerprint=f"fp-{n}",
+            alertname=labels["alertname"],
+            labels=labels,
+            starts_at=START - timedelta(hours=hours),
+        )
+        await app.state.store.save(sample_report(alert=alert))
+
+
+async def test_the_list_filters_by_severity_target_and_day(app_client: tuple[httpx.AsyncClient, Any]) -> None:
+    client, app = app_client
+    await _three_reports(app)
+
+    async def names(query: str) -> list[tuple[str, str]]:
+        body = (await client.get(f"/reports?{query}", headers=AUTH)).json()
+        return [(r["alertname"], r["target"]) for r in body["reports"]]
+
+    assert await names("severity=critical") == [("DiskFull", "pve1:9100"), ("GuestDown", "pve2")]
+    assert await names("target=jelly") == [("DiskFull", "jellyfin")]
+    assert await names(f"date={(START - timedelta(hours=48)).date().isoformat()}") == [("GuestDown", "pve2")]
+    assert await names("target=pve&severity=critical&alertname=GuestDown") == [("GuestDown", "pve2")]
+    assert_error(await client.get("/reports?date=yesterday", headers=AUTH), 422)
+
+
+async def test_the_list_page_keeps_the_filters_in_its_form(app_client: tuple[httpx.AsyncClient, Any]) -> None:
+    client, app = app_client
+    await _three_reports(app)
+
+    page = await client.get("/reports?target=pve1&severity=critical&status=triaged", headers={**AUTH, **BROWSER})
+
+    assert page.status_code == 200
+    assert 'name="target" value="pve1"' in page.text
+    assert 'name="severity" value="critical"' in page.text
+    assert '<option value="triaged" selected>' in page.text
+    assert page.text.count('<td class="name"><a href="/reports/') == 1
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+
+
+async def test_the_filter_forms_empty_fields_mean_any(app_client: tuple[httpx.AsyncClient, Any]) -> None:
+    client, app = app_client
+    await _three_reports(app)
+
+    response = await client.get("/reports?alertname=&severity=&status=&target=pve1&date=", headers=AUTH)
+
+    assert response.status_code == 200
+    assert [r["target"] for r in response.json()["reports"]] == ["pve1:9100"]

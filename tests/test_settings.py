@@ -87,3 +87,40 @@ def test_api_start_requires_webhook_auth_or_an_explicit_opt_out(monkeypatch: pyt
 
     monkeypatch.setenv("WEBHOOK_HMAC_SECRET", "s3cret")
     assert load_settings(require_webhook_auth=True).webhook.hmac_secret is not None
+
+
+def test_a_misspelt_name_in_the_dotenv_file_stops_start_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("WEBHOOK_TOKEN=t\nWEBHOOK_TOKN=typo\nCOMPOSE_PROJECT_NAME=homelab\n")
+    monkeypatch.setattr("triage.settings.ENV_FILE", ".env")
+
+    with pytest.raises(StartupError) as caught:
+        load_settings()
+
+    message = str(caught.value)
+    assert "WEBHOOK_TOKN (in .env): not a setting of sre-triage; did you mean WEBHOOK_TOKEN?" in message
+    # names of other tools sharing the file (docker compose reads it too) are left alone
+    assert "COMPOSE_PROJECT_NAME" not in message
+
+
+@pytest.mark.parametrize("line", ["OPENAI_API_KEYS=sk-x", "OPENAI_BASE=http://ollama:11434/v1"])
+def test_an_unknown_openai_name_stops_start_up_from_the_environment_and_from_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    name, value = line.split("=", 1)
+    assert f"{name}: not a setting of sre-triage" in problems(monkeypatch, **{name: value})
+
+    monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text(line + "\n")
+    monkeypatch.setattr("triage.settings.ENV_FILE", ".env")
+    with pytest.raises(StartupError, match=f"{name} \\(in .env\\): not a setting of sre-triage"):
+        load_settings()
+
+
+def test_known_openai_names_in_dotenv_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("OPENAI_BASE_URL=http://ollama:11434/v1\nOPENAI_API_KEY=sk-local\n")
+    monkeypatch.setattr("triage.settings.ENV_FILE", ".env")
+
+    settings = load_settings()
+
+    assert settings.llm.openai_base_url == "http://ollama:11434/v1"
+    assert settings.llm.configured

@@ -206,3 +206,29 @@ async def test_nul_characters_and_100_kb_text_are_stored(store: Any) -> None:
     assert loaded.summary == "beforeafter"
     assert loaded.evidence[0].title == "t"
     assert loaded.evidence[0].detail == huge
+
+
+async def test_list_filters_by_severity_and_target_label(store: Any) -> None:
+    labels = [
+        {"alertname": "DiskFull", "instance": "pve1:9100", "severity": "critical"},
+        {"alertname": "DiskFull", "host": "pve12.lan", "severity": "warning"},
+        {"alertname": "GuestDown", "guest": "jellyfin", "vmid": "105", "severity": "Critical"},
+        {"alertname": "Backup", "job": "pve1", "severity": "info"},  # a job named like a host is no target
+    ]
+    for n, item in enumerate(labels):
+        alert = make_alert(n, alertname=item["alertname"]).model_copy(update={"labels": item})
+        await store.save(make_report(n, alert=alert))
+
+    critical = await store.list(severity="critical")
+    pve1 = await store.list(target="pve1")
+    assert {r.alert.labels.get("instance") or r.alert.labels.get("guest") for r in critical} == {
+        "pve1:9100",
+        "jellyfin",
+    }
+    assert sorted(r.alert.labels.get("instance") or r.alert.labels["host"] for r in pve1) == ["pve12.lan", "pve1:9100"]
+    assert await store.count(target="jelly") == 1
+    assert await store.count(target="105", severity="critical") == 1
+    assert await store.count(target="pve1:") == 1
+    # LIKE wildcards in the text are literal
+    assert await store.count(target="%") == 0
+    assert await store.count(target="_ve1") == 0

@@ -77,6 +77,26 @@ async def test_hmac_signature_over_the_raw_body(make_settings: Any, redis: Redis
     assert (await send(settings, good, tampered)).status_code == 401
 
 
+@pytest.mark.parametrize("header", ["X-Grafana-Alert-Signature", "X-Grafana-Alerting-Signature"])
+async def test_hmac_is_accepted_under_both_header_names_grafana_uses(
+    make_settings: Any, redis: Redis, header: str
+) -> None:
+    settings = only(make_settings, hmac_secret=SECRET)
+
+    assert (await send(settings, {header: sign(SECRET, BODY)})).status_code == 202
+    assert (await send(settings, {header: sign("other", BODY)})).status_code == 401
+
+
+async def test_hmac_header_can_be_set_to_another_name(make_settings: Any, redis: Redis) -> None:
+    settings = only(make_settings, hmac_secret=SECRET, hmac_header="X-Homelab-Signature")
+
+    assert (await send(settings, {"X-Homelab-Signature": sign(SECRET, BODY)})).status_code == 202
+    # once a name is set, Grafana's default names no longer count
+    refused = await send(settings, {"X-Grafana-Alert-Signature": sign(SECRET, BODY)})
+    assert refused.status_code == 401
+    assert "missing signature header X-Homelab-Signature" in refused.json()["error"]["message"]
+
+
 async def test_hmac_with_timestamp_inside_the_replay_window(make_settings: Any, redis: Redis) -> None:
     settings = only(make_settings, hmac_secret=SECRET, hmac_timestamp_header=STAMP_HEADER, hmac_replay_window_s=60)
     now = str(int(time.time()))

@@ -15,7 +15,7 @@ from typing import Any, Literal, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.errors import SourceMalformedResponse, SourceNotFound, SourceQueryError
+from tools.errors import SourceMalformedResponse, SourceNotConfigured, SourceNotFound, SourceQueryError
 from tools.http import ClientOptions, SourceClient
 from tools.proxmox_api import parse_list, parse_model, segment
 
@@ -197,7 +197,13 @@ def _panels(raw: list[Any]) -> list[dict[str, Any]]:
 
 
 class GrafanaClient(SourceClient):
-    """Grafana, authenticated with a service-account token (``org_id`` selects the organisation)."""
+    """Grafana, authenticated with a service-account token (``org_id`` selects the organisation).
+
+    Service-account tokens belong to one organisation. ``org_tokens`` maps further organisation ids to their own
+    tokens; the methods taking ``org_id`` act in that organisation with its token. An organisation without a token
+    raises :class:`~tools.errors.SourceNotConfigured` before any request (Grafana refuses a token of another
+    organisation).
+    """
 
     source = "grafana"
 
@@ -207,12 +213,31 @@ class GrafanaClient(SourceClient):
         *,
         token: str,
         org_id: int | None = None,
+        org_tokens: dict[int, str] | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if org_id is not None:
             headers["X-Grafana-Org-Id"] = str(org_id)
-        super().__init__(base_url, headers=headers, secrets=[token], **options)
+        self.org_id = org_id
+        self._org_tokens = dict(org_tokens or {})
+        super().__init__(base_url, headers=headers, secrets=[token, *self._org_tokens.values()], **options)
+
+    def _org(self, org_id: int | None) -> dict[str, str] | None:
+        """Request headers that act in organisation ``org_id`` (None: the client's own organisation)."""
+        if org_id is None or org_id == self.org_id:
+            return None
+        headers = {"X-Grafana-Org-Id": str(int(org_id))}
+        if org_id in self._org_tokens:
+            headers["Authorization"] = f"Bearer {self._org_tokens[org_id]}"
+        elif self.org_id is not None:
+            # Grafana would answer a bare 401: the main token belongs to organisation ``self.org_id``
+            raise SourceNotConfigured(
+                f"no service-account token for Grafana organisation {int(org_id)} (add it to GRAFANA_ORG_TOKENS)",
+                source=self.source,
+                url=self.display_url,
+            )
+        return headers
 
     def _at(self, path: str) -> str:
         return self.display_url + path
@@ -226,11 +251,11 @@ class GrafanaClient(SourceClient):
         data = await self.get_json(PROVISIONING_RULES)
         return parse_list(AlertRule, data, source=self.source, url=self._at(PROVISIONING_RULES))
 
-    async def alert_rule(self, uid: str) -> AlertRule | None:
-        """One alert rule by UID, or None when Grafana has no rule with that UID."""
+    async def alert_rule(self, uid: str, *, org_id: int | None = None) -> AlertRule | None:
+        """One alert rule by UID (in organisation ``org_id``), or None when Grafana has no rule with that UID."""
         path = f"{PROVISIONING_RULES}/{segment(uid)}"
         try:
-            data = await self.get_json(path)
+            data = await self.request_json("GET", path, headers=self._org(org_id))
         except SourceNotFound:
             return None
         return parse_model(AlertRule, data, source=self.source, url=self._at(path))
@@ -295,6 +320,7 @@ class GrafanaClient(SourceClient):
         match_any: bool = False,
         kind: Literal["annotation", "alert"] | None = "annotation",
         limit: int = 100,
+        org_id: int | None = None,
     ) -> list[Annotation]:
         """Annotations overlapping ``[from_ms, to_ms]`` carrying all ``tags`` (any of them with ``match_any``).
 
@@ -309,7 +335,7 @@ class GrafanaClient(SourceClient):
         params += [(key, value) for key, value in optional.items() if value is not None]
         if match_any:
             params.append(("matchAny", "true"))
-        data = await self.get_json("/api/annotations", params=params)
+        data = await self.request_json("GET", "/api/annotations", params=params, headers=self._org(org_id))
         return parse_list(Annotation, data, source=self.source, url=self._at("/api/annotations"))
 
     async def create_annotation(
@@ -320,8 +346,9 @@ class GrafanaClient(SourceClient):
         time_end_ms: int | None = None,
         dashboard_uid: str | None = None,
         panel_id: int | None = None,
+        org_id: int | None = None,
     ) -> int:
-        """Create an annotation (a region when ``time_end_ms`` is given) and return its id."""
+        """Create an annotation (a region when ``time_end_ms`` is given, in organisation ``org_id``); return its id."""
         body: dict[str, Any] = {"text": text, "tags": tags, "time": time_ms}
         if time_end_ms is not None:
             body["timeEnd"] = time_end_ms
@@ -329,7 +356,7 @@ class GrafanaClient(SourceClient):
             body["dashboardUID"] = dashboard_uid
         if panel_id is not None:
             body["panelId"] = panel_id
-        answer = await self.request_json("POST", "/api/annotations", json_body=body)
+        answer = await self.request_json("POST", "/api/annotations", json_body=body, headers=self._org(org_id))
         if not isinstance(answer, dict) or not isinstance(answer.get("id"), int):
             raise SourceMalformedResponse(
                 "annotation answer has no id", source=self.source, url=self._at("/api/annotations")
@@ -343,8 +370,9 @@ class GrafanaClient(SourceClient):
         text: str | None = None,
         time_end_ms: int | None = None,
         tags: list[str] | None = None,
+        org_id: int | None = None,
     ) -> None:
-        """Change the text, end time or tags of an annotation; fields left None keep their value."""
+        """Change the text, end time or tags of an annotation (of organisation ``org_id``); None keeps a field."""
         body: dict[str, Any] = {}
         if text is not None:
             body["text"] = text
@@ -353,4 +381,5 @@ class GrafanaClient(SourceClient):
         if tags is not None:
             body["tags"] = tags
         if body:
-            await self.request_json("PATCH", f"/api/annotations/{int(annotation_id)}", json_body=body)
+            path = f"/api/annotations/{int(annotation_id)}"
+            await self.request_json("PATCH", path, json_body=body, headers=self._org(org_id))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from reports.grafana_target import rule_uid_of
 from reports.models import Alert
 from tools.proxmox_models import host_names, split_instance
 from triage.settings import TriageSettings
@@ -45,7 +46,6 @@ MAX_TARGET_CHARS = 253
 MAX_TARGETS = 6
 
 _PVE_ID = re.compile(r"(?:qemu|lxc)/(\d{1,9})\Z")
-_GRAFANA_RULE_PATH = re.compile(r"/alerting/(?:grafana/)?([A-Za-z0-9_-]{1,64})/(?:view|edit)")
 
 
 @dataclass(frozen=True)
@@ -127,18 +127,6 @@ def expr_from_generator_url(url: str | None) -> str | None:
     query = parse_qs(urlsplit(url).query)
     values = query.get("g0.expr")
     return values[0].strip() or None if values else None
-
-
-def rule_uid_of(alert: Alert) -> str | None:
-    """The Grafana rule UID: the ``__alert_rule_uid__`` label, or the rule path of the generator URL."""
-    uid = _clean(alert.labels.get("__alert_rule_uid__"))
-    if uid:
-        return uid
-    if alert.generator_url:
-        match = _GRAFANA_RULE_PATH.search(urlsplit(alert.generator_url).path)
-        if match:
-            return match.group(1)
-    return None
 
 
 def _vmid(labels: dict[str, str]) -> int | None:

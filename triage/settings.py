@@ -1,16 +1,21 @@
 """Settings: one typed object, nested per concern, read from the environment (and `.env`) once at start-up.
 
 Each group reads its own variables (``WEBHOOK_*``, ``PROMETHEUS_*`` …). :func:`load_settings` turns validation
-errors into a :class:`StartupError` whose message says, per variable, what is wrong and how to fix it.
+errors into a :class:`StartupError` whose message says, per variable, what is wrong and how to fix it. A name with
+one of our prefixes that is not a setting is refused alike in the environment and in ``.env`` (a typo there would
+otherwise be ignored silently).
 Nothing else in the code reads the environment.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,8 +38,11 @@ class WebhookSettings(BaseSettings):
     token: SecretStr | None = Field(None, description="Bearer token the alert sender must present.")
     basic_user: str | None = Field(None, description="Basic-auth user name the alert sender must present.")
     basic_password: SecretStr | None = Field(None, description="Basic-auth password (with WEBHOOK_BASIC_USER).")
-    hmac_secret: SecretStr | None = Field(
-        None, description="Secret of Grafana's HMAC signature (header X-Grafana-Alerting-Signature)."
+    hmac_secret: SecretStr | None = Field(None, description="Secret of Grafana's HMAC signature.")
+    hmac_header: str | None = Field(
+        None,
+        description="Header carrying the HMAC signature; unset accepts Grafana's X-Grafana-Alert-Signature and "
+        "X-Grafana-Alerting-Signature.",
     )
     hmac_timestamp_header: str | None = Field(
         None, description="Header carrying the signing timestamp when Grafana is set to send one."
@@ -62,6 +70,9 @@ class ApiSettings(BaseSettings):
     link_ttl_s: int = Field(30 * 86400, ge=60, description="Lifetime of signed report links, in seconds.")
     link_signing_key: SecretStr | None = Field(
         None, description="Key that signs report links (defaults to one derived from API_TOKEN)."
+    )
+    session_ttl_s: int = Field(
+        7 * 86400, ge=300, description="Lifetime of a browser login (the cookie /login sets), in seconds."
     )
     api_host: str = Field("0.0.0.0", description="Address the API listens on.")
     api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
@@ -162,6 +173,33 @@ class GrafanaSettings(SourceSettings):
     model_config = _config("GRAFANA_")
     token: SecretStr | None = None
     org_id: int = 1
+    org_tokens: SecretStr | None = Field(
+        None,
+        description="Service-account tokens of further organisations, ORGID=TOKEN,… (tokens belong to one "
+        "organisation; an alert's orgId picks the token its annotation is written with).",
+    )
+    prometheus_uid: str | None = Field(
+        None, description="UID of the Prometheus data source in Grafana, for report pages' Explore links."
+    )
+    loki_uid: str | None = Field(None, description="UID of the Loki data source in Grafana, for Explore links.")
+
+    @field_validator("org_tokens")
+    @classmethod
+    def _org_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        for item in (value.get_secret_value() if value else "").split(","):
+            org, sep, token = item.strip().partition("=")
+            if item.strip() and not (sep and org.strip().isdigit() and token.strip()):
+                # never echo the value: it holds tokens
+                raise ValueError("use ORGID=TOKEN pairs separated by commas, e.g. 2=glsa_…,3=glsa_…")
+        return value
+
+    @property
+    def org_token_map(self) -> dict[int, str]:
+        """Organisation id → service-account token, from GRAFANA_ORG_TOKENS."""
+        pairs = (
+            item.partition("=") for item in (self.org_tokens.get_secret_value() if self.org_tokens else "").split(",")
+        )
+        return {int(org.strip()): token.strip() for org, _, token in pairs if org.strip()}
 
 
 class ProxmoxSettings(SourceSettings):
@@ -456,6 +494,7 @@ UNKNOWN_CHECK_PREFIXES = (
     "PROXMOX_",
     "PBS_",
     "LLM_",
+    "OPENAI_",
     "EMBEDDINGS_",
     "ASK_",
     "TRIAGE_",
@@ -464,10 +503,30 @@ UNKNOWN_CHECK_PREFIXES = (
 )
 
 
-def unknown_env_names(environ: dict[str, str]) -> list[str]:
+def unknown_env_names(environ: Mapping[str, str | None]) -> list[str]:
     """Variables that look like ours (known prefix) but are not a setting: most likely a typo."""
     known = set(all_env_names())
     return sorted(k for k in environ if k.upper().startswith(UNKNOWN_CHECK_PREFIXES) and k.upper() not in known)
+
+
+def _unknown_problem(name: str, where: str) -> str:
+    close = difflib.get_close_matches(name.upper(), all_env_names(), n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{name}{where}: not a setting of sre-triage{hint} (see the configuration table in the README)"
+
+
+def unknown_setting_problems(environ: Mapping[str, str | None], dotenv: Mapping[str, str | None]) -> list[str]:
+    """One sentence per unknown name, from the environment and from the dotenv file alike."""
+    problems = [_unknown_problem(name, "") for name in unknown_env_names(environ)]
+    problems += [_unknown_problem(name, f" (in {ENV_FILE})") for name in unknown_env_names(dotenv)]
+    return problems
+
+
+def _dotenv_values() -> dict[str, str | None]:
+    # the same file, parsed by the same library, that pydantic-settings reads the values from
+    if ENV_FILE is None or not Path(ENV_FILE).is_file():
+        return {}
+    return dict(dotenv_values(ENV_FILE, encoding="utf-8"))
 
 
 def load_settings(require_webhook_auth: bool = False, **overrides: Any) -> Settings:
@@ -476,10 +535,7 @@ def load_settings(require_webhook_auth: bool = False, **overrides: Any) -> Setti
     ``overrides`` maps a group name to keyword arguments for that group (tests and the CLI use it).
     """
     built: dict[str, BaseSettings] = {}
-    problems: list[str] = [
-        f"{name}: not a setting of sre-triage (see the configuration table in the README)"
-        for name in unknown_env_names(dict(os.environ))
-    ]
+    problems = unknown_setting_problems(os.environ, _dotenv_values())
     for name, group in GROUPS.items():
         try:
             built[name] = group(_env_file=ENV_FILE, **overrides.get(name, {}))

@@ -35,6 +35,7 @@ log = logging.getLogger("webhook.app")
 INTAKE_ROUTERS: tuple[str, ...] = ("webhook.intake", "webhook.health")
 ROUTERS: tuple[str, ...] = (
     *INTAKE_ROUTERS,
+    "webhook.login_routes",
     "webhook.reports_routes",
     "webhook.digest_routes",
     "webhook.ask_routes",

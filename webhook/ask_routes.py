@@ -6,7 +6,8 @@
 * ``GET /ask/reports`` → the newest triage reports (JSON), for the chat page
 * ``GET /`` → the chat page, ``GET /chat/{chat.js,chat.css}`` its assets (``webhook/static``; no external assets)
 
-Both /ask endpoints require ``Authorization: Bearer $API_TOKEN``; a session belongs to the token that opened it.
+Both /ask endpoints require ``Authorization: Bearer $API_TOKEN`` or the browser login cookie (then from this site
+only: :mod:`webhook.browser_auth`); a session belongs to the token that opened it.
 Problems found before the stream starts (credentials, no model configured, unknown session, empty question) are
 JSON errors with their status; a failure during the run is an ``error`` event. When the client disconnects, the
 stream's generator is cancelled and it cancels the run: the model call and the tool calls stop.
@@ -19,7 +20,6 @@ event of the same code and status.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -36,10 +36,11 @@ from reports.links import LinkSigner
 from triage.agent.admission import AskSlot
 from triage.agent.events import AskError, AskEvent
 from triage.agent.service import AskService, answer_event
-from triage.agent.sessions import Session, owner_identity
+from triage.agent.sessions import Session
 from triage.agent.wiring import open_ask_service
 from triage.settings import Settings
-from webhook.errors import ApiError, ServiceUnavailable, Unauthorized
+from webhook.browser_auth import check_access
+from webhook.errors import ApiError, ServiceUnavailable
 from webhook.health import RunbookIndexLike, runbook_readiness
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -50,10 +51,9 @@ PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-cache",
 }
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
 
 
 @asynccontextmanager
@@ -100,17 +100,8 @@ class AskFailed(ApiError):
 
 
 def _owner(request: Request) -> str:
-    """The session owner for the request's credentials; Unauthorized unless it carries API_TOKEN."""
-    settings: Settings = request.app.state.settings
-    if settings.api.api_token is None:
-        raise ServiceUnavailable("/ask is disabled: set API_TOKEN on the server and send it as a bearer token")
-    expected = settings.api.api_token.get_secret_value()
-    kind, _, given = request.headers.get("authorization", "").strip().partition(" ")
-    if kind.lower() != "bearer" or not given.strip():
-        raise Unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)", headers=_CHALLENGE)
-    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise Unauthorized("invalid bearer token", headers=_CHALLENGE)
-    return owner_identity(expected)
+    """The session owner for the request's credentials (API_TOKEN as bearer, or the login cookie)."""
+    return check_access(request).owner
 
 
 def _service(request: Request) -> AskService:

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from triage.settings import WebhookSettings
 from webhook.errors import Unauthorized
 
-SIGNATURE_HEADER = "x-grafana-alerting-signature"
+# Grafana's contact point sends X-Grafana-Alert-Signature when its header field is left blank (the code's default),
+# while its documentation shows X-Grafana-Alerting-Signature: both are accepted unless WEBHOOK_HMAC_HEADER names one.
+SIGNATURE_HEADERS = ("X-Grafana-Alert-Signature", "X-Grafana-Alerting-Signature")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
 
 
@@ -45,6 +47,7 @@ class WebhookAuth:
         self._user = settings.basic_user
         self._password = settings.basic_password.get_secret_value() if settings.basic_password else None
         self._hmac_key = settings.hmac_secret.get_secret_value().encode() if settings.hmac_secret else None
+        self._signature_headers = (settings.hmac_header,) if settings.hmac_header else SIGNATURE_HEADERS
         self._timestamp_header = settings.hmac_timestamp_header.lower() if settings.hmac_timestamp_header else None
         self._window_s = settings.hmac_replay_window_s
         self._clock = clock
@@ -84,16 +87,22 @@ class WebhookAuth:
         """Grafana's HMAC-SHA256 signature (hex) over the raw body, or over ``"<timestamp>:" + body``."""
         if self._hmac_key is None:
             return
-        signature = (headers.get(SIGNATURE_HEADER) or "").strip().lower().removeprefix("sha256=")
-        if not signature:
-            raise Unauthorized(f"missing signature header {SIGNATURE_HEADER}")
+        signatures = [
+            value.strip().lower().removeprefix("sha256=")
+            for value in (headers.get(name) for name in self._signature_headers)
+            if value and value.strip()
+        ]
+        if not signatures:
+            raise Unauthorized(f"missing signature header {' or '.join(self._signature_headers)}")
         signed = body
         if self._timestamp_header is not None:
             stamp = (headers.get(self._timestamp_header) or "").strip()
             self._check_timestamp(stamp)
             signed = stamp.encode() + b":" + body
         expected = hmac.new(self._hmac_key, signed, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(signature.encode("ascii", "replace"), expected.encode()):
+        # every candidate is compared (no early exit), so timing says nothing about which header matched
+        matches = [hmac.compare_digest(sig.encode("ascii", "replace"), expected.encode()) for sig in signatures]
+        if not any(matches):
             raise Unauthorized("invalid signature")
 
     def _check_timestamp(self, stamp: str) -> None:

@@ -1,6 +1,6 @@
 """The alert digest as a page: ``/digest`` (HTML for browsers, JSON otherwise), ``/digest.json``, ``/digest.md``.
 
-Same access as the report list (``Authorization: Bearer $API_TOKEN``): the digest spans many reports, so no signed
+Same access as the report list (``Authorization: Bearer $API_TOKEN`` or the login cookie): the digest spans many reports, so no signed
 link opens it. ``since`` is a duration (``7d``, ``24h``, ``2w``) or a date; a bad value is a 422 that says what
 is accepted.
 """
@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from reports.digest import Digest, DigestPeriodError, load_digest, parse_since
 from reports.render import render_digest_html, render_digest_markdown
-from webhook.errors import error_body
-from webhook.reports_routes import PAGE_HEADERS, _check_bearer, _Denied, _denied_response, _settings, _store, wants_html
+from webhook.errors import error_body, wants_html
+from webhook.reports_routes import PAGE_HEADERS, _check_bearer, _Denied, _denied_response, _settings, _store
 
 router = APIRouter(tags=["reports"])
 

@@ -4,13 +4,15 @@ Every error body is ``{"error": {"status": int, "code": str, "message": str}}``.
 
     ApiError                      carries its HTTP status and a stable machine-readable code
     ├── Unauthorized              401 missing or wrong credentials / signature
+    ├── Forbidden                 403 a logged-in browser request from another site (CSRF)
     ├── PayloadTooLarge           413 body over WEBHOOK_MAX_BODY_BYTES
     ├── UnsupportedMediaType      415 Content-Type is not JSON
     ├── InvalidPayload            422 not JSON, or not a valid notification (the message names the field)
     └── ServiceUnavailable        503 Redis or the store cannot take the work now (the sender should retry)
 
 Third-party exceptions that reach a handler are mapped by :data:`EXCEPTION_STATUS`; anything unmapped is a 500
-whose message never echoes the exception text (it may hold a URL with credentials).
+whose message never echoes the exception text (it may hold a URL with credentials). An error carrying a
+``browser_location`` (the login page) redirects browsers there instead of showing them JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -42,6 +44,11 @@ class ApiError(Exception):
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
 
 
 class PayloadTooLarge(ApiError):
@@ -102,8 +109,20 @@ def map_exception(exc: BaseException) -> tuple[int, str, str]:
     return 500, "internal_error", "internal error; the server log has the details"
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+def wants_html(request: Request) -> bool:
+    """True for browsers: the Accept header asks for text/html before (or instead of) JSON."""
+    accept = request.headers.get("accept", "").lower()
+    if "text/html" not in accept:
+        return False
+    json_at = accept.find("application/json")
+    return json_at == -1 or accept.find("text/html") < json_at
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    location = getattr(exc, "browser_location", None)
+    if isinstance(location, str) and request.method == "GET" and wants_html(request):
+        return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 

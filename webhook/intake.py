@@ -1,4 +1,4 @@
-"""``POST /webhook/grafana`` and ``POST /webhook/alertmanager``: authenticate, read, parse, normalise, enqueue.
+"""``POST /webhook/grafana`` (or PUT) and ``POST /webhook/alertmanager``: authenticate, read, parse, normalise, enqueue.
 
 The order matters. Header credentials are checked before the body is read, so an unauthenticated sender cannot make
 us buffer anything; the body is read as a stream and abandoned as soon as it passes the limit; the HMAC signature
@@ -8,6 +8,9 @@ Each alert becomes one arq job whose id is the dedup key (:func:`triage.queue.jo
 that is queued, running or whose result is still kept is refused (:class:`triage.queue.UniqueEnqueuer`, arq's
 rule in one round trip), and that is a duplicate. Any Redis failure answers 503, so the sender retries; alerts
 already enqueued by the failed attempt are duplicates on the retry, none is lost and none is triaged twice.
+
+Grafana's contact-point test alert (:mod:`reports.sender_check`) is not enqueued: it is stored as a short ``test``
+report and named in the answer (``tests``), so pressing "Test" shows end to end that the contact point reaches us.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from reports.models import Alert
+from reports.models import Alert, Report
 from reports.payloads import Notification, PayloadError, Source, normalise, parse_payload_json
+from reports.sender_check import is_test_alert, receipt_report
+from reports.store import ReportStore, StoreError
 from triage.queue import UniqueEnqueuer, job_for
 from webhook.auth import WebhookAuth
 from webhook.errors import ApiError, InvalidPayload, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
@@ -125,9 +130,10 @@ async def receive(request: Request, source: Source) -> JSONResponse:
         auth.check_body(request.headers, body)
         payload = parse_body(source, body)
         receiver = payload.receiver
-        alerts = normalise(source, payload)
+        alerts, tests = split_tests(source, payload, normalise(source, payload))
+        receipts = await store_receipts(getattr(state, "store", None), tests)
         try:
-            results = await enqueue_all(state.enqueuer, alerts)
+            results = await enqueue_all(state.enqueuer, alerts) if alerts else []
         except ServiceUnavailable:
             metrics.enqueue_failed(source)
             raise
@@ -146,7 +152,33 @@ async def receive(request: Request, source: Source) -> JSONResponse:
         raise
     finally:
         metrics.intake_time(source, time.perf_counter() - started)
-    return _accepted(metrics, source, receiver, payload.truncated_alerts, results, started)
+    return _accepted(metrics, source, receiver, payload.truncated_alerts, results, started, receipts)
+
+
+def split_tests(source: Source, payload: Notification, alerts: list[Alert]) -> tuple[list[Alert], list[Alert]]:
+    """The alerts to triage, and Grafana's contact-point test alerts (answered with a receipt, never triaged)."""
+    if source != "grafana":
+        return alerts, []
+    kept: list[Alert] = []
+    tests: list[Alert] = []
+    for item, alert in zip(payload.alerts, alerts, strict=True):
+        (tests if is_test_alert(item) else kept).append(alert)
+    return kept, tests
+
+
+async def store_receipts(store: ReportStore | None, tests: list[Alert]) -> list[Report]:
+    """Store the short "test received" report of each test alert; 503 when the store cannot take it."""
+    if not tests:
+        return []
+    if store is None:
+        raise ServiceUnavailable("the report store is starting or stopping; retry in a moment")
+    receipts = [receipt_report(alert) for alert in tests]
+    try:
+        for receipt in receipts:
+            await store.save(receipt)
+    except StoreError as exc:
+        raise ServiceUnavailable("the report store is unavailable; retry later") from exc
+    return receipts
 
 
 def _ms_since(started: float) -> float:
@@ -167,6 +199,7 @@ def _accepted(
     truncated: int,
     results: list[Enqueued],
     started: float,
+    receipts: list[Report],
 ) -> JSONResponse:
     duplicates = sum(1 for r in results if r.duplicate)
     accepted = len(results) - duplicates
@@ -191,6 +224,9 @@ def _accepted(
             },
         )
     body: dict[str, Any] = {"accepted": accepted, "duplicates": duplicates, "jobs": jobs}
+    if receipts:
+        log.info("test notification received", extra={"source": source, "reports": [r.id for r in receipts]})
+        body["tests"] = [{"report_id": r.id, "url": f"/reports/{r.id}"} for r in receipts]
     if truncated:
         # the sender dropped alerts to respect its max_alerts; say so rather than pretend we saw everything
         body["truncated_alerts"] = truncated
@@ -198,7 +234,7 @@ def _accepted(
 
 
 async def grafana_webhook(request: Request) -> JSONResponse:
-    """Grafana unified alerting webhook (payload version 1)."""
+    """Grafana unified alerting webhook (payload version 1); POST, or PUT when the contact point is set to PUT."""
     return await receive(request, "grafana")
 
 
@@ -209,5 +245,5 @@ async def alertmanager_webhook(request: Request) -> JSONResponse:
 
 # Plain Starlette routes: the handlers read the raw body themselves (auth covers the bytes), so FastAPI's
 # per-request dependency and body machinery would only add latency on the hottest path.
-router.add_route("/webhook/grafana", grafana_webhook, methods=["POST"], include_in_schema=False)
+router.add_route("/webhook/grafana", grafana_webhook, methods=["POST", "PUT"], include_in_schema=False)
 router.add_route("/webhook/alertmanager", alertmanager_webhook, methods=["POST"], include_in_schema=False)

@@ -1,33 +1,39 @@
 """Report pages and the report API: ``/reports``, ``/reports/{id}`` (HTML), ``.json``, ``.md``.
 
-Access: ``Authorization: Bearer $API_TOKEN`` for everything; a single report also opens with a signed link
-(``?exp=…&sig=…``, see :mod:`reports.links`) so a click on a Grafana annotation needs no login. With neither
-API_TOKEN nor LINK_SIGNING_KEY set, the pages are disabled (503), never open.
+Access: ``Authorization: Bearer $API_TOKEN`` or the browser login cookie (:mod:`webhook.browser_auth`) for
+everything; a single report also opens with a signed link (``?exp=…&sig=…``, see :mod:`reports.links`) so a click
+on a Grafana annotation needs no login. A browser without either is sent to ``/login``. With neither API_TOKEN nor
+LINK_SIGNING_KEY set, the pages are disabled (503), never open.
 
 Pages carry no JavaScript; the Content-Security-Policy forbids scripts outright, so even a template bug that let
-markup through could not run code. ``Referrer-Policy: no-referrer`` keeps the signed URL from leaking to the
-runbook and Grafana links on the page.
+markup through could not run code. Forms (the list's filters, log out) may only post to this site.
+``Referrer-Policy: same-origin`` keeps the signed URL from leaking to the runbook and Grafana links on the page,
+while our own forms still carry their ``Origin`` (``no-referrer`` would make it ``null`` and fail the CSRF check).
 """
 
 from __future__ import annotations
 
 import hmac
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException
 
-from reports.context import Pair, ReportListPage, build_report_row
+from reports.context import ListForm, Pair, ReportListPage, build_report_row
+from reports.grafana_links import GrafanaLinks
 from reports.links import LinkSigner
 from reports.models import Report, ReportStatus
 from reports.render import render_error_html, render_list_html, render_report_html, render_report_markdown
 from reports.store import ReportStore
+from reports.targets import alert_target
 from triage.settings import Settings
-from webhook.errors import ServiceUnavailable, error_body
+from webhook.browser_auth import COOKIE_NAME, cookie_valid, login_location
+from webhook.errors import ServiceUnavailable, error_body, wants_html
 
 router = APIRouter(tags=["reports"])
 
@@ -37,29 +43,30 @@ MAX_PAGE = 200
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Robots-Tag": "noindex, nofollow",
     "Cache-Control": "private, no-store",
 }
 
 
 class _Denied(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        login: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-def wants_html(request: Request) -> bool:
-    """True for browsers: the Accept header asks for text/html before (or instead of) JSON."""
-    accept = request.headers.get("accept", "").lower()
-    if "text/html" not in accept:
-        return False
-    json_at = accept.find("application/json")
-    return json_at == -1 or accept.find("text/html") < json_at
+        # no credentials at all: a browser is better served by the login page than by an error
+        self.login = login
 
 
 def _settings(request: Request) -> Settings:
@@ -83,20 +90,27 @@ def _bearer_ok(request: Request, settings: Settings) -> bool:
     return hmac.compare_digest(given.strip().encode(), settings.api.api_token.get_secret_value().encode())
 
 
+def _logged_in(request: Request, settings: Settings) -> bool:
+    """A valid bearer token, or (without an Authorization header) a valid login cookie."""
+    if request.headers.get("authorization"):
+        return _bearer_ok(request, settings)
+    return cookie_valid(settings, request.cookies.get(COOKIE_NAME))
+
+
 def _check_bearer(request: Request) -> None:
     settings = _settings(request)
     if settings.api.api_token is None:
         raise _Denied(503, "unavailable", "the report API is disabled: set API_TOKEN on the server")
-    if not _bearer_ok(request, settings):
+    if not _logged_in(request, settings):
         has_header = bool(request.headers.get("authorization"))
         message = "invalid bearer token" if has_header else "missing bearer token (Authorization: Bearer $API_TOKEN)"
-        raise _Denied(401, "unauthorized", message, _CHALLENGE)
+        raise _Denied(401, "unauthorized", message, _CHALLENGE, login=not has_header)
 
 
 def _check_report_access(request: Request, report_id: str) -> str:
     """Allow a bearer token or a valid link signature; return the signed query to carry to sibling links."""
     settings = _settings(request)
-    if _bearer_ok(request, settings):
+    if _logged_in(request, settings):
         return ""
     signer = LinkSigner.from_settings(settings)
     if settings.api.api_token is None and signer.key is None:
@@ -105,7 +119,7 @@ def _check_report_access(request: Request, report_id: str) -> str:
     if exp is None and sig is None:
         if request.headers.get("authorization"):
             raise _Denied(401, "unauthorized", "invalid bearer token", _CHALLENGE)
-        raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE)
+        raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE, login=True)
     if not signer.verify(report_id, exp, sig):
         raise _Denied(
             401, "invalid_signature", "the link is invalid or has expired; open the report from Grafana again"
@@ -114,6 +128,9 @@ def _check_report_access(request: Request, report_id: str) -> str:
 
 
 def _denied_response(request: Request, denied: _Denied) -> Response:
+    if denied.login and wants_html(request) and _settings(request).api.api_token is not None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(login_location(target), status_code=303, headers={"Cache-Control": "no-store"})
     if wants_html(request):
         titles = {401: "Not authorised", 503: "Unavailable"}
         html = render_error_html(denied.status, titles.get(denied.status, "Error"), denied.message)
@@ -172,7 +189,13 @@ async def get_report_page(request: Request, report_id: str) -> Response:
     if isinstance(loaded, Response):
         return loaded
     report, link_query = loaded
-    return HTMLResponse(render_report_html(report, link_query=link_query), headers=PAGE_HEADERS)
+    html = render_report_html(report, link_query=link_query, grafana=_grafana_links(_settings(request)))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def _grafana_links(settings: Settings) -> GrafanaLinks:
+    grafana = settings.grafana
+    return GrafanaLinks(base_url=grafana.url, prometheus_uid=grafana.prometheus_uid, loki_uid=grafana.loki_uid)
 
 
 def _list_href(params: dict[str, str], offset: int, limit: int) -> str:
@@ -183,13 +206,34 @@ def _list_href(params: dict[str, str], offset: int, limit: int) -> str:
     return "/reports?" + urlencode(query)
 
 
+def _blank_is_none(value: object) -> object:
+    # the filter form submits every field, the empty ones as "": they mean "any"
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _day_window(
+    day: date | None, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """``since``/``until`` narrowed to the UTC day ``day`` (when given)."""
+    if day is None:
+        return since, until
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    return (max(since, start) if since else start), (min(until, end) if until else end)
+
+
 @router.get("/reports", summary="Reports, newest first, filtered and paginated")
 async def list_reports(
     request: Request,
     alertname: Annotated[str | None, Query(max_length=200)] = None,
-    status: ReportStatus | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    status: Annotated[ReportStatus | None, BeforeValidator(_blank_is_none), Query()] = None,
+    severity: Annotated[str | None, Query(max_length=40)] = None,
+    target: Annotated[str | None, Query(max_length=200, description="host, node, guest or instance (prefix)")] = None,
+    day: Annotated[
+        date | None, BeforeValidator(_blank_is_none), Query(alias="date", description="alerts started this UTC day")
+    ] = None,
+    since: Annotated[datetime | None, BeforeValidator(_blank_is_none), Query()] = None,
+    until: Annotated[datetime | None, BeforeValidator(_blank_is_none), Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
@@ -198,17 +242,35 @@ async def list_reports(
     except _Denied as denied:
         return _denied_response(request, denied)
     store = _store(request)
-    filters: dict[str, Any] = {"alertname": alertname or None, "status": status, "since": since, "until": until}
+    start, end = _day_window(day, since, until)
+    filters: dict[str, Any] = {
+        "alertname": (alertname or "").strip() or None,
+        "status": status,
+        "since": start,
+        "until": end,
+        "severity": (severity or "").strip() or None,
+        "target": (target or "").strip() or None,
+    }
     total = await store.count(**filters)
     reports = await store.list(**filters, limit=limit, offset=offset)
     next_offset = offset + limit if offset + limit < total else None
     if wants_html(request):
         params = {
-            "alertname": alertname or "",
+            "alertname": filters["alertname"] or "",
+            "severity": filters["severity"] or "",
             "status": status.value if status else "",
+            "target": filters["target"] or "",
+            "date": day.isoformat() if day else "",
             "since": since.isoformat() if since else "",
             "until": until.isoformat() if until else "",
         }
+        form = ListForm(
+            alertname=params["alertname"],
+            severity=params["severity"],
+            status=params["status"],
+            target=params["target"],
+            date=params["date"],
+        )
         page = ReportListPage(
             rows=[build_report_row(r, f"/reports/{r.id}") for r in reports],
             total=total,
@@ -217,6 +279,7 @@ async def list_reports(
             filters=[Pair(k, v) for k, v in params.items() if v],
             prev_href=_list_href(params, max(0, offset - limit), limit) if offset > 0 else None,
             next_href=_list_href(params, next_offset, limit) if next_offset is not None else None,
+            form=form,
         )
         return HTMLResponse(render_list_html(page), headers=PAGE_HEADERS)
     items = [
@@ -225,6 +288,7 @@ async def list_reports(
             "status": r.status.value,
             "alertname": r.alert.alertname,
             "severity": r.alert.severity,
+            "target": alert_target(r.alert),
             "fingerprint": r.alert.fingerprint,
             "starts_at": r.alert.starts_at.isoformat(),
             "ends_at": r.alert.ends_at.isoformat() if r.alert.ends_at else None,

@@ -40,10 +40,12 @@ class ReportStore(Protocol):
         status: ReportStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        severity: str | None = None,
+        target: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Report]:
-        """Reports, newest first, filtered."""
+        """Reports, newest first, filtered (``target``: a host/node/guest/instance label starting with it)."""
 
     async def count(
         self,
@@ -52,6 +54,8 @@ class ReportStore(Protocol):
         status: ReportStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        severity: str | None = None,
+        target: str | None = None,
     ) -> int: ...
 
     async def history(

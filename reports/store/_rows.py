@@ -39,6 +39,8 @@ class Filters:
     status: ReportStatus | None = None
     since: datetime | None = None
     until: datetime | None = None
+    severity: str | None = None
+    target: str | None = None
 
 
 def utc(value: datetime) -> datetime:

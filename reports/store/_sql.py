@@ -17,6 +17,7 @@ from typing import Any, LiteralString
 from reports.models import Alert, Report, ReportStatus
 from reports.store import StoreError
 from reports.store._rows import Filters, from_body, like_pattern, received_report, search_words, to_row
+from reports.targets import TARGET_LABELS
 
 COLUMNS: LiteralString = (
     "id, fingerprint, alertname, status, starts_at, created_at, updated_at, group_id, schema_version, search_text, body"
@@ -50,6 +51,10 @@ class SqlReportStore(ABC):
         """The report JSON as the driver takes it for the ``body`` column."""
         return body
 
+    def _label(self, key: LiteralString) -> LiteralString:
+        """SQL reading the alert label ``key`` from the stored body (SQLite's JSON1; PostgreSQL overrides)."""
+        return "json_extract(body, '$.alert.labels." + key + "')"
+
     def _values(self, count: int) -> LiteralString:
         return ", ".join([self.placeholder] * count)
 
@@ -69,6 +74,16 @@ class SqlReportStore(ABC):
         if filters.until:
             clauses.append("starts_at < " + p)
             params.append(self._time(filters.until))
+        if filters.severity:
+            clauses.append("lower(" + self._label("severity") + ") = " + p)
+            params.append(filters.severity.strip().lower())
+        if filters.target:
+            # a label starting with the text (``pve1`` finds ``pve1:9100``, ``pve1.lan``); labels are not indexed
+            # columns, so this reads the bodies, which is fine for a homelab's report count
+            pattern = like_pattern(filters.target.strip().lower()).removeprefix("%")
+            matches = ["lower(" + self._label(key) + ") LIKE " + p + " ESCAPE '!'" for key in TARGET_LABELS]
+            clauses.append("(" + " OR ".join(matches) + ")")
+            params.extend([pattern] * len(TARGET_LABELS))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def _params(self, report: Report) -> tuple[Any, ...]:
@@ -123,11 +138,13 @@ class SqlReportStore(ABC):
         status: ReportStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        severity: str | None = None,
+        target: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> builtins.list[Report]:
         """Reports, newest first, filtered."""
-        where, params = self._where(Filters(alertname, status, since, until))
+        where, params = self._where(Filters(alertname, status, since, until, severity, target))
         p = self.placeholder
         rows = await self._fetch(
             "SELECT id, body FROM reports" + where + " ORDER BY starts_at DESC, id LIMIT " + p + " OFFSET " + p,
@@ -142,9 +159,11 @@ class SqlReportStore(ABC):
         status: ReportStatus | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        severity: str | None = None,
+        target: str | None = None,
     ) -> int:
         """How many reports match the filters."""
-        where, params = self._where(Filters(alertname, status, since, until))
+        where, params = self._where(Filters(alertname, status, since, until, severity, target))
         rows = await self._fetch("SELECT count(*) FROM reports" + where, params)
         return int(rows[0][0])
 

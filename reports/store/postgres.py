@@ -161,6 +161,9 @@ class PostgresStore(SqlReportStore):
         except psycopg.Error as exc:
             raise StoreError(f"report store write failed: {type(exc).__name__}: {exc}") from exc
 
+    def _label(self, key: LiteralString) -> LiteralString:
+        return "(body->'alert'->'labels'->>'" + key + "')"
+
     def _body(self, body: str) -> Jsonb:
         # PostgreSQL text cannot hold NUL; JSON escapes it, so the body goes in as JSON text.
         return Jsonb(body, dumps=lambda s: s)

@@ -12,6 +12,10 @@ JSON error body. Unknown ``/api`` paths answer 404 ``{"message": "Not found"}``:
 
 A rule's query reads the data source ``datasource_uid`` names (``prometheus`` or ``loki``, both configured by
 default; ``/api/datasources`` and ``/api/datasources/uid/{uid}`` describe them).
+
+Organisations: ``token`` belongs to organisation 1 and ``org_tokens`` to others, as service-account tokens do;
+``X-Grafana-Org-Id`` naming another organisation than the token's is refused (401). Rules, dashboards and
+annotations live in one organisation each and are invisible from the others.
 """
 
 from __future__ import annotations
@@ -43,9 +47,20 @@ class FakeGrafana(FakeUpstream):
 
     default_fault_body = '{"message": "Service Unavailable"}'
 
-    def __init__(self, *, token: str = "glsa_fake_token", delay_s: float = 0.0, version: str = "11.3.0") -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "glsa_fake_token",
+        delay_s: float = 0.0,
+        version: str = "11.3.0",
+        org_tokens: dict[int, str] | None = None,
+    ) -> None:
         super().__init__(delay_s=delay_s)
         self.token = token
+        self.token_orgs = {token: 1, **{t: org for org, t in (org_tokens or {}).items()}}
+        self.dashboard_orgs: dict[str, int] = {}
+        self.annotation_orgs: dict[int, int] = {}
+        self._org = 1  # the organisation of the request being answered
         self.version = version
         self.rules: dict[str, dict[str, Any]] = {}
         self.rule_states: dict[str, dict[str, Any]] = {}
@@ -81,6 +96,7 @@ class FakeGrafana(FakeUpstream):
         last_error: str = "",
         alerts: list[dict[str, Any]] | None = None,
         datasource_uid: str = "prometheus",
+        org_id: int = 1,
     ) -> dict[str, Any]:
         """Add a Grafana-managed rule with one query ``A`` (PromQL, or LogQL when ``datasource_uid`` names a Loki
         data source) and a threshold condition ``B``."""
@@ -90,7 +106,7 @@ class FakeGrafana(FakeUpstream):
         rule = {
             "id": len(self.rules) + 1,
             "uid": uid,
-            "orgID": 1,
+            "orgID": org_id,
             "folderUID": folder_uid,
             "ruleGroup": group,
             "title": title,
@@ -159,9 +175,16 @@ class FakeGrafana(FakeUpstream):
         return source
 
     def add_dashboard(
-        self, uid: str, title: str, *, tags: list[str] | None = None, panels: list[dict[str, Any]] | None = None
+        self,
+        uid: str,
+        title: str,
+        *,
+        tags: list[str] | None = None,
+        panels: list[dict[str, Any]] | None = None,
+        org_id: int = 1,
     ) -> dict[str, Any]:
         """Add a dashboard; ``panels`` use Grafana's JSON model (rows may nest panels)."""
+        self.dashboard_orgs[uid] = org_id
         dashboard = {
             "id": len(self.dashboards) + 1,
             "uid": uid,
@@ -172,8 +195,9 @@ class FakeGrafana(FakeUpstream):
         self.dashboards[uid] = dashboard
         return dashboard
 
-    def add_annotation(self, text: str, tags: list[str], time_ms: int, **fields: Any) -> int:
+    def add_annotation(self, text: str, tags: list[str], time_ms: int, *, org_id: int = 1, **fields: Any) -> int:
         """Store an annotation directly (as if another user created it) and return its id."""
+        self._org = org_id
         return self._store_annotation({"text": text, "tags": tags, "time": time_ms, **fields})
 
     # -- HTTP ----------------------------------------------------------------------------------------------
@@ -183,24 +207,15 @@ class FakeGrafana(FakeUpstream):
         path = request.url.path
         if path == "/api/health":
             return json_response(200, {"commit": "abc1234", "database": "ok", "version": self.version})
-        if request.headers.get("authorization") != f"Bearer {self.token}":
-            return json_response(
-                401,
-                {
-                    "extra": None,
-                    "message": "Invalid API key",
-                    "messageId": "auth.unauthorized",
-                    "statusCode": 401,
-                    "traceID": "",
-                },
-            )
+        refused = self._authorise(request)
+        if refused is not None:
+            return refused
         method = request.method
         encoded = raw_path(request)
         if path == RULES_PATH and method == "GET":
-            return json_response(200, list(self.rules.values()))
+            return json_response(200, [r for r in self.rules.values() if r["orgID"] == self._org])
         if (m := _RULE_BY_UID.match(encoded)) and method == "GET":
-            rule = self.rules.get(unquote(m.group(1)))
-            return json_response(200, rule) if rule else json_response(404, {"message": "rule not found"})
+            return self._rule(unquote(m.group(1)))
         if path == "/api/prometheus/grafana/api/v1/rules" and method == "GET":
             return json_response(200, {"status": "success", "data": self._prom_rules()})
         if path == "/api/prometheus/grafana/api/v1/alerts" and method == "GET":
@@ -228,6 +243,33 @@ class FakeGrafana(FakeUpstream):
         m = _DATASOURCE_BY_UID.match(encoded)
         source = self.datasources.get(unquote(m.group(1))) if m else None
         return json_response(200, source) if source else json_response(404, {"message": "Data source not found"})
+
+    def _rule(self, uid: str) -> httpx.Response:
+        rule = self.rules.get(uid)
+        if rule is None or rule["orgID"] != self._org:
+            return json_response(404, {"message": "rule not found"})
+        return json_response(200, rule)
+
+    def _authorise(self, request: httpx.Request) -> httpx.Response | None:
+        """None when the token is known and may act in the requested organisation, else Grafana's 401."""
+        given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if given not in self.token_orgs:
+            return json_response(
+                401,
+                {
+                    "extra": None,
+                    "message": "Invalid API key",
+                    "messageId": "auth.unauthorized",
+                    "statusCode": 401,
+                    "traceID": "",
+                },
+            )
+        asked = request.headers.get("x-grafana-org-id")
+        self._org = int(asked) if asked and asked.isdigit() else self.token_orgs[given]
+        if self._org != self.token_orgs[given]:
+            # service-account tokens are bound to their organisation
+            return json_response(401, {"message": "API key does not belong to the requested organization"})
+        return None
 
     def _prom_rules(self) -> dict[str, Any]:
         groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -266,7 +308,7 @@ class FakeGrafana(FakeUpstream):
 
     def _dashboard(self, uid: str) -> httpx.Response:
         dashboard = self.dashboards.get(uid)
-        if dashboard is None:
+        if dashboard is None or self.dashboard_orgs.get(uid, 1) != self._org:
             return json_response(404, {"message": "Dashboard not found"})
         slug = re.sub(r"[^a-z0-9]+", "-", dashboard["title"].lower()).strip("-")
         meta = {
@@ -307,13 +349,14 @@ class FakeGrafana(FakeUpstream):
             "avatarUrl": "/avatar/0",
             "data": {},
         }
+        self.annotation_orgs[annotation_id] = self._org
         return annotation_id
 
     def _create(self, body: Any) -> httpx.Response:
         if not isinstance(body, dict) or not str(body.get("text") or "").strip():
             return json_response(400, {"message": "bad request data"})
         uid = body.get("dashboardUID")
-        if uid and uid not in self.dashboards:
+        if uid and (uid not in self.dashboards or self.dashboard_orgs.get(uid, 1) != self._org):
             return json_response(400, {"message": "Invalid dashboard UID in annotation request"})
         # alert-state fields are Grafana's own; the API does not let a client set them
         annotation_id = self._store_annotation({k: v for k, v in body.items() if k not in ("alertId", "newState")})
@@ -321,7 +364,7 @@ class FakeGrafana(FakeUpstream):
 
     def _patch(self, annotation_id: int, body: Any) -> httpx.Response:
         annotation = self.annotations.get(annotation_id)
-        if annotation is None:
+        if annotation is None or self.annotation_orgs.get(annotation_id) != self._org:
             return json_response(404, {"message": "Annotation not found"})
         if not isinstance(body, dict):
             return json_response(400, {"message": "bad request data"})
@@ -341,6 +384,8 @@ class FakeGrafana(FakeUpstream):
         kind = params.get("type")
 
         def keep(a: dict[str, Any]) -> bool:
+            if self.annotation_orgs.get(a["id"]) != self._org:
+                return False
             if tags and not (any if match_any else all)(t in a["tags"] for t in tags):
                 return False
             if kind is not None and (a["alertId"] > 0) != (kind == "alert"):

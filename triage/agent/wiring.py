@@ -63,7 +63,11 @@ def open_source_clients(settings: Settings) -> dict[str, SourceClient]:
     grafana = settings.grafana
     if grafana.url and grafana.token:
         clients["grafana"] = GrafanaClient(
-            grafana.url, token=grafana.token.get_secret_value(), org_id=grafana.org_id, **_common(grafana)
+            grafana.url,
+            token=grafana.token.get_secret_value(),
+            org_id=grafana.org_id,
+            org_tokens=grafana.org_token_map,
+            **_common(grafana),
         )
     pve = settings.proxmox
     if pve.url and pve.token_id and pve.token_secret:

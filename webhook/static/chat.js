@@ -9,6 +9,11 @@ const $ = (id) => document.getElementById(id);
 
 function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 
+// Logged in at /login: the browser sends its cookie by itself, so requests go without a bearer header.
+let cookieLogin = false;
+
+function authHeaders() { return token() ? { Authorization: `Bearer ${token()}` } : {}; }
+
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -144,7 +149,7 @@ async function ask(question) {
   if (session) body.session_id = session;
   const response = await fetch("/ask/stream", {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream", Authorization: `Bearer ${token()}` },
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream", ...authHeaders() },
     body: JSON.stringify(body),
   });
   if (!response.ok) {
@@ -152,6 +157,7 @@ async function ask(question) {
     try { message = (await response.json()).error.message || message; } catch (_) { /* not our JSON error */ }
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
+      cookieLogin = false;
       askForToken();
     }
     if (response.status === 404 && session) {
@@ -167,7 +173,7 @@ async function onAsk(event) {
   event.preventDefault();
   const question = $("question").value.trim();
   if (!question) return;
-  if (!token()) { askForToken(); return; }
+  if (!token() && !cookieLogin) { askForToken(); return; }
   showError("");
   $("send").disabled = true;
   $("progress").replaceChildren();
@@ -192,12 +198,16 @@ async function onAsk(event) {
 }
 
 async function loadReports() {
-  if (!token()) return;
-  const response = await fetch("/ask/reports", { headers: { Authorization: `Bearer ${token()}` } });
+  const response = await fetch("/ask/reports", { headers: authHeaders() });
   const note = $("reports-note");
   if (!response.ok) {
-    note.textContent = response.status === 401 ? "The API token was not accepted." : `Reports unavailable (HTTP ${response.status}).`;
+    if (response.status === 401 && !token()) note.textContent = "Log in or enter the API token to list reports.";
+    else note.textContent = response.status === 401 ? "The API token was not accepted." : `Reports unavailable (HTTP ${response.status}).`;
     return;
+  }
+  if (!token()) {
+    cookieLogin = true;
+    $("token-panel").hidden = true;
   }
   const { reports } = await response.json();
   const list = $("reports");
@@ -237,8 +247,8 @@ function init() {
     $("reports").replaceChildren();
     askForToken();
   });
-  if (token()) loadReports().catch((error) => showError(error.message));
-  else askForToken();
+  if (!token()) askForToken();
+  loadReports().catch((error) => showError(error.message));
 }
 
 document.addEventListener("DOMContentLoaded", init);

@@ -1,0 +1,161 @@
+"""API access for scripts and browsers: ``Authorization: Bearer $API_TOKEN``, or the login cookie ``/login`` sets.
+
+The cookie never holds the token. Its value is ``<expiry>.<signature>``, an HMAC-SHA256 over the expiry with a
+key derived from API_TOKEN, so rotating the token logs every browser out. It is ``HttpOnly`` (scripts cannot read
+it), ``SameSite=Lax`` (other sites' forms and scripts do not get it sent; a link from Grafana or a chat message
+still opens a page logged in), ``Secure`` when PUBLIC_URL is https, and lives ``SESSION_TTL_S``.
+
+Cross-site request forgery: a state-changing request (anything but GET/HEAD/OPTIONS) authenticated by the cookie
+must come from our own origin: its ``Origin`` header (or, when a browser sends none, its ``Referer``) must be
+PUBLIC_URL's origin or the origin the request was addressed to. A bearer request is not checked; no browser
+adds that header on its own.
+
+:func:`api_access` is the FastAPI dependency every protected route uses (``Depends(api_access)``); without
+credentials a browser is redirected to ``/login?next=…``, an API client gets a JSON 401.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote, urlsplit
+
+from fastapi import Request, Response
+
+from triage.agent.sessions import owner_identity
+from triage.settings import Settings
+from webhook.errors import Forbidden, ServiceUnavailable, Unauthorized, wants_html
+
+COOKIE_NAME = "sre_triage_session"
+KEY_CONTEXT = b"sre-triage browser sessions v1"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
+MAX_COOKIE_CHARS = 100
+
+
+class LoginRequired(Unauthorized):
+    """No credentials: a JSON 401 for API clients, a redirect to the login page for browsers."""
+
+    def __init__(self, message: str, *, next_path: str) -> None:
+        super().__init__(message, headers=_CHALLENGE)
+        self.browser_location = login_location(next_path)
+
+
+__all__ = ["Access", "Forbidden", "LoginRequired", "api_access", "check_access", "wants_html"]
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who is asking: ``owner`` is the identity /ask sessions belong to (the same for bearer and cookie)."""
+
+    via: Literal["bearer", "cookie"]
+    owner: str
+
+
+def safe_next(path: str | None) -> str:
+    """Where to go after logging in: a path on this site only (never ``//host`` or a full URL), else /reports."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path or len(path) > 2000:
+        return "/reports"
+    return path
+
+
+def login_location(next_path: str) -> str:
+    """The login page, returning to ``next_path`` afterwards."""
+    return "/login?next=" + quote(safe_next(next_path), safe="/")
+
+
+def _key(settings: Settings) -> bytes | None:
+    token = settings.api.api_token.get_secret_value() if settings.api.api_token else ""
+    return hmac.new(token.encode(), KEY_CONTEXT, hashlib.sha256).digest() if token else None
+
+
+def session_cookie(settings: Settings, *, now: float | None = None) -> str:
+    """A fresh cookie value, valid for SESSION_TTL_S (API_TOKEN must be set)."""
+    key = _key(settings)
+    if key is None:
+        raise ServiceUnavailable("logins are disabled: set API_TOKEN on the server")
+    exp = int((now if now is not None else time.time()) + settings.api.session_ttl_s)
+    return f"{exp}.{hmac.new(key, str(exp).encode(), hashlib.sha256).hexdigest()}"
+
+
+def cookie_valid(settings: Settings, value: str | None, *, now: float | None = None) -> bool:
+    """True when ``value`` is a cookie signed with the current API_TOKEN and not expired (constant-time compare)."""
+    key = _key(settings)
+    if key is None or not value or len(value) > MAX_COOKIE_CHARS:
+        return False
+    exp, _, sig = value.partition(".")
+    if not exp.isdigit() or len(exp) > 12:
+        return False
+    expected = hmac.new(key, exp.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), sig.encode("ascii", "replace")):
+        return False
+    return int(exp) >= (now if now is not None else time.time())
+
+
+def set_login_cookie(response: Response, settings: Settings) -> None:
+    """Give ``response`` a fresh login cookie (attributes: see the module docstring)."""
+    response.set_cookie(
+        COOKIE_NAME,
+        session_cookie(settings),
+        max_age=settings.api.session_ttl_s,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.api.public_url.startswith("https://"),
+    )
+
+
+def clear_login_cookie(response: Response, settings: Settings) -> None:
+    """Make the browser drop the login cookie."""
+    secure = settings.api.public_url.startswith("https://")
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=secure)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def same_origin(request: Request, settings: Settings) -> bool:
+    """True when the request's Origin (or Referer) is PUBLIC_URL's origin or the one it was addressed to."""
+    claimed = request.headers.get("origin") or _origin(request.headers.get("referer", ""))
+    if not claimed or claimed == "null":
+        return False
+    allowed = {_origin(settings.api.public_url), _origin(str(request.base_url))}
+    return claimed.lower().rstrip("/") in allowed
+
+
+def _bearer(request: Request) -> str | None:
+    kind, _, given = request.headers.get("authorization", "").strip().partition(" ")
+    return given.strip() if kind.lower() == "bearer" and given.strip() else None
+
+
+def check_access(request: Request) -> Access:
+    """Bearer token or login cookie; raise 503 (API_TOKEN unset), 401 (LoginRequired) or 403 (cross-site)."""
+    settings: Settings = request.app.state.settings
+    if settings.api.api_token is None:
+        raise ServiceUnavailable("the API is disabled: set API_TOKEN on the server")
+    expected = settings.api.api_token.get_secret_value()
+    given = _bearer(request)
+    if given is not None:
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("invalid bearer token", headers=_CHALLENGE)
+        return Access(via="bearer", owner=owner_identity(expected))
+    if request.headers.get("authorization"):
+        raise Unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)", headers=_CHALLENGE)
+    cookie = request.cookies.get(COOKIE_NAME)
+    if not cookie_valid(settings, cookie):
+        message = "the login has expired; log in again" if cookie else "log in at /login or send a bearer token"
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(message, next_path=target)
+    if request.method not in SAFE_METHODS and not same_origin(request, settings):
+        raise Forbidden("cross-site request refused: the Origin of a logged-in request must be this site")
+    return Access(via="cookie", owner=owner_identity(expected))
+
+
+async def api_access(request: Request) -> Access:
+    """FastAPI dependency: the caller's :class:`Access`, or the error that refuses it (see :func:`check_access`)."""
+    return check_access(request)
