@@ -2,7 +2,7 @@
 
 Per scenario: the rank of the causal item, top-3 recall of the expected items, whether red herrings stay below the
 cause, data-source requests (from the clients' counters) and wall time. Overall: recall, causal-in-top-3 rate,
-requests and time. The LLM is off (deterministic); a real Prometheus (promtool backfill) serves the metrics.
+requests, bytes received and time, and causal-in-top-3 per capability a scenario is tagged with. The LLM is off (deterministic); a real Prometheus (promtool backfill) serves the metrics.
 
     .venv/bin/python -m bench.scenarios                 # all scenarios
     .venv/bin/python -m bench.scenarios oom_leak dns_cascade -v
@@ -46,9 +46,14 @@ def summarise(outcomes: list[Outcome], startup_s: float) -> dict[str, Any]:
         "requests_total": sum(requests),
         "requests_mean": round(statistics.fmean(requests), 1) if requests else 0.0,
         "requests_by_source": {s: sum(o.requests.get(s, 0) for o in outcomes) for s in SOURCES},
+        "bytes_mean": round(statistics.fmean(sum(o.bytes_received.values()) for o in outcomes)) if outcomes else 0,
+        "bytes_max": max((sum(o.bytes_received.values()) for o in outcomes), default=0),
         "wall_ms_mean": round(statistics.fmean(o.wall_s for o in outcomes) * 1000, 1) if outcomes else 0.0,
         "wall_ms_max": round(max(o.wall_s for o in outcomes) * 1000, 1) if outcomes else 0.0,
         "prometheus_startup_s": round(startup_s, 1),
+        "per_capability": {
+            tag: {"causal_in_top3": hits, "scenarios": total} for tag, (hits, total) in per_capability(outcomes).items()
+        },
         "per_scenario": [
             {
                 "name": o.scenario.name,
@@ -59,6 +64,7 @@ def summarise(outcomes: list[Outcome], startup_s: float) -> dict[str, Any]:
                 "top3_recall": round(o.recall, 3),
                 "distractor_ranks": o.distractor_ranks,
                 "requests": o.requests,
+                "bytes_received": o.bytes_received,
                 "wall_ms": round(o.wall_s * 1000, 1),
                 "failed_sources": o.failed_sources,
                 "evidence": len(o.report.evidence),
@@ -66,6 +72,16 @@ def summarise(outcomes: list[Outcome], startup_s: float) -> dict[str, Any]:
             for o in outcomes
         ],
     }
+
+
+def per_capability(outcomes: list[Outcome]) -> dict[str, tuple[int, int]]:
+    """Causal in the top 3, and scenarios, per capability tag (untagged scenarios count as ``original``)."""
+    table: dict[str, tuple[int, int]] = {}
+    for o in outcomes:
+        for tag in o.scenario.tags or ("original",):
+            hits, total = table.get(tag, (0, 0))
+            table[tag] = (hits + o.causal_in_top, total + 1)
+    return dict(sorted(table.items()))
 
 
 def print_table(outcomes: list[Outcome], summary: dict[str, Any], *, verbose: bool) -> None:
@@ -92,9 +108,14 @@ def print_table(outcomes: list[Outcome], summary: dict[str, Any], *, verbose: bo
         f"mean causal rank {summary['mean_causal_rank']} · herrings below cause: {summary['herrings_below']}"
     )
     print(
+        "causal in top 3 per capability: "
+        + ", ".join(f"{tag} {v['causal_in_top3']}/{v['scenarios']}" for tag, v in summary["per_capability"].items())
+    )
+    print(
         f"requests {summary['requests_total']} (mean {summary['requests_mean']}/alert; "
         + ", ".join(f"{k} {v}" for k, v in summary["requests_by_source"].items())
-        + f") · wall mean {summary['wall_ms_mean']} ms, max {summary['wall_ms_max']} ms · "
+        + f") · received mean {summary['bytes_mean'] / 1000:.0f} kB, max {summary['bytes_max'] / 1000:.0f} kB"
+        + f" · wall mean {summary['wall_ms_mean']} ms, max {summary['wall_ms_max']} ms · "
         f"Prometheus backfill+start {summary['prometheus_startup_s']} s"
     )
 

@@ -38,6 +38,7 @@ class Outcome:
     report: Report
     wall_s: float
     requests: dict[str, int]
+    bytes_received: dict[str, int] = field(default_factory=dict)
     ranks: list[int | None] = field(default_factory=list)
     distractor_ranks: list[int | None] = field(default_factory=list)
 
@@ -121,7 +122,9 @@ async def run_world(world: World, analyser: Analyser, settings: TriageSettings) 
     started = time.perf_counter()
     report = await triage(world.alert, make_deps(world, analyser), settings, now=world.anchor.now)
     wall_s = time.perf_counter() - started
-    return evaluate(world.scenario, report, wall_s, world.requests())
+    outcome = evaluate(world.scenario, report, wall_s, world.requests())
+    outcome.bytes_received = world.bytes_received()
+    return outcome
 
 
 class Suite:

@@ -321,6 +321,10 @@ class World:
             counts[name] = fake.request_count if fake is not None else counts.get(name, 0)
         return counts
 
+    def bytes_received(self) -> dict[str, int]:
+        """Response bytes each data source sent the triage, from the clients' counters."""
+        return {name: client.stats.bytes_received for name, client in self.clients.items()}
+
     def reset_counters(self) -> None:
         for client in self.clients.values():
             client.stats.reset()
