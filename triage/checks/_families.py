@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from reports.models import Evidence
+
 # a shift of the resource the alert measures, on the alert's own target, counts this much: it is the symptom, which
 # the alert signal already shows
 SYMPTOM_FACTOR = 0.6
@@ -28,3 +30,14 @@ def alert_families(promql: str | None) -> frozenset[str]:
     if "iowait" in text:
         found.discard("cpu")
     return frozenset(found)
+
+
+def as_symptom(item: Evidence, why: str) -> Evidence:
+    """``item`` weighed as the alert's symptom (× :data:`SYMPTOM_FACTOR`), saying ``why`` in its detail."""
+    return item.model_copy(
+        update={
+            "score": item.score * SYMPTOM_FACTOR,
+            "detail": f"{item.detail}; {why}",
+            "data": {**item.data, "symptom": True},
+        }
+    )

@@ -1,4 +1,4 @@
-"""Shared by the Loki-based checks: which stream selectors fit the alert, and log lines grouped into templates.
+"""Shared by the Loki-based checks: which stream selectors fit the alert, and the template of a log line.
 
 Loki label names differ per shipper (Promtail, Alloy, Docker driver, journald), so the selectors are chosen from the
 label names the Loki actually has in the window (one ``labels`` request), with the alert's values matched exactly
@@ -7,13 +7,8 @@ label names the Loki actually has in the window (one ``labels`` request), with t
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Awaitable
-from dataclasses import dataclass, field
-from datetime import datetime
 
-from tools.loki import LogEntry, LokiClient
 from tools.selectors import Matcher, logql_selector, regex_escape
 from triage.plan import Plan
 
@@ -65,23 +60,13 @@ def host_candidates(plan: Plan, guest_name: str | None = None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def stream_selectors(
-    loki: LokiClient, plan: Plan, start: datetime, end: datetime, guest_name: Awaitable[str | None]
-) -> list[str]:
-    """Up to two LogQL selectors, for the alert's service and its host, using label names this Loki has.
-
-    Each matches any of the candidate values (case-insensitively), so an alert naming a host by address still
-    finds the logs its shipper labels with the guest's name. The label look-up and the guest look-up run at once.
-    """
-    labels, name = await asyncio.gather(loki.labels(start, end), guest_name)
-    return choose_selectors(set(labels), plan, name)
-
-
 def choose_selectors(
     available: set[str], plan: Plan, guest_name: str | None, *, extra_hosts: tuple[str, ...] = ()
 ) -> list[str]:
-    """The selectors of :func:`stream_selectors` for a known set of Loki label names (``extra_hosts``: more names
-    the host goes by, such as declared aliases)."""
+    """Up to two LogQL selectors, for the alert's service and its host, using the label names ``available`` in this
+    Loki. Each matches any of the candidate values case-insensitively, so an alert naming a host by address still
+    finds the logs its shipper labels with the guest's name (``extra_hosts``: more names the host goes by, such as
+    declared aliases)."""
     selectors: list[str] = []
     services = list(plan.services)
     service_labels = [n for n in SERVICE_LOG_LABELS if n in available]
@@ -100,31 +85,3 @@ def choose_selectors(
     if not selectors and plan.namespace and "namespace" in available:
         selectors.append(logql_selector({"namespace": plan.namespace}))
     return list(dict.fromkeys(selectors))[:MAX_SELECTORS]
-
-
-@dataclass
-class Group:
-    template: str
-    count: int = 0
-    first: LogEntry | None = None
-    last: LogEntry | None = None
-    sample: str = ""
-    streams: set[str] = field(default_factory=set)
-
-
-def group_lines(entries: list[LogEntry]) -> dict[str, Group]:
-    """Lines grouped by template, with count, first and last occurrence and one sample line."""
-    groups: dict[str, Group] = {}
-    for entry in sorted(entries, key=lambda e: e.ts_ns):
-        key = template(entry.line)
-        if not key:
-            continue
-        group = groups.setdefault(key, Group(key))
-        group.count += 1
-        if group.first is None:
-            group.first = entry
-            group.sample = clip(entry.line)
-        group.last = entry
-        if len(group.streams) < 5:
-            group.streams.add(",".join(f"{k}={v}" for k, v in sorted(entry.labels.items()))[:200])
-    return groups

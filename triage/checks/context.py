@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from reports.models import Alert, History, RunbookMatch, SourceStatus
+from reports.models import Alert, Evidence, History, RunbookMatch, SourceStatus
 from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.proxmox_models import GuestMatch
@@ -135,6 +136,27 @@ class CheckContext:
             mounts=mounts if prometheus is not None and self.plan.has_target else None,
             backup_host=backup_host if pbs is not None else None,
         )
+
+    async def search_places(
+        self, check: str, places: list[Place], search: Callable[[Place], Awaitable[list[Evidence]]]
+    ) -> list[Evidence]:
+        """``search`` every place at once. A place that fails becomes the sub-source failure ``check:role`` while the
+        others still count; when every place fails, the check fails with the first error."""
+        results = await asyncio.gather(*(search(p) for p in places), return_exceptions=True)
+        evidence: list[Evidence] = []
+        failed: list[tuple[Place, Exception]] = []
+        for place, result in zip(places, results, strict=True):
+            if isinstance(result, Exception):
+                failed.append((place, result))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                evidence.extend(result)
+        if failed and len(failed) == len(results):
+            raise failed[0][1]
+        for place, exc in failed:
+            self.note_failure(f"{check}:{place.role}", exc)
+        return evidence
 
     async def _find_guest(self) -> GuestMatch | None:
         assert self.deps.proxmox is not None

@@ -181,21 +181,8 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     )
     available = set(labels)
     target = await _target_names(ctx, places)
-    results = await asyncio.gather(
-        *(_place(ctx, loki, available, p, guest_name, target) for p in places), return_exceptions=True
+    evidence = await ctx.search_places(
+        NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target)
     )
-    evidence: list[Evidence] = []
-    failed: list[tuple[Place, Exception]] = []
-    for place, result in zip(places, results, strict=True):
-        if isinstance(result, Exception):
-            failed.append((place, result))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            evidence.extend(result)
-    if failed and len(failed) == len(results):
-        raise failed[0][1]
-    for place, exc in failed:
-        ctx.note_failure(f"{NAME}:{place.role}", exc)
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
     return evidence[: ctx.settings.log_patterns_max]

@@ -24,7 +24,7 @@ from tools.prometheus import PrometheusClient
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Point, Series
 from triage.checks._breakdown import query_metrics
-from triage.checks._families import SYMPTOM_FACTOR, alert_families
+from triage.checks._families import alert_families, as_symptom
 from triage.checks._metric_words import plain_words
 from triage.checks._neighbourhood import Place
 from triage.checks._stats import Shift, level_change
@@ -229,22 +229,9 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         except SourceError:
             match = None  # the guest check reports the failed look-up
         vmid = match.guest.vmid if match is not None else None
-    results = await asyncio.gather(*(_place(ctx, prometheus, p, vmid) for p in places), return_exceptions=True)
-    evidence: list[Evidence] = []
-    failed: list[tuple[Place, Exception]] = []
-    for place, result in zip(places, results, strict=True):
-        if isinstance(result, Exception):
-            failed.append((place, result))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            evidence.extend(result)
-    if failed and len(failed) == len(results):
-        raise failed[0][1]
-    for place, exc in failed:
-        ctx.note_failure(f"{NAME}:{place.role}", exc)
+    evidence = await ctx.search_places(NAME, places, lambda place: _place(ctx, prometheus, place, vmid))
     families = alert_families(await ctx.alert_promql())
-    evidence = [_as_symptom(e) if _restates(e, families) else e for e in evidence]
+    evidence = [as_symptom(e, "the resource the alert measures") if _restates(e, families) else e for e in evidence]
     evidence.sort(key=lambda e: e.score, reverse=True)
     return evidence[:MAX_ITEMS]
 
@@ -252,13 +239,3 @@ async def run(ctx: CheckContext) -> list[Evidence]:
 def _restates(item: Evidence, families: frozenset[str]) -> bool:
     """A target's shift of the resource the alert measures (load for a CPU alert): the symptom again."""
     return item.data.get("place") == "target" and bool(alert_families(str(item.data.get("metric", ""))) & families)
-
-
-def _as_symptom(item: Evidence) -> Evidence:
-    return item.model_copy(
-        update={
-            "score": item.score * SYMPTOM_FACTOR,
-            "detail": f"{item.detail}; the resource the alert measures",
-            "data": {**item.data, "symptom": True},
-        }
-    )

@@ -23,7 +23,7 @@ from tools.prometheus_models import QueryResult
 from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
-from triage.checks._families import SYMPTOM_FACTOR, alert_families
+from triage.checks._families import alert_families, as_symptom
 from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
@@ -304,13 +304,7 @@ def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Eviden
             and FAMILIES.get(str(item.data.get("metric"))) in families
             and not target.startswith("node ")
         ):
-            item = item.model_copy(
-                update={
-                    "score": item.score * SYMPTOM_FACTOR,
-                    "detail": f"{item.detail}; the resource the alert measures",
-                    "data": {**item.data, "symptom": True},
-                }
-            )
+            item = as_symptom(item, "the resource the alert measures")
         out.append(item)
     return out
 
