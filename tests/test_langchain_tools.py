@@ -40,7 +40,7 @@ EXPECTED_ARGS = {
     "proxmox_nodes": set(),
     "pbs_tasks": {"type_filter", "errors_only", "limit", "lookback_minutes", "end"},
     "pbs_datastores": set(),
-    "pbs_snapshots": {"store", "backup_type", "backup_id", "limit"},
+    "pbs_snapshots": {"store", "backup_type", "backup_id", "ns", "limit"},
 }
 
 
