@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
+import signal
 
 from triage.logs import configure_logging
 from triage.settings import load_settings
@@ -30,5 +32,16 @@ def run(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     # arq's run() installs SIGINT/SIGTERM handlers and finishes running jobs before it returns
-    worker.run()
+    try:
+        worker.run()
+    except Exception as exc:
+        logging.getLogger("triage.worker").exception(
+            "worker stopped on an error", extra={"error_type": type(exc).__name__}
+        )
+        return 1
+    finally:
+        # arq's handlers only act while its event loop runs: whatever still runs after it (a library's thread)
+        # must not keep the process deaf to SIGTERM
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return 0
