@@ -33,6 +33,7 @@ from tools.errors import (
     SourceServerError,
     SourceTimeout,
 )
+from tools.numbers import ascii_int
 
 BODY_EXCERPT_CHARS = 300
 DEFAULT_TIMEOUT_S = 10.0
@@ -197,8 +198,9 @@ def map_status(response: httpx.Response, *, source: str, url: str) -> SourceHTTP
     else:
         return SourceHTTPError(message, **kwargs)
     retry_after = response.headers.get("retry-after", "")
-    if retry_after.isdigit():
-        error.retry_after_s = int(retry_after)
+    seconds = ascii_int(retry_after, max_digits=9)
+    if seconds is not None:
+        error.retry_after_s = seconds
     return error
 
 

@@ -14,6 +14,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 
+from tools.numbers import ascii_int
 from triage.settings import WebhookSettings
 from webhook.errors import Unauthorized
 
@@ -99,9 +100,10 @@ class WebhookAuth:
     def _check_timestamp(self, stamp: str) -> None:
         if not stamp:
             raise Unauthorized(f"missing signature timestamp header {self._timestamp_header}")
-        if not stamp.isdigit() or len(stamp) > 16:
+        parsed = ascii_int(stamp, max_digits=16)
+        if parsed is None:
             raise Unauthorized("signature timestamp is not a Unix time in seconds")
-        seconds = int(stamp)
+        seconds = parsed
         if seconds > 10**11:  # a sender using milliseconds
             seconds //= 1000
         if abs(self._clock() - seconds) > self._window_s:

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from reports.models import Alert
 from reports.payloads import Notification, PayloadError, Source, normalise, parse_payload_json
+from tools.numbers import ascii_int
 from triage.queue import UniqueEnqueuer, job_for
 from webhook.auth import WebhookAuth
 from webhook.errors import ApiError, InvalidPayload, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
@@ -61,10 +62,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing it as soon as it is known to be over ``limit`` bytes (before or while reading)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        size = ascii_int(declared.strip(), max_digits=18)
+        if size is None:
             raise InvalidPayload("Content-Length is not a number")
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"the body is {int(declared)} bytes; the limit is {limit} (WEBHOOK_MAX_BODY_BYTES)")
+        if size > limit:
+            raise PayloadTooLarge(f"the body is {size} bytes; the limit is {limit} (WEBHOOK_MAX_BODY_BYTES)")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
