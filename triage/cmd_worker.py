@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.check:
         return asyncio.run(check_worker_health(settings))
+    # a fatal signal (SIGBUS from a memory-mapped file on a full disk, SIGSEGV) leaves a traceback on stderr
+    # instead of a bare exit status
+    faulthandler.enable()
     worker = build_worker(settings, burst=args.burst)
     # the process lives as long as what is loaded now: keep it out of full collections
     gc.collect()

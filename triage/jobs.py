@@ -96,7 +96,12 @@ def measured(function: JobFunction) -> JobFunction:
                 delay_s = retry_delay_s(job_try, settings.redis.job_retry_backoff_s)
                 log.warning(
                     "transient failure, retrying",
-                    extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "retry_in_s": delay_s},
+                    extra={
+                        **_keys(ctx, alert),
+                        "error_type": type(exc).__name__,
+                        "error": str(exc)[:300],
+                        "retry_in_s": delay_s,
+                    },
                 )
                 raise Retry(defer=delay_s) from exc
             log.error("job failed", extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "error": str(exc)})
