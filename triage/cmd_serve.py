@@ -10,6 +10,8 @@ from triage.settings import load_settings
 
 # uvicorn imports the app by name: the CLI (triage) stays below the HTTP layer (webhook) it starts
 APP_FACTORY = "webhook.app:create_app_from_environment"
+# uvicorn's HTTP protocol with a request read timeout and a connection cap (webhook.server)
+HTTP_PROTOCOL = "webhook.server:GuardedProtocol"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run(
         APP_FACTORY,
         factory=True,
+        http=HTTP_PROTOCOL,
         host=args.host or settings.api.api_host,
         port=args.port or settings.api.api_port,
         log_config=None,  # keep the JSON handler configured above

@@ -63,8 +63,20 @@ class ApiSettings(BaseSettings):
     link_signing_key: SecretStr | None = Field(
         None, description="Key that signs report links (defaults to one derived from API_TOKEN)."
     )
-    api_host: str = Field("0.0.0.0", description="Address the API listens on.")
+    api_host: str = Field(
+        "127.0.0.1", description="Address the API listens on (the container image sets 0.0.0.0 for its network)."
+    )
     api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    api_request_read_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="A connection must send a whole request (headers and body) within this many seconds, else it "
+        "is closed.",
+    )
+    api_max_connections: int = Field(
+        500, ge=1, description="Open connections the API keeps at once; connections beyond it are closed at once."
+    )
     api_intake_only: bool = Field(
         False, description="Serve only the webhooks, health and metrics (a dedicated intake replica)."
     )
