@@ -138,3 +138,38 @@ async def test_an_alert_with_a_unicode_digit_vmid_is_triaged(make_settings: Any,
     assert worker.jobs_failed == 0
     report = await stored_report(settings, parse_alerts("grafana", body)[0].occurrence_key)
     assert report is not None and report.status is ReportStatus.triaged
+
+
+async def test_a_resolve_with_millisecond_start_reaches_the_microsecond_firing_report(
+    make_settings: Any, redis: Redis
+) -> None:
+    settings = make_settings()
+    # Alertmanager's webhook sends microseconds; a resolve rebuilt from its API has milliseconds
+    firing = grafana_notification(
+        grafana_alert("Precise", fingerprint="precise", starts_at="2026-11-26T10:00:00.123456Z")
+    )
+    resolved = grafana_notification(
+        grafana_alert(
+            "Precise",
+            fingerprint="precise",
+            status="resolved",
+            starts_at="2026-11-26T10:00:00.123Z",
+            ends_at="2026-11-26T10:09:00Z",
+        )
+    )
+    for body in (firing, resolved):
+        body["version"] = "4"
+        assert (await post(settings, body, "/webhook/alertmanager")).status_code == 202
+        await run_burst(settings)
+
+    key = parse_alerts("alertmanager", firing)[0].occurrence_key
+    assert parse_alerts("alertmanager", resolved)[0].occurrence_key == key
+    report = await stored_report(settings, key)
+    assert report is not None and report.status is ReportStatus.resolved
+    assert report.alert.starts_at.microsecond == 123456  # the firing notification's own time is kept
+    store = open_store(settings.storage.database_url)
+    await store.init()
+    try:
+        assert await store.count() == 1
+    finally:
+        await store.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 
 from triage.logs import configure_logging
+from triage.preflight import require_store
 from triage.settings import load_settings
 
 # uvicorn imports the app by name: the CLI (triage) stays below the HTTP layer (webhook) it starts
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     # without webhook authentication unless explicitly allowed
     settings = load_settings(require_webhook_auth=True)
     configure_logging(settings)
+    asyncio.run(require_store(settings))
 
     import uvicorn
 

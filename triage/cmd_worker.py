@@ -10,6 +10,7 @@ import logging
 import signal
 
 from triage.logs import configure_logging
+from triage.preflight import require_store
 from triage.settings import load_settings
 
 
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.check:
         return asyncio.run(check_worker_health(settings))
+    asyncio.run(require_store(settings))
     # a fatal signal (SIGBUS from a memory-mapped file on a full disk, SIGSEGV) leaves a traceback on stderr
     # instead of a bare exit status
     faulthandler.enable()

@@ -47,6 +47,9 @@ class WebhookSettings(BaseSettings):
     def _basic_pair(self) -> Self:
         if bool(self.basic_user) != bool(self.basic_password):
             raise ValueError("set both WEBHOOK_BASIC_USER and WEBHOOK_BASIC_PASSWORD, or neither")
+        if self.basic_user and ":" in self.basic_user:
+            # Basic auth sends "user:password": a colon in the user name makes every login fail
+            raise ValueError("WEBHOOK_BASIC_USER must not contain ':' (Basic auth separates user and password with it)")
         return self
 
     @property
@@ -76,6 +79,12 @@ class ApiSettings(BaseSettings):
     )
     api_max_connections: int = Field(
         500, ge=1, description="Open connections the API keeps at once; connections beyond it are closed at once."
+    )
+    api_health_cache_s: float = Field(
+        5.0, ge=0, le=300, description="How long /health reuses its answer (it probes every data source)."
+    )
+    api_docs: bool = Field(
+        False, description="Serve the interactive API docs at /docs (the page loads its scripts from a CDN)."
     )
     api_intake_only: bool = Field(
         False, description="Serve only the webhooks, health and metrics (a dedicated intake replica)."
