@@ -96,9 +96,11 @@ async def test_worker_rides_out_a_redis_restart_and_still_ends_on_sigterm(
             time.sleep(OUTAGE_S)
             assert worker.poll() is None, log_path.read_text(errors="replace")
             redis_server.start()
+            restarted = time.monotonic()
 
             after = await enqueue(redis_server.url, "AfterBlip")
             report = await wait_for_report(database_url, after, 60)
+            triaged_in_s = time.monotonic() - restarted
             assert worker.poll() is None, log_path.read_text(errors="replace")
             assert report is not None and report.status is ReportStatus.triaged, log_path.read_text(errors="replace")
             # the worker writes its health key again once Redis is back (it was lost with the restart)
@@ -119,4 +121,42 @@ async def test_worker_rides_out_a_redis_restart_and_still_ends_on_sigterm(
     assert returncode == 0, text
     assert stopped_in_s < GRACE_S
     assert "redis unreachable" in text and "redis reachable again" in text
-    print(f"redis blip: outage {OUTAGE_S:.0f} s, worker stopped {stopped_in_s:.2f} s after SIGTERM")
+    print(
+        f"redis blip: outage {OUTAGE_S:.0f} s; job posted after the restart triaged {triaged_in_s:.1f} s after it; "
+        f"worker stopped {stopped_in_s:.2f} s after SIGTERM (grace {GRACE_S} s)"
+    )
+
+
+async def test_sigterm_ends_the_worker_while_redis_is_down(
+    make_settings: Any, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    settings = make_settings(redis={"redis_url": redis_server.url})
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "triage.cli", "worker"],
+            env=worker_env(tmp_path, redis_server.url, settings.storage.database_url),
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not await health_key_present(redis_server.url) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            redis_server.stop()
+            time.sleep(OUTAGE_S)
+            assert worker.poll() is None, log_path.read_text(errors="replace")
+            started = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            returncode = worker.wait(GRACE_S + 5)
+            stopped_in_s = time.monotonic() - started
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(10)
+    text = log_path.read_text(errors="replace")
+    assert returncode == 0, text
+    assert stopped_in_s < GRACE_S, text
+    assert "could not remove the health key on shutdown" in text
+    print(f"redis down: worker stopped {stopped_in_s:.2f} s after SIGTERM (grace {GRACE_S} s)")
