@@ -4,6 +4,7 @@ generated values."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,3 +84,18 @@ def test_hmac_timestamp_fuzz_is_accepted_or_refused_with_a_401(stamp: str, extra
         return
     # accepted only when it was an ASCII Unix time inside the window
     assert value.strip().isascii() and abs(int(value.strip()) - NOW) <= 60
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["Basic", "Bearer", "basic", "", "Digest"]),
+    credentials=st.text(alphabet=st.characters(max_codepoint=255, exclude_categories=["Cc"]), max_size=40)
+    | st.binary(max_size=30).map(lambda b: base64.b64encode(b).decode()),
+)
+def test_authorization_header_fuzz_is_accepted_or_refused_with_a_401(scheme: str, credentials: str) -> None:
+    auth = WebhookAuth(WebhookSettings(token="webhook-token-value", basic_user="grafana", basic_password="basic-pw"))
+    try:
+        auth.check_headers({"authorization": f"{scheme} {credentials}"})
+    except Unauthorized:
+        return
+    raise AssertionError("only the configured bearer token and basic pair together may pass")

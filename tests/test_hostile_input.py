@@ -173,3 +173,20 @@ async def test_a_resolve_with_millisecond_start_reaches_the_microsecond_firing_r
         assert await store.count() == 1
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Basic \xb2", b"Basic \xb2\xb2\xb2\xb2", b"Bearer \xb2", b"Basic dXNlcjpwdw==\xb2", b"Basic =", b"\xb2"],
+)
+async def test_a_non_ascii_authorization_header_is_a_401(
+    make_settings: Any, redis: Redis, authorization: bytes
+) -> None:
+    settings = make_settings(webhook={"token": None, "basic_user": "grafana", "basic_password": "basic-password"})
+    body = json.dumps(grafana_notification()).encode()
+    headers = [(b"Content-Type", b"application/json"), (b"Authorization", authorization)]
+    async with api(settings, routers=ROUTERS) as (_, client):
+        webhook = await client.post("/webhook/grafana", content=body, headers=headers)
+        reports = await client.get("/reports", headers=[(b"Authorization", authorization)])
+    assert webhook.status_code == 401, webhook.text
+    assert reports.status_code == 401, reports.text

@@ -8,7 +8,6 @@ messages say which credential is missing or wrong, never what was expected or re
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import time
@@ -72,8 +71,9 @@ class WebhookAuth:
     def _basic_ok(self, encoded: str) -> bool:
         assert self._user is not None and self._password is not None
         try:
+            # b64decode refuses a non-ASCII str with a plain ValueError (binascii.Error covers the rest)
             decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):
             return False
         user, sep, password = decoded.partition(":")
         # both comparisons always run, so a wrong user name takes as long as a wrong password
