@@ -3,6 +3,7 @@ and triaged with the bad field ignored; never a 500, never an accepted alert lef
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -190,3 +191,29 @@ async def test_a_non_ascii_authorization_header_is_a_401(
         reports = await client.get("/reports", headers=[(b"Authorization", authorization)])
     assert webhook.status_code == 401, webhook.text
     assert reports.status_code == 401, reports.text
+
+
+HOSTILE_VALUES = ["²", "%C2%B2", "..", "%2e%2e", "x" * 3000, "-1", "1e9", "NaN", "%00", "١٢"]
+GET_PATHS = ["/", "/ask/reports", "/chat/{v}", "/reports", "/reports/{v}", "/reports/{v}.json", "/reports/{v}.md"]
+GET_PARAMS = ["", "?exp={v}&sig={v}", "?limit={v}&offset={v}", "?q={v}&status={v}&alertname={v}"]
+HOSTILE_HEADERS: list[list[tuple[bytes, bytes]]] = [
+    [],
+    [(b"authorization", b"Bearer test-api-token")],
+    [(b"authorization", b"Bearer \xb2")],
+    [(b"cookie", b"session=\xb2; x=\xb2")],
+    [(b"accept", b"text/html\xb2")],
+]
+
+
+async def test_no_page_or_api_route_answers_a_hostile_value_with_a_500(make_settings: Any, redis: Redis) -> None:
+    """Every GET route, with and without the API token, with hostile path segments, query values and headers."""
+    failures = []
+    requests = 0
+    async with api(make_settings(), routers=ROUTERS) as (_, client):
+        for path, params, headers, value in itertools.product(GET_PATHS, GET_PARAMS, HOSTILE_HEADERS, HOSTILE_VALUES):
+            url = (path + params).replace("{v}", value)
+            response = await client.get(url, headers=headers)
+            requests += 1
+            if response.status_code >= 500:
+                failures.append((url[:80], headers, response.status_code))
+    assert requests == 1400 and not failures, failures[:10]
