@@ -19,6 +19,8 @@ from urllib.parse import quote, urlencode
 
 from pydantic import SecretStr
 
+from tools.numbers import ascii_int
+
 KEY_DERIVATION_CONTEXT = b"sre-triage report links v1"
 MAX_SIG_HEX = 64
 
@@ -85,9 +87,10 @@ class LinkSigner:
 
     def verify(self, report_id: str, exp: str | None, sig: str | None, *, now: float | None = None) -> bool:
         """True when ``sig`` signs ``report_id`` until ``exp`` and ``exp`` has not passed (constant-time compare)."""
-        if self.key is None or not exp or not sig or len(sig) > MAX_SIG_HEX or not exp.isdigit() or len(exp) > 12:
+        expires = ascii_int(exp or "", max_digits=12)
+        if self.key is None or expires is None or not sig or len(sig) > MAX_SIG_HEX or not sig.isascii():
             return False
-        expected = signature(self.key, report_id, int(exp))
+        expected = signature(self.key, report_id, expires)
         if not hmac.compare_digest(expected.encode(), sig.lower().encode()):
             return False
-        return int(exp) >= (now if now is not None else time.time())
+        return expires >= (now if now is not None else time.time())

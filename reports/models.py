@@ -66,8 +66,10 @@ class Alert(BaseModel):
 
     @property
     def occurrence_key(self) -> str:
-        """Identity of this firing of the alert: fingerprint + start time. The dedup key and the report id."""
-        raw = f"{self.fingerprint}|{self.starts_at.astimezone(UTC).isoformat()}"
+        """Identity of this firing of the alert: fingerprint + start time to the second. The dedup key and the
+        report id. Sub-second digits are left out: Alertmanager's webhook sends microseconds where its API (and
+        a re-send built from it) has milliseconds, and both must reach the same report."""
+        raw = f"{self.fingerprint}|{self.starts_at.astimezone(UTC).replace(microsecond=0).isoformat()}"
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
     @property

@@ -12,18 +12,31 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from reports.models import ZERO_TIME, Alert, AlertStatus, labels_fingerprint
+from tools.numbers import ascii_int
 
 # Go's RFC 3339 output carries up to nine fractional digits; Python keeps six.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _DASHBOARD_PATH = re.compile(r"/d/([^/?#]+)")
 _MAX_FIELD_CHARS = 200
+# A start time outside these bounds is no real alert's (Grafana's zero time, year 9999). It stays the occurrence's
+# identity (re-sends keep deduplicating), but the triage anchors its time window elsewhere: see
+# :func:`plausible_start`. A day of clock skew is allowed.
+EARLIEST_START = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_SKEW = timedelta(days=1)
+# An end time beyond this is "no end" (some senders write year 9999), like Grafana's zero time.
+LATEST_END = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def plausible_start(starts_at: datetime, now: datetime) -> bool:
+    """Whether ``starts_at`` can be a real alert's start (1970 up to a day after ``now``)."""
+    return EARLIEST_START <= starts_at <= now + FUTURE_SKEW
 
 
 def _parse_time(value: Any) -> Any:
@@ -162,7 +175,7 @@ def parse_alerts(source: Source, data: Any) -> list[Alert]:
 def _alert(source: Source, payload: Notification, item: PayloadAlert) -> Alert:
     starts_at = _aware(item.starts_at)
     ends_at = _aware(item.ends_at) if item.ends_at is not None else None
-    if ends_at is not None and ends_at <= ZERO_TIME:
+    if ends_at is not None and (ends_at <= ZERO_TIME or ends_at >= LATEST_END):
         ends_at = None
     dashboard_uid, panel_id = _dashboard_ref(item)
     grafana = source == "grafana"
@@ -226,4 +239,4 @@ def _panel_number(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip().removeprefix("panel-")
-    return int(text) if text.isdigit() and len(text) < 10 else None
+    return ascii_int(text, max_digits=9)

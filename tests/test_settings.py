@@ -46,6 +46,10 @@ def test_defaults_load_without_any_environment() -> None:
         ({"PROXMOX_URL": "https://pve:8006"}, "set PROXMOX_TOKEN_ID (user@realm!tokenid) and PROXMOX_TOKEN_SECRET"),
         ({"PROMETHEUS_URL": "prometheus:9090"}, "PROMETHEUS_URL: must start with http:// or https://"),
         ({"WEBHOOK_TOKN": "x"}, "WEBHOOK_TOKN: not a setting of sre-triage"),
+        (
+            {"WEBHOOK_BASIC_USER": "grafana:alerts", "WEBHOOK_BASIC_PASSWORD": "pw-123456"},
+            "WEBHOOK_BASIC_USER must not contain ':'",
+        ),
     ],
 )
 def test_invalid_setting_is_explained_in_one_sentence(

@@ -36,8 +36,20 @@ json_values = st.recursive(
     max_leaves=20,
 )
 times = st.sampled_from(
-    ["2026-11-26T10:00:00Z", "0001-01-01T00:00:00Z", "2018-08-03T09:52:26.739266876+02:00", "yesterday", "", "9" * 30]
+    [
+        "2026-11-26T10:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "2018-08-03T09:52:26.739266876+02:00",
+        "2026-11-26T10:00:00.١٢٣Z",
+        "yesterday",
+        "",
+        "9" * 30,
+    ]
 )
+# Characters that pass str.isdigit() without being ASCII digits (superscripts, Arabic-Indic, full-width, maths).
+unicode_digits = st.text(alphabet="0123456789²³¹٠١٢٣߁०१１２𝟗⁰₃", min_size=1, max_size=12)
+panel_ids = unicode_digits | st.text(max_size=12)
 alert_fields = st.fixed_dictionaries(
     {},
     optional={
@@ -49,12 +61,31 @@ alert_fields = st.fixed_dictionaries(
         "fingerprint": st.text(max_size=30) | json_values,
         "values": st.dictionaries(st.text(max_size=5), st.floats(allow_nan=False) | st.none()) | json_values,
         "dashboardURL": st.text(max_size=60) | st.just("http://g/d/abc?viewPanel=99999999999999999"),
-        "panelURL": st.text(max_size=60),
+        "panelURL": st.text(max_size=60) | panel_ids.map(lambda p: f"http://g/d/abc?viewPanel={p}"),
     },
+)
+
+
+def with_reserved_keys(alert: dict[str, Any], panel: str | None, vmid: str | None) -> dict[str, Any]:
+    """Grafana's reserved ``__panelId__`` annotation and a vmid label, with whatever text the sender writes."""
+    annotations = alert.get("annotations")
+    labels = alert.get("labels")
+    if panel is not None and isinstance(annotations, dict):
+        alert = {**alert, "annotations": {**annotations, "__panelId__": panel}}
+    if vmid is not None and isinstance(labels, dict):
+        alert = {**alert, "labels": {**labels, "vmid": vmid}}
+    return alert
+
+
+fuzzed_alerts = st.builds(
+    with_reserved_keys,
+    st.builds(lambda fields: {**grafana_alert(), **fields}, alert_fields),
+    st.none() | panel_ids,
+    st.none() | unicode_digits,
 )
 notifications = st.builds(
     lambda alerts, extra, version: {**grafana_notification(*alerts), **extra, "version": version},
-    st.lists(st.builds(lambda fields: {**grafana_alert(), **fields}, alert_fields), max_size=3),
+    st.lists(fuzzed_alerts, max_size=3),
     st.dictionaries(
         st.sampled_from(["receiver", "status", "groupKey", "truncatedAlerts", "orgId", "groupLabels", "alerts"]),
         json_values,

@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from redis.asyncio import Redis
@@ -44,7 +46,7 @@ async def test_readyz_checks_redis_and_the_store(make_settings: Any, redis_serve
 
 async def test_health_reports_each_configured_dependency(make_settings: Any, redis: Redis) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    settings = make_settings(prometheus={"url": dead})
+    settings = make_settings(prometheus={"url": dead}, api={"api_health_cache_s": 0})
 
     async with api(settings) as (_, client):
         without_worker = await client.get("/health")
@@ -175,3 +177,63 @@ async def test_readyz_includes_checks_that_components_register(make_settings: An
     assert response.status_code == 503
     assert response.json()["checks"]["runbooks"]["status"] == "unhealthy"
     assert "runbooks" in response.json()["error"]["message"]
+
+
+class CountingUpstream:
+    """A loopback HTTP server that answers 200 to everything and counts the requests."""
+
+    def __init__(self) -> None:
+        counter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                counter.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.requests = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> CountingUpstream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_health_probes_the_sources_once_per_cache_period(make_settings: Any, redis: Redis) -> None:
+    with CountingUpstream() as upstream:
+        settings = make_settings(
+            prometheus={"url": upstream.url},
+            loki={"url": upstream.url},
+            grafana={"url": upstream.url, "token": "glsa_health_token"},
+        )
+        async with api(settings) as (_, client):
+            answers = await asyncio.gather(*(client.get("/health") for _ in range(20)))
+            again = await client.get("/health")
+    assert {a.json()["dependencies"]["grafana"]["status"] for a in answers} == {"healthy"}
+    assert again.json() == answers[0].json()
+    assert upstream.requests == 3  # 21 unauthenticated calls, one probe of each of the three sources
+
+
+async def test_the_api_docs_are_served_only_when_asked_for(make_settings: Any, redis: Redis) -> None:
+    async with api(make_settings()) as (_, client):
+        default = [(await client.get(path)).status_code for path in ("/docs", "/openapi.json")]
+    async with api(make_settings(api={"api_docs": True})) as (_, client):
+        docs = await client.get("/docs")
+        schema = await client.get("/openapi.json")
+    assert default == [404, 404]
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert schema.json()["info"]["title"] == "sre-triage"

@@ -10,6 +10,7 @@ and annotations — the only writes, used to put a report on the alert's dashboa
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal, Unpack
 
@@ -23,6 +24,8 @@ MAX_ANNOTATIONS = 1000
 PROM_RULES = "/api/prometheus/grafana/api/v1/rules"
 PROM_ALERTS = "/api/prometheus/grafana/api/v1/alerts"
 PROVISIONING_RULES = "/api/v1/provisioning/alert-rules"
+# Grafana's own rule for UIDs (util.IsValidShortUID and its 40-character limit).
+_UID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 class _Model(BaseModel):
@@ -196,6 +199,12 @@ def _panels(raw: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def is_grafana_uid(value: str) -> bool:
+    """Whether ``value`` is a Grafana UID (letters, digits, ``-`` and ``_``, at most 40): anything else, such as a
+    ``..`` in an alert label, names no Grafana object and is never put into a request path."""
+    return bool(_UID.fullmatch(value))
+
+
 class GrafanaClient(SourceClient):
     """Grafana, authenticated with a service-account token (``org_id`` selects the organisation).
 
@@ -252,7 +261,10 @@ class GrafanaClient(SourceClient):
         return parse_list(AlertRule, data, source=self.source, url=self._at(PROVISIONING_RULES))
 
     async def alert_rule(self, uid: str, *, org_id: int | None = None) -> AlertRule | None:
-        """One alert rule by UID (in organisation ``org_id``), or None when Grafana has no rule with that UID."""
+        """One alert rule by UID (in organisation ``org_id``), or None when Grafana has no rule with that UID (or it
+        is not a UID at all)."""
+        if not is_grafana_uid(uid):
+            return None
         path = f"{PROVISIONING_RULES}/{segment(uid)}"
         try:
             data = await self.request_json("GET", path, headers=self._org(org_id))
@@ -291,6 +303,8 @@ class GrafanaClient(SourceClient):
 
     async def dashboard(self, uid: str) -> Dashboard | None:
         """A dashboard by UID (title, tags, folder, panels with their queries), or None when it does not exist."""
+        if not is_grafana_uid(uid):
+            return None
         path = f"/api/dashboards/uid/{segment(uid)}"
         try:
             body = await self.get_json(path)

@@ -8,19 +8,18 @@ bounded retries with jittered backoff for transient failures, and translation of
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import json
 import random
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from tools.credentials import basic_credential, credential_forms, split_userinfo, url_secret_forms
 from tools.errors import (
     SourceAuthError,
     SourceConnectError,
@@ -34,6 +33,7 @@ from tools.errors import (
     SourceServerError,
     SourceTimeout,
 )
+from tools.numbers import ascii_int
 
 BODY_EXCERPT_CHARS = 300
 DEFAULT_TIMEOUT_S = 10.0
@@ -75,14 +75,8 @@ def auth_headers(token: str | None = None, username: str | None = None, password
     if token:
         return {"Authorization": f"Bearer {token}"}
     if username and password:
-        basic = base64.b64encode(f"{username}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {basic}"}
+        return {"Authorization": f"Basic {basic_credential(username, password)}"}
     return {}
-
-
-def _userinfo(url: str) -> list[str]:
-    password = urlsplit(url).password
-    return [password] if password else []
 
 
 def strip_userinfo(url: str) -> str:
@@ -91,25 +85,6 @@ def strip_userinfo(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
-def _secret_forms(values: Iterable[str]) -> list[str]:
-    """Every form a credential may take in text: the header value, its credential part, and decoded Basic auth."""
-    forms: set[str] = set()
-    for value in values:
-        if not value:
-            continue
-        forms.add(value)
-        scheme, _, credential = value.partition(" ")
-        if credential and scheme.lower() in ("bearer", "basic", "token"):
-            forms.add(credential)
-            if scheme.lower() == "basic":
-                with contextlib.suppress(ValueError, UnicodeDecodeError):
-                    user_pass = base64.b64decode(credential, validate=True).decode()
-                    forms.add(user_pass.partition(":")[2])
-    # Longest first, so a token is not half-replaced by a secret that is a prefix of it. Fragments under four
-    # characters (a scheme word, a one-letter user) would garble every message and protect nothing.
-    return sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
 
 
 def _not_acted_on(error: SourceError) -> bool:
@@ -223,8 +198,9 @@ def map_status(response: httpx.Response, *, source: str, url: str) -> SourceHTTP
     else:
         return SourceHTTPError(message, **kwargs)
     retry_after = response.headers.get("retry-after", "")
-    if retry_after.isdigit():
-        error.retry_after_s = int(retry_after)
+    seconds = ascii_int(retry_after, max_digits=9)
+    if seconds is not None:
+        error.retry_after_s = seconds
     return error
 
 
@@ -249,12 +225,17 @@ class SourceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         secrets: Sequence[str] = (),
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        # credentials written into the URL become a Basic header (what httpx would send for them, overriding any
+        # other Authorization), so the URL itself can be shown, and every form of them is masked
+        self.base_url, user, password = split_userinfo(base_url.rstrip("/"))
+        headers = dict(headers or {})
+        if user is not None or password is not None:
+            headers["Authorization"] = "Basic " + basic_credential(user or "", password or "")
         self.timeout_s = timeout_s
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
         self.stats = RequestStats()
-        self._secrets = _secret_forms([*(headers or {}).values(), *secrets, *_userinfo(self.base_url)])
+        self._secrets = credential_forms([*headers.values(), *secrets, *url_secret_forms(base_url)])
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,

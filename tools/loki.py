@@ -18,6 +18,7 @@ import httpx
 
 from tools.errors import SourceError, SourceMalformedResponse, SourceQueryError
 from tools.http import ClientOptions, SourceClient, auth_headers
+from tools.numbers import is_ascii_digits
 from tools.selectors import check_label_name
 from tools.types import DEFAULT_MAX_POINTS, Series, check_span, choose_step, parse_labels, parse_point
 
@@ -198,7 +199,7 @@ class LokiClient(SourceClient):
             if not isinstance(value, list) or len(value) < 2 or not isinstance(value[1], str):
                 raise SourceMalformedResponse(f"bad log entry {str(value)[:60]!r}", source=self.source, url=url)
             # the wire format is a decimal string; a JSON number would already have lost nanoseconds
-            if not isinstance(value[0], str) or not value[0].isdigit():
+            if not isinstance(value[0], str) or not is_ascii_digits(value[0]):
                 raise SourceMalformedResponse("log timestamp is not a nanosecond string", source=self.source, url=url)
             entries.append(LogEntry(int(value[0]), value[1], labels))
         return LogStream(labels, entries)

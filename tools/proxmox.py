@@ -22,6 +22,7 @@ from typing import Any, Literal, Unpack
 
 from tools.errors import SourceError, SourceMalformedResponse
 from tools.http import ClientOptions
+from tools.numbers import is_ascii_digits
 from tools.proxmox_api import ProxmoxApiClient, parse_list, parse_model, segment
 from tools.proxmox_models import (
     GuestConfig,
@@ -128,7 +129,7 @@ class ProxmoxClient(ProxmoxApiClient):
         """
         guests = await self.guests()
         text = str(query).strip()
-        if text.isdigit():
+        if is_ascii_digits(text):
             for guest in guests:
                 if guest.vmid == int(text):
                     return GuestMatch(guest=guest, matched_by="vmid")

@@ -10,13 +10,21 @@ become :class:`SourceQueryError`. PVE reports a missing guest as HTTP 500 "… d
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from tools.errors import SourceError, SourceMalformedResponse, SourceNotFound, SourceQueryError, SourceServerError
+from tools.errors import (
+    SourceError,
+    SourceMalformedResponse,
+    SourceNotFound,
+    SourceQueryError,
+    SourceRequestError,
+    SourceServerError,
+)
 from tools.http import ClientOptions, SourceClient
 
 API_PATH = "/api2/json"
@@ -36,9 +44,23 @@ def api_base(base_url: str) -> str:
     return base if base.endswith(API_PATH) else base + API_PATH
 
 
+# Segments a URL normaliser removes or collapses (RFC 3986 dot-segments, empty ones): never sent, even inside a value
+# with a slash, because servers that decode %2F before cleaning the path (Go's) would still climb.
+_DOT_SEGMENTS = ("", ".", "..")
+_SLASHES = re.compile(r"[/\\]")
+
+
 def segment(value: str | int) -> str:
-    """Quote one URL path segment so a value (node name, UID, store) can never add a path component or a query."""
-    return quote(str(value), safe="")
+    """Quote one URL path segment so a value (node name, UID, store) can never add a path component or a query.
+
+    Every character but unreserved ASCII is percent-encoded (``/``, ``?``, ``#``, ``%`` included). A value with an
+    empty, ``.`` or ``..`` part (between slashes, or the whole value) is refused with :class:`SourceRequestError`:
+    clients and servers collapse those into the parent path whether they are encoded or not.
+    """
+    text = str(value)
+    if any(part in _DOT_SEGMENTS for part in _SLASHES.split(text)):
+        raise SourceRequestError(f"{text[:80]!r} cannot be a URL path segment", source="http")
+    return quote(text, safe="")
 
 
 def parse_model(model: type[M], data: Any, *, source: str, url: str) -> M:

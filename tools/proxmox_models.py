@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tools.numbers import ascii_int
+
 GuestKind = Literal["qemu", "lxc"]
 
 _NET_KEY = re.compile(r"^(ipconfig|net)\d+$")
@@ -141,7 +143,7 @@ class GuestConfig(_Model):
     def memory_mb(self) -> int | None:
         """The configured memory in MiB."""
         raw = self.values.get("memory")
-        return int(raw) if raw and raw.isdigit() else None
+        return ascii_int(raw) if raw else None
 
     @property
     def ips(self) -> list[str]:
@@ -211,7 +213,7 @@ class Task(TaskBase):
     @property
     def vmid(self) -> int | None:
         """The guest the task worked on, when its ``id`` is a vmid."""
-        return int(self.id) if self.id.isdigit() else None
+        return ascii_int(self.id)
 
 
 class GuestMatch(_Model):

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 
 from triage.logs import configure_logging
+from triage.preflight import require_store
 from triage.settings import load_settings
 
 # uvicorn imports the app by name: the CLI (triage) stays below the HTTP layer (webhook) it starts
 APP_FACTORY = "webhook.app:create_app_from_environment"
+# uvicorn's HTTP protocol with a request read timeout and a connection cap (webhook.server)
+HTTP_PROTOCOL = "webhook.server:GuardedProtocol"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,12 +33,14 @@ def run(args: argparse.Namespace) -> int:
     # without webhook authentication unless explicitly allowed
     settings = load_settings(require_webhook_auth=True)
     configure_logging(settings)
+    asyncio.run(require_store(settings))
 
     import uvicorn
 
     uvicorn.run(
         APP_FACTORY,
         factory=True,
+        http=HTTP_PROTOCOL,
         host=args.host or settings.api.api_host,
         port=args.port or settings.api.api_port,
         log_config=None,  # keep the JSON handler configured above

@@ -15,7 +15,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from reports.models import NotifyEvent, Report, ReportStatus
+from reports.models import NotifyEvent, Report, ReportStatus, utcnow
+from reports.payloads import plausible_start
 from reports.store import ReportStore
 from triage import storm
 from triage.budget import RedisTokenBudget
@@ -88,8 +89,22 @@ def already_triaged(report: Report) -> bool:
     return report.status in (ReportStatus.triaged, ReportStatus.resolved) and bool(report.sources)
 
 
+def anchored(report: Report) -> Report:
+    """The report with a start time the triage can work around: a sender's impossible ``startsAt`` (year 1 or
+    9999) is replaced by the time the alert was received. The report keeps its id, so re-sends still find it."""
+    alert = report.alert
+    if plausible_start(alert.starts_at, utcnow()):
+        return report
+    log.warning(
+        "implausible start time, triaging around the time received",
+        extra={"report_id": report.id, "starts_at": alert.starts_at.isoformat()},
+    )
+    return report.model_copy(update={"alert": alert.model_copy(update={"starts_at": report.created_at})})
+
+
 async def _triage(ctx: dict[str, Any], deps: Deps, received: Report) -> Report:
     """Triage and save; as a storm follower, take the group's report instead (see :mod:`triage.storm`)."""
+    received = anchored(received)
     settings: Settings = ctx["settings"]
     store: ReportStore = ctx["store"]
     redis: Redis | None = ctx.get("redis")

@@ -3,7 +3,10 @@
 A job receives the normalised alert (``Alert.model_dump(mode="json")``) and records it durably before anything else,
 so an alert is never lost even when later steps fail. Transient failures (store, Redis, a data source that is
 down) are retried with exponential backoff through :class:`arq.worker.Retry`; on the last try the error is raised so
-the job is recorded as failed. Every attempt is counted in :mod:`triage.stats`.
+the job is recorded as failed, and the report says so (:mod:`triage.give_up`): a job never leaves a report that
+looks as if it were still on its way. A job runs under a deadline a little inside arq's ``JOB_TIMEOUT_S``, so that a
+hung job is a retried error the job sees, not a cancellation that leaves no trace. Every attempt is counted in
+:mod:`triage.stats`.
 
 The worker context (``ctx``) holds what :mod:`triage.worker` created at start-up: ``settings``, ``store`` and
 arq's ``redis`` pool.
@@ -11,6 +14,7 @@ arq's ``redis`` pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +28,7 @@ from redis.exceptions import RedisError
 from reports.models import Alert, AlertStatus, Report, ReportStatus, utcnow
 from reports.store import ReportStore, StoreError
 from tools.errors import SourceError
+from triage.give_up import record_give_up
 from triage.job_triage import DeliveryRetry, deliver_resolved, triage_and_deliver
 from triage.settings import Settings
 from triage.stats import record_job
@@ -34,10 +39,22 @@ Ctx = dict[str, Any]
 JobFunction = Callable[[Ctx, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 MAX_RETRY_DELAY_S = 600.0
+# Time left inside arq's job timeout to record a give-up: 10 % of it, at most 30 s.
+DEADLINE_MARGIN_S = 30.0
 
 
 class InvalidJob(Exception):
     """The job's alert cannot be read; retrying would not help."""
+
+
+class JobDeadline(TimeoutError):
+    """The job ran out of its time (a source or Grafana that accepts and never answers); retried like a timeout."""
+
+
+def job_deadline_s(settings: Settings) -> float:
+    """How long one attempt may run: inside ``JOB_TIMEOUT_S``, leaving time to record the outcome."""
+    timeout_s = float(settings.redis.job_timeout_s)
+    return max(timeout_s * 0.9, timeout_s - DEADLINE_MARGIN_S)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -61,8 +78,16 @@ def measured(function: JobFunction) -> JobFunction:
         job_try = int(ctx.get("job_try", 1))
         started = time.monotonic()
         outcome = "failure"
+        deadline_s = job_deadline_s(settings)
         try:
-            result = await function(ctx, alert)
+            scope = asyncio.timeout(deadline_s)
+            try:
+                async with scope:
+                    result = await function(ctx, alert)
+            except TimeoutError as exc:
+                if not scope.expired():
+                    raise
+                raise JobDeadline(f"the attempt did not finish within {deadline_s:.0f} s") from exc
             outcome = "success"
             return result
         except Exception as exc:
@@ -71,10 +96,16 @@ def measured(function: JobFunction) -> JobFunction:
                 delay_s = retry_delay_s(job_try, settings.redis.job_retry_backoff_s)
                 log.warning(
                     "transient failure, retrying",
-                    extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "retry_in_s": delay_s},
+                    extra={
+                        **_keys(ctx, alert),
+                        "error_type": type(exc).__name__,
+                        "error": str(exc)[:300],
+                        "retry_in_s": delay_s,
+                    },
                 )
                 raise Retry(defer=delay_s) from exc
             log.error("job failed", extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "error": str(exc)})
+            await record_give_up(ctx.get("store"), alert, exc, job_try)
             raise
         finally:
             try:

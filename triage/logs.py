@@ -14,10 +14,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from pydantic import SecretStr
-
+from tools.credentials import settings_secrets
 from triage.settings import Settings
 
 REDACTED = "[redacted]"
@@ -27,20 +25,9 @@ _MIN_SECRET_CHARS = 4
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret in the settings: SecretStr fields, and passwords embedded in URLs (Redis, database)."""
-    found: set[str] = set()
-    for group in settings.model_dump().values():
-        if not isinstance(group, dict):
-            continue
-        for value in group.values():
-            if isinstance(value, SecretStr):
-                found.add(value.get_secret_value())
-            elif isinstance(value, str) and "://" in value:
-                password = urlsplit(value).password
-                if password:
-                    found.add(password)
-    # longest first, so a secret containing another is replaced whole
-    return sorted((s for s in found if len(s) >= _MIN_SECRET_CHARS), key=len, reverse=True)
+    """Every secret in the settings in every form it may be logged in (:func:`tools.credentials.settings_secrets`):
+    SecretStr fields, credentials inside URLs (raw and as the Basic header sent for them), Basic credentials."""
+    return settings_secrets(settings, min_chars=_MIN_SECRET_CHARS)
 
 
 class JsonFormatter(logging.Formatter):

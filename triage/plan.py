@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from reports.grafana_target import rule_uid_of
 from reports.models import Alert
+from tools.numbers import ascii_int
 from tools.proxmox_models import host_names, split_instance
 from triage.settings import TriageSettings
 
@@ -45,7 +46,7 @@ VMID_LABELS = ("vmid", "vm_id", "guest_id")
 MAX_TARGET_CHARS = 253
 MAX_TARGETS = 6
 
-_PVE_ID = re.compile(r"(?:qemu|lxc)/(\d{1,9})\Z")
+_PVE_ID = re.compile(r"(?:qemu|lxc)/([0-9]{1,9})\Z")
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,9 @@ def expr_from_generator_url(url: str | None) -> str | None:
 def _vmid(labels: dict[str, str]) -> int | None:
     for key in VMID_LABELS:
         value = (labels.get(key) or "").strip()
-        if value.isdigit() and len(value) <= 9:
-            return int(value)
+        vmid = ascii_int(value, max_digits=9)
+        if vmid is not None:
+            return vmid
     match = _PVE_ID.match((labels.get("id") or "").strip())
     return int(match.group(1)) if match else None
 

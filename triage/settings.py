@@ -55,6 +55,9 @@ class WebhookSettings(BaseSettings):
     def _basic_pair(self) -> Self:
         if bool(self.basic_user) != bool(self.basic_password):
             raise ValueError("set both WEBHOOK_BASIC_USER and WEBHOOK_BASIC_PASSWORD, or neither")
+        if self.basic_user and ":" in self.basic_user:
+            # Basic auth sends "user:password": a colon in the user name makes every login fail
+            raise ValueError("WEBHOOK_BASIC_USER must not contain ':' (Basic auth separates user and password with it)")
         return self
 
     @property
@@ -74,8 +77,26 @@ class ApiSettings(BaseSettings):
     session_ttl_s: int = Field(
         7 * 86400, ge=300, description="Lifetime of a browser login (the cookie /login sets), in seconds."
     )
-    api_host: str = Field("0.0.0.0", description="Address the API listens on.")
+    api_host: str = Field(
+        "127.0.0.1", description="Address the API listens on (the container image sets 0.0.0.0 for its network)."
+    )
     api_port: int = Field(8080, ge=1, le=65535, description="Port the API listens on.")
+    api_request_read_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="A connection must send a whole request (headers and body) within this many seconds, else it "
+        "is closed.",
+    )
+    api_max_connections: int = Field(
+        500, ge=1, description="Open connections the API keeps at once; connections beyond it are closed at once."
+    )
+    api_health_cache_s: float = Field(
+        5.0, ge=0, le=300, description="How long /health reuses its answer (it probes every data source)."
+    )
+    api_docs: bool = Field(
+        False, description="Serve the interactive API docs at /docs (the page loads its scripts from a CDN)."
+    )
     api_intake_only: bool = Field(
         False, description="Serve only the webhooks, health and metrics (a dedicated intake replica)."
     )

@@ -12,7 +12,6 @@ import logging
 from typing import Any
 
 from arq.cron import CronJob, cron
-from arq.worker import Worker, create_worker
 from redis.exceptions import RedisError
 
 from reports.store import open_store
@@ -23,6 +22,7 @@ from triage.job_digest import send_digest
 from triage.jobs import purge_reports, resolve_alert, triage_alert
 from triage.queue import JOB_EXPIRES_MS, dump_job, load_job, queue_client, redis_settings
 from triage.settings import Settings
+from triage.worker_loop import ResilientWorker
 
 log = logging.getLogger("triage.worker")
 
@@ -97,9 +97,10 @@ def worker_settings(settings: Settings, *, conn_retries: int = STARTUP_CONN_RETR
     }
 
 
-def build_worker(settings: Settings, **overrides: Any) -> Worker:
-    """A ready-to-run worker (``burst=True`` in ``overrides`` drains the queue and returns)."""
-    return create_worker(worker_settings(settings), **overrides)
+def build_worker(settings: Settings, **overrides: Any) -> ResilientWorker:
+    """A ready-to-run worker (``burst=True`` in ``overrides`` drains the queue and returns); it rides out Redis
+    outages (:mod:`triage.worker_loop`)."""
+    return ResilientWorker(**{**worker_settings(settings), **overrides})
 
 
 async def check_worker_health(settings: Settings) -> int:

@@ -84,7 +84,16 @@ def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastA
             "no webhook authentication is configured: set WEBHOOK_TOKEN, WEBHOOK_BASIC_USER/WEBHOOK_BASIC_PASSWORD "
             "or WEBHOOK_HMAC_SECRET, or set WEBHOOK_ALLOW_UNAUTHENTICATED=true to accept unauthenticated alerts"
         )
-    app = FastAPI(title="sre-triage", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    # the interactive docs page loads its scripts from a CDN: served only when asked for (API_DOCS)
+    docs = settings.api.api_docs
+    app = FastAPI(
+        title="sre-triage",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = IntakeMetrics(settings.llm.llm_hourly_token_budget)
     app.state.webhook_auth = WebhookAuth(settings.webhook)

@@ -8,12 +8,12 @@ messages say which credential is missing or wrong, never what was expected or re
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
 
+from tools.numbers import ascii_int
 from triage.settings import WebhookSettings
 from webhook.errors import Unauthorized
 
@@ -74,8 +74,9 @@ class WebhookAuth:
     def _basic_ok(self, encoded: str) -> bool:
         assert self._user is not None and self._password is not None
         try:
+            # b64decode refuses a non-ASCII str with a plain ValueError (binascii.Error covers the rest)
             decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):
             return False
         user, sep, password = decoded.partition(":")
         # both comparisons always run, so a wrong user name takes as long as a wrong password
@@ -108,9 +109,10 @@ class WebhookAuth:
     def _check_timestamp(self, stamp: str) -> None:
         if not stamp:
             raise Unauthorized(f"missing signature timestamp header {self._timestamp_header}")
-        if not stamp.isdigit() or len(stamp) > 16:
+        parsed = ascii_int(stamp, max_digits=16)
+        if parsed is None:
             raise Unauthorized("signature timestamp is not a Unix time in seconds")
-        seconds = int(stamp)
+        seconds = parsed
         if seconds > 10**11:  # a sender using milliseconds
             seconds //= 1000
         if abs(self._clock() - seconds) > self._window_s:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -207,8 +207,30 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-@router.get("/health", summary="Status of every configured dependency")
+@dataclass
+class _HealthCache:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    at: float = float("-inf")
+    answer: tuple[dict[str, Any], int] | None = None
+
+
+@router.get("/health", summary="Status of every configured dependency (cached for a few seconds)")
 async def health(request: Request) -> JSONResponse:
+    # /health needs no authentication and probes every upstream: its answer is reused for API_HEALTH_CACHE_S, and
+    # calls that arrive while it is computed wait for that one, so a flood of calls costs one round of probes
+    settings: Settings = request.app.state.settings
+    cache: _HealthCache | None = getattr(request.app.state, "health_cache", None)
+    if cache is None:
+        cache = request.app.state.health_cache = _HealthCache()
+    async with cache.lock:
+        if cache.answer is None or time.monotonic() - cache.at >= settings.api.api_health_cache_s:
+            cache.answer = await _health(request)
+            cache.at = time.monotonic()
+        body, status = cache.answer
+    return JSONResponse(body, status_code=status)
+
+
+async def _health(request: Request) -> tuple[dict[str, Any], int]:
     settings: Settings = request.app.state.settings
     probes = [
         _timed("redis", probe_redis(request)),
@@ -226,7 +248,7 @@ async def health(request: Request) -> JSONResponse:
     results = dict(await asyncio.gather(*probes))
     overall: Status = max((c.status for c in results.values()), key=lambda s: _RANK[s], default="healthy")
     body = {"status": overall, "dependencies": {name: check.as_json() for name, check in results.items()}}
-    return JSONResponse(body, status_code=503 if overall == "unhealthy" else 200)
+    return body, 503 if overall == "unhealthy" else 200
 
 
 @router.get("/metrics", summary="Prometheus metrics")

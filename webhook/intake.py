@@ -29,6 +29,7 @@ from reports.models import Alert, Report
 from reports.payloads import Notification, PayloadError, Source, normalise, parse_payload_json
 from reports.sender_check import is_test_alert, receipt_report
 from reports.store import ReportStore, StoreError
+from tools.numbers import ascii_int
 from triage.queue import UniqueEnqueuer, job_for
 from webhook.auth import WebhookAuth
 from webhook.errors import ApiError, InvalidPayload, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
@@ -66,10 +67,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing it as soon as it is known to be over ``limit`` bytes (before or while reading)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        size = ascii_int(declared.strip(), max_digits=18)
+        if size is None:
             raise InvalidPayload("Content-Length is not a number")
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"the body is {int(declared)} bytes; the limit is {limit} (WEBHOOK_MAX_BODY_BYTES)")
+        if size > limit:
+            raise PayloadTooLarge(f"the body is {size} bytes; the limit is {limit} (WEBHOOK_MAX_BODY_BYTES)")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk

@@ -10,6 +10,7 @@ Timestamps are stored as fixed-width UTC ISO-8601 text, so text order is time or
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,6 +25,8 @@ from reports.store._rows import utc
 from reports.store._sql import SqlReportStore
 
 BUSY_TIMEOUT_MS = 10_000
+# Readiness: below this much free space on the store's filesystem a write (a WAL frame, a grown -shm) will fail.
+MIN_FREE_BYTES = 1024 * 1024
 
 # Each entry is one schema version; a database records the versions it has applied.
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -136,6 +139,21 @@ class SqliteStore(SqlReportStore):
             if conn is not None:
                 await conn.close()
         self._reader = self._writer = None
+
+    async def ping(self) -> None:
+        """Raise StoreError when the store cannot answer a read, or could not take a write: its filesystem is
+        read-only or (almost) full. Readiness runs in every process, so it looks at the file system, not at the
+        last write this process made."""
+        await super().ping()
+        try:
+            stats = await asyncio.to_thread(os.statvfs, self.path.parent)
+        except OSError as exc:
+            raise StoreError(f"cannot inspect the report store's folder: {exc}") from exc
+        if stats.f_flag & os.ST_RDONLY:
+            raise StoreError("the report store's filesystem is read-only")
+        free = stats.f_bavail * stats.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise StoreError(f"the report store's filesystem is full ({free} bytes free)")
 
     def _conns(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
         if self._writer is None or self._reader is None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
+from tools.credentials import settings_secrets
 from triage.agent.events import AskEvent
 
 MASK = "[redacted]"
@@ -22,32 +22,10 @@ _SPACES = (" ", "\n", "\t", "\r")
 MIN_SECRET_CHARS = 6
 
 
-def _url_password(value: str) -> str | None:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    return unquote(parts.password) if parts.password else None
-
-
 def secret_values(settings: BaseModel) -> list[str]:
-    """Every SecretStr value of the settings tree, and passwords embedded in URL settings."""
-    found: list[str] = []
-
-    def walk(model: BaseModel) -> None:
-        for name in type(model).model_fields:
-            value = getattr(model, name)
-            if isinstance(value, BaseModel):
-                walk(value)
-            elif isinstance(value, SecretStr):
-                found.append(value.get_secret_value())
-            elif isinstance(value, str) and "://" in value:
-                password = _url_password(value)
-                if password:
-                    found.append(password)
-
-    walk(settings)
-    return sorted({s for s in found if len(s) >= MIN_SECRET_CHARS}, key=len, reverse=True)
+    """Every secret of the settings tree in every form (:func:`tools.credentials.settings_secrets`): SecretStr
+    values, credentials inside URL settings (raw and as the Basic header sent for them), Basic credentials."""
+    return settings_secrets(settings, min_chars=MIN_SECRET_CHARS)
 
 
 class Redactor:

@@ -1,0 +1,21 @@
+"""Numbers in text that arrives from outside, parsed with ASCII-only rules.
+
+``str.isdigit()`` accepts ``²`` and other Unicode digits that ``int()`` refuses (and ``int()`` accepts Arabic-Indic
+digits, underscores and surrounding spaces no API means), so a check with one and a conversion with the other turns
+hostile input into an unhandled error. Everything that reads a number from a request, a label or an upstream answer
+uses these instead.
+"""
+
+from __future__ import annotations
+
+
+def is_ascii_digits(text: str) -> bool:
+    """True when ``text`` is one or more of ``0``–``9`` and nothing else."""
+    return text.isascii() and text.isdigit()
+
+
+def ascii_int(text: str, *, max_digits: int = 18) -> int | None:
+    """The non-negative integer ``text`` spells in ASCII digits (at most ``max_digits`` of them), else None."""
+    if not is_ascii_digits(text) or len(text) > max_digits:
+        return None
+    return int(text)
