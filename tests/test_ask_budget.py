@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,19 +158,26 @@ async def test_questions_over_ask_max_concurrent_are_refused_until_one_finishes(
 async def test_a_stream_the_client_abandons_gives_its_slot_back(
     make_settings: Any, llm: ScriptedLLM, redis: Redis
 ) -> None:
-    llm.push(Reply(content="never read", delay_s=3.0), Reply(content="next answer"))
+    llm.push(Reply(content="never read", delay_s=10.0), Reply(content="next answer"))
     async with api(settings_for(make_settings, llm, max_concurrent=1)) as http:
         async with http.stream("POST", "/ask/stream", json={"question": "slow?"}, headers=AUTH) as response:
             assert response.status_code == 200
-            async for chunk in response.aiter_text():
-                if "asking the model" in chunk:
-                    break
-            while not llm.requests:  # the model is writing the first answer when the client leaves
-                await asyncio.sleep(0.02)
-        # the server notices the disconnect and cancels the run; the slot is free again shortly after
-        for _ in range(100):
+            # The reader is held and closed here: one dropped after ``break`` is finalized at once, and closing it
+            # closes the connection, so the client would leave before the model is asked (a race, not the scenario).
+            async with aclosing(response.aiter_text()) as chunks:
+                async for chunk in chunks:
+                    if "asking the model" in chunk:
+                        break
+                for _ in range(250):  # the model is writing the first answer when the client leaves
+                    if llm.requests:
+                        break
+                    await asyncio.sleep(0.02)
+                assert len(llm.requests) == 1, "the model was not asked"
+        left = time.monotonic()
+        # the server notices the disconnect and cancels the run; the slot is free again long before that answer is due
+        while True:
             after = await http.post("/ask", json={"question": "next?"}, headers=AUTH)
-            if after.status_code != 429:
+            if after.status_code != 429 or time.monotonic() - left > 5:
                 break
             await asyncio.sleep(0.05)
     assert after.status_code == 200 and after.json()["answer"] == "next answer"
