@@ -397,6 +397,9 @@ class Analyser:
         usage.calls += 1
         try:
             result = await runnable.ainvoke(messages)
+        except openai.LengthFinishReasonError as exc:
+            # the OpenAI client refuses a structured answer cut at the output limit; its text may still be repaired
+            result = _cut_reply(exc)
         except openai.BadRequestError:
             await self._settle(reserved, 0, now)
             raise
@@ -424,6 +427,23 @@ class Analyser:
     async def _settle(self, reserved: int, spent: int, now: datetime) -> None:
         if self.budget is not None and spent != reserved:
             await self.budget.settle(spent - reserved, now)
+
+
+def _cut_reply(exc: openai.LengthFinishReasonError) -> AIMessage:
+    """The reply the client refused because it hit the output limit, as a message with its usage."""
+    completion = exc.completion
+    content = completion.choices[0].message.content if completion.choices else ""
+    usage = completion.usage
+    meta = (
+        {
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+        if usage is not None
+        else None
+    )
+    return AIMessage(content=content or "", usage_metadata=meta, response_metadata={"finish_reason": "length"})
 
 
 def _validated(data: Any) -> TriageAnswer:

@@ -46,9 +46,9 @@ def text_tool_call(text: str, tool_names: Collection[str]) -> str | None:
         value = extract_object(_TOOL_CALL_TAG.sub("", text)).value
     except NoJsonObject:
         return None
+    if isinstance(value.get("function"), dict):  # {"function": {"name": …, "arguments": …}}
+        value = value["function"]
     name = value.get("name") or value.get("tool") or value.get("function")
-    if isinstance(name, dict):  # {"function": {"name": …, "arguments": …}}
-        name = name.get("name")
     if not isinstance(name, str):
         return None
     has_arguments = any(key in value for key in ("arguments", "parameters", "args"))
