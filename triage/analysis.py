@@ -230,7 +230,13 @@ class Analyser:
             skipped = self._fallback(alert, evidence, runbooks, history, usage, str(exc))
             skipped.followup = round_.evidence
             return skipped
-        hypotheses = keep_supported(answer, {e.id for e in [*evidence, *round_.evidence]})
+        known = {e.id for e in [*evidence, *round_.evidence]}
+        hypotheses = keep_supported(answer, known)
+        usage.dropped_hypotheses = sum(1 for h in answer.hypotheses if not known.intersection(h.evidence_ids))
+        if usage.dropped_hypotheses:
+            usage.notes.append(
+                f"{usage.dropped_hypotheses} hypothesis(es) cited no existing evidence id and were left out"
+            )
         steps = [s for s in answer.next_steps if s.strip()][:MAX_STEPS]
         summary = answer.summary.strip() or fallback.summarise(alert, evidence, history)
         shown = [e.id for e in [*chosen, *round_.evidence]]
