@@ -45,8 +45,9 @@ Progress = Callable[[str], None]
 
 # Run with the cache's own Python: the server lives in that environment, not in the project's.
 SERVER_SCRIPT = """
-import signal, sys, threading
+import os, signal, sys, threading
 import xllamacpp
+parent = os.getppid()
 model, port, threads, ctx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 params = xllamacpp.CommonParams()
 params.model.path = model
@@ -65,7 +66,10 @@ stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 signal.signal(signal.SIGINT, lambda *_: stop.set())
 print("listening", port, flush=True)
-stop.wait()
+# a parent killed without cleaning up (SIGKILL, a CI timeout) must not leave a 2 GB server behind
+while not stop.wait(2.0):
+    if os.getppid() != parent:
+        break
 """
 
 

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import statistics
 import sys
 import tempfile
@@ -29,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bench.local_model import LocalServer, default_cache, ensure_installed
@@ -41,8 +43,10 @@ from triage.fallback import MIN_NOTABLE_SCORE, TOP_EVIDENCE
 from triage.pipeline import triage
 from triage.settings import LlmSettings, TriageSettings
 
-# a cold 2,000-token prompt takes ~40 s on two shared cores; the timeout only guards against a hung server
+# a cold 1,500-token prompt takes a minute on two busy cores; the timeout only guards against a hung server
 LLM_TIMEOUT_S = 300.0
+# the README's advice for a small local model: an answer of three short hypotheses fits, a rambling one is cut
+LOCAL_MAX_OUTPUT_TOKENS = 400
 
 
 @dataclass
@@ -121,7 +125,13 @@ async def _triage_once(suite: Suite, scenario: Scenario, analyser: Analyser) -> 
 
 def llm_analyser(base_url: str, model: str) -> Analyser:
     """The analyser a homelab user would configure for this server (no follow-up tools: the model has none)."""
-    settings = LlmSettings(openai_base_url=base_url, openai_api_key=None, llm_model=model, llm_timeout_s=LLM_TIMEOUT_S)
+    settings = LlmSettings(
+        openai_base_url=base_url,
+        openai_api_key=None,
+        llm_model=model,
+        llm_timeout_s=LLM_TIMEOUT_S,
+        llm_max_output_tokens=LOCAL_MAX_OUTPUT_TOKENS,
+    )
     return Analyser(settings, None)
 
 
@@ -224,6 +234,10 @@ def print_table(rows: list[Row], summary: dict[str, Any]) -> None:
         print(f"not run (--max-minutes): {', '.join(summary['skipped'])}")
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def _setup(message: str) -> None:
     # progress goes to stderr, so --json output stays parseable
     print(f"[setup] {message}", file=sys.stderr, flush=True)
@@ -238,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    # SIGTERM (timeout, CI) unwinds like Ctrl-C, so the servers are stopped on the way out
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         scenarios = select([n.strip() for n in args.scenarios.split(",") if n.strip()])
     except ValueError as exc:

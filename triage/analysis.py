@@ -49,7 +49,7 @@ from triage.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-MAX_HYPOTHESES = 4
+MAX_HYPOTHESES = 3
 MAX_STEPS = 8
 LLM_MAX_RETRIES = 1
 # local servers usually need no key, but the OpenAI client refuses to start without one
@@ -64,7 +64,13 @@ class HypothesisAnswer(BaseModel):
     title: str = Field(description="The cause in a few words.")
     confidence: float = Field(description="How likely this cause is, 0 to 1.")
     evidence_ids: list[str] = Field(default_factory=list, description="Ids of supporting evidence items.")
-    next_steps: list[str] = Field(default_factory=list, description="Actions that confirm or fix this cause.")
+    next_steps: list[str] = Field(
+        default_factory=list,
+        description="Actions that confirm or fix this cause.",
+        # in the schema only: a server that enforces it stops a small model from listing steps at length (output
+        # tokens are the slow part on a CPU); the answer's own steps list carries the rest
+        json_schema_extra={"maxItems": 1},
+    )
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -80,8 +86,12 @@ class TriageAnswer(BaseModel):
     """The structured answer of the triage call."""
 
     summary: str = Field(description="Two or three sentences: what is happening and the most likely cause.")
-    hypotheses: list[HypothesisAnswer] = Field(default_factory=list, description="Most likely cause first.")
-    next_steps: list[str] = Field(default_factory=list, description="First actions for the operator.")
+    hypotheses: list[HypothesisAnswer] = Field(
+        default_factory=list, description="Most likely cause first.", json_schema_extra={"maxItems": MAX_HYPOTHESES}
+    )
+    next_steps: list[str] = Field(
+        default_factory=list, description="First actions for the operator.", json_schema_extra={"maxItems": 3}
+    )
 
 
 ANSWER_SCHEMA: dict[str, Any] = {"title": "triage_answer", **TriageAnswer.model_json_schema()}
