@@ -96,13 +96,15 @@ def _say(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
 def _uv() -> str:
-    # the project's environment carries uv; a machine-wide one works as well
-    beside = Path(sys.executable).with_name("uv")
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    if not found:
-        raise RuntimeError("uv is needed to install the local model server (pip install uv)")
-    return found
+    # uv on the PATH, else the one scripts/ensure-env.sh bootstraps into .bootstrap when the machine has none
+    for candidate in (shutil.which("uv"), Path(sys.executable).with_name("uv"), REPO_DIR / ".bootstrap/bin/uv"):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    raise RuntimeError("uv is needed to install the local model server (pip install uv)")
 
 
 def _run(args: list[str]) -> None:
