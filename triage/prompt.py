@@ -26,8 +26,8 @@ LABEL_VALUE_CHARS = 300
 ANNOTATION_CHARS = 1000
 RUNBOOK_EXCERPT_CHARS = 500
 MAX_RUNBOOKS = 3
-# Items scored below this are baseline noise ("rose from 4% to 4%"): in the scenario suite no cause scored under it,
-# and dropping them shortened the median prompt without moving the top hypothesis.
+# Items scored below this are baseline noise ("rose from 4% to 4%"): in the scenario suite no causal item scored
+# under it, and leaving them out took out about a third of the evidence lines.
 PROMPT_MIN_SCORE = 0.05
 # the strongest items are always shown, whatever their score, so a quiet incident still has something to cite
 PROMPT_MIN_ITEMS = 3
