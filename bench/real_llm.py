@@ -12,6 +12,7 @@ deterministic side, "cites" means the summary's strongest evidence (first item /
     .venv/bin/python -m bench.real_llm                            # every scenario
     .venv/bin/python -m bench.real_llm --scenarios oom_leak,dns_cascade --max-minutes 10
     .venv/bin/python -m bench.real_llm --json
+    .venv/bin/python -m bench.real_llm --scenarios oom_leak --full-evidence   # the prompt without its evidence cuts
 
 The first scenario pays for a cold prompt cache; the instructions are cached for every later one.
 """
@@ -38,6 +39,7 @@ from reports.models import Report
 from tests.scenarios import select
 from tests.scenarios.model import Scenario
 from tests.scenarios.runner import Suite, make_deps, offline_analyser
+from triage import prompt
 from triage.analysis import Analyser
 from triage.fallback import MIN_NOTABLE_SCORE, TOP_EVIDENCE
 from triage.pipeline import triage
@@ -250,7 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="server and model folder (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of the llama.cpp server")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--full-evidence",
+        action="store_true",
+        help="show the model every selected evidence item with its whole detail (no noise floor, no clipping), "
+        "to measure what the prompt's cuts change",
+    )
     args = parser.parse_args(argv)
+    if args.full_evidence:
+        # the prompt module reads these at every call; the bench process is the only user
+        prompt.PROMPT_MIN_SCORE = 0.0
+        prompt.PROMPT_DETAIL_CHARS = 1_000_000
     logging.basicConfig(level=logging.ERROR)
     # SIGTERM (timeout, CI) unwinds like Ctrl-C, so the servers are stopped on the way out
     signal.signal(signal.SIGTERM, _interrupt)
