@@ -42,7 +42,7 @@ from triage.answer_json import NoJsonObject, extract_object
 from triage.budget import TokenBudget
 from triage.followup import FollowUp, followup_text, run_followup
 from triage.llm_compat import output_limit_body, text_tool_call
-from triage.prompt import build_messages, build_payload
+from triage.prompt import build_messages, build_payload, prompt_evidence
 from triage.ranking import select_for_prompt
 from triage.settings import LlmSettings
 from triage.tokens import count_tokens
@@ -249,7 +249,7 @@ class Analyser:
             )
         steps = [s for s in answer.next_steps if s.strip()][:MAX_STEPS]
         summary = answer.summary.strip() or fallback.summarise(alert, evidence, history)
-        shown = [e.id for e in [*chosen, *round_.evidence]]
+        shown = [e.id for e in [*prompt_evidence(chosen), *round_.evidence]]
         return Analysis(summary, hypotheses, steps, usage, shown, round_.evidence)
 
     def _fallback(
