@@ -210,6 +210,8 @@ class Analyser:
                 timeout=settings.llm_timeout_s,
                 max_retries=LLM_MAX_RETRIES,
                 max_tokens=settings.llm_max_output_tokens,
+                # the same evidence gets the same explanation; local servers otherwise sample (llama.cpp: 0.8)
+                temperature=0,
                 # servers that ignore max_completion_tokens (Ollama, llama.cpp) read this one
                 extra_body=output_limit_body(settings) or None,
             )
