@@ -274,10 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache or default_cache()
     installed = ensure_installed(cache, progress=_setup)
     _setup(f"starting the llama.cpp server ({args.threads} threads)")
-    with LocalServer(installed, threads=args.threads) as server:
-        _setup(f"model loaded in {server.load_s:.1f} s at {server.base_url}")
-        rows, skipped = asyncio.run(run(scenarios, server, args.max_minutes))
-        load_s = server.load_s
+    try:
+        with LocalServer(installed, threads=args.threads) as server:
+            _setup(f"model loaded in {server.load_s:.1f} s at {server.base_url}")
+            rows, skipped = asyncio.run(run(scenarios, server, args.max_minutes))
+            load_s = server.load_s
+    except KeyboardInterrupt:
+        _setup("interrupted; servers stopped")
+        return 130
     _setup("server stopped")
     summary = summarise(rows, skipped, load_s)
     if args.json:
