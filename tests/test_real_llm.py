@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from bench.local_model import LocalServer, ensure_installed, is_cached
 from bench.real_llm import llm_analyser
@@ -35,6 +35,8 @@ pytestmark = [
     ),
     # a cold prompt on two busy cores takes a minute or two; loading the model a few seconds
     pytest.mark.timeout(900),
+    # one event loop for the module: langchain-openai keeps its HTTP client per base URL, bound to the first loop
+    pytest.mark.asyncio(loop_scope="module"),
 ]
 
 
@@ -44,9 +46,9 @@ def server() -> Iterator[LocalServer]:
         yield running
 
 
-@pytest.fixture
-async def suite(tmp_path: Path) -> AsyncIterator[Suite]:
-    async with Suite(select([SCENARIO]), tmp_path) as running:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def suite(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Suite]:
+    async with Suite(select([SCENARIO]), tmp_path_factory.mktemp("real-llm")) as running:
         yield running
 
 
