@@ -1,4 +1,4 @@
-.PHONY: check lint types test run bench
+.PHONY: check lint types test run bench real-llm
 
 check: lint types test
 
@@ -14,3 +14,7 @@ test:
 
 run:
 	./scripts/run.sh
+
+# the scenario suite with a real local model (installs the server and a 1.1 GB model into ~/.cache/sre-triage/llm)
+real-llm:
+	.venv/bin/python -m bench.real_llm $(ARGS)

@@ -117,6 +117,7 @@ class LlmView:
     input_tokens: int
     output_tokens: int
     skipped_reason: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -394,6 +395,7 @@ def build_report_page(
                 input_tokens=report.llm.input_tokens,
                 output_tokens=report.llm.output_tokens,
                 skipped_reason=one_line(report.llm.skipped_reason, MAX_LABEL),
+                notes=tuple(one_line(n, MAX_LABEL) for n in report.llm.notes),
             )
             if report.llm
             else None

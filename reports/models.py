@@ -178,6 +178,12 @@ class LlmUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     skipped_reason: str | None = None
+    # how the answer's JSON came: at the first try, after one retry, or not at all (the summary answered instead)
+    answer_json: Literal["first_try", "after_retry", "fell_back"] | None = None
+    # hypotheses of the answer that cited no evidence id of the report, so were left out
+    dropped_hypotheses: int = 0
+    # what the model or the endpoint did that had to be worked around (code fence, cut-off answer, no tool support)
+    notes: list[str] = Field(default_factory=list)
 
 
 class AnnotationRef(BaseModel):

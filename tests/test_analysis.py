@@ -129,15 +129,30 @@ async def test_server_rejecting_the_structured_request_is_asked_once_more_for_pl
     assert result.hypotheses[0].evidence == ["ev-backup"]
 
 
-async def test_invalid_json_gives_the_deterministic_summary_with_the_reason(
+async def test_invalid_json_twice_gives_the_deterministic_summary_with_the_reason(
     llm: ScriptedLLM, llm_settings: Callable[..., LlmSettings]
 ) -> None:
-    llm.push(Reply(content="The backup is probably the cause, I think. {not json"))
+    bad = Reply(content="The backup is probably the cause, I think. {not json")
+    llm.push(bad, bad)
     result = await Analyser(llm_settings(), None).analyse(alert(), evidence(), [], History(), now=NOW)
     assert result.llm is not None and "not valid JSON" in (result.llm.skipped_reason or "")
-    assert result.llm.calls == 1 and result.llm.input_tokens > 0
+    assert result.llm.calls == 2 == llm.calls and result.llm.input_tokens > 0
+    assert result.llm.answer_json == "fell_back"
+    assert "could not be used" in llm.requests[1].messages[-1]["content"]
     assert "vzdump of VM 105 running" in result.summary
     assert result.hypotheses == []
+
+
+async def test_invalid_json_is_asked_for_once_more_and_the_second_answer_is_used(
+    llm: ScriptedLLM, llm_settings: Callable[..., LlmSettings]
+) -> None:
+    llm.push(Reply(content="I think it is the backup."), Reply.structured_output(answer(hyp("backup", ["ev-backup"]))))
+    result = await Analyser(llm_settings(), None).analyse(alert(), evidence(), [], History(), now=NOW)
+    assert llm.calls == 2 and "response_format" in llm.requests[1].body
+    # the retry repeats the first call's messages, so a server's prompt cache reuses them
+    assert llm.requests[1].messages[:2] == llm.requests[0].messages
+    assert result.llm is not None and result.llm.answer_json == "after_retry" and result.llm.skipped_reason is None
+    assert result.hypotheses[0].evidence == ["ev-backup"]
 
 
 async def test_timeout_gives_the_deterministic_summary(

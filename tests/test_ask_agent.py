@@ -436,3 +436,29 @@ async def test_repeated_tool_call_ids_from_a_local_server_still_get_one_answer_e
     asked = [c["id"] for m in second.messages if m["role"] == "assistant" for c in m.get("tool_calls", [])]
     answered = [m["tool_call_id"] for m in tool_messages(second)]
     assert len(set(asked)) == 2 and sorted(asked) == sorted(answered)
+
+
+async def test_a_server_rejecting_tools_still_answers_without_them_and_says_so(
+    llm: ScriptedLLM, service: ServiceFactory
+) -> None:
+    llm.push(Reply.error(400, "tools param requires --jinja flag"), Reply(content="Probably the transcoder."))
+    result = await ask(service(), "why is jellyfin slow?")
+    assert result.answer.startswith("Probably the transcoder.")
+    assert "tools" in llm.requests[0].body and "tools" not in llm.requests[1].body
+    assert result.tool_calls == 0 and any("without live checks" in c for c in result.cut)
+
+
+async def test_a_tool_call_written_as_text_is_not_the_answer_and_the_question_is_answered_without_tools(
+    llm: ScriptedLLM, service: ServiceFactory, world: World
+) -> None:
+    written = '```json\n{"name": "loki_query", "arguments": {"query": "{service=\\"jellyfin\\"}"}}\n```'
+    llm.push(Reply(content=written), Reply(content="Without live data: check the transcoder's memory limit."))
+    events = Events()
+    result = await ask(service(), "why is jellyfin slow?", events)
+    assert result.answer.startswith("Without live data")
+    assert "loki_query" not in result.answer and world.loki.request_count == 0
+    assert "tools" not in llm.requests[1].body
+    assert any("tool call as text" in c for c in result.cut)
+    deltas = events.of("answer_delta")
+    after_reset = max((i for i, d in enumerate(deltas) if d.get("reset")), default=-1) + 1
+    assert "loki_query" not in "".join(d["text"] for d in deltas[after_reset:])  # the streamed call was taken back

@@ -1,14 +1,18 @@
 """Analysis: ONE structured LLM call over the ranked evidence, or a deterministic summary when that is not possible.
 
 The call goes through langchain-openai, so any OpenAI-compatible server works (OpenAI, Ollama, vLLM, llama.cpp,
-LM Studio). It asks for structured output the way ``LLM_STRUCTURED_OUTPUT`` says; servers that ignore that and
-answer with JSON text are parsed from the text, and a server that rejects the request format (HTTP 400) is asked
-once more in plain JSON mode — never more than two calls per alert.
+LM Studio). It asks for structured output the way ``LLM_STRUCTURED_OUTPUT`` says, and the prompt spells out the JSON
+shape as well, so servers that ignore the request format still answer in it. Never more than two calls per alert:
+a server that rejects the request format (HTTP 400) is asked once more for plain JSON, and a reply with no usable
+JSON is asked for once more. Code fences, text around the JSON and an answer cut off at the output token limit are
+repaired where possible; ``llm.notes`` says which happened and ``llm.answer_json`` whether the JSON came at the first
+try, after the retry, or not at all.
 
-With read-only tools given, the first call also offers them. When the model asks for tool calls instead of answering,
-a bounded follow-up round (:mod:`triage.followup`) runs a few of them and the second call, with no tools to call,
-must give the structured answer over the fenced tool results too. A server that rejects tools (HTTP 400 naming
-them) is asked once more without them, as small local models often do not support tools.
+With read-only tools given, the first call offers them — without ``response_format`` (Ollama ignores tool calls
+when a format is set); a direct answer is parsed from its text. When the model asks for tool calls instead of
+answering, a bounded follow-up round (:mod:`triage.followup`) runs a few of them and the second call, with no tools
+to call, must give the structured answer over the fenced tool results too. A server that rejects tools (HTTP 400
+naming them), or a model that writes a tool call as text instead of making it, goes straight to that final call.
 
 A hypothesis keeps only the evidence ids that exist in the report; one left with none is dropped, so every claim in
 a report points at something that was observed. Token use is counted per report and charged to the hourly budget.
@@ -20,13 +24,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import openai
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolCall
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -35,16 +38,18 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from reports.models import Alert, Evidence, History, Hypothesis, LlmUsage, RunbookMatch
 from triage import fallback
+from triage.answer_json import NoJsonObject, extract_object
 from triage.budget import TokenBudget
 from triage.followup import FollowUp, followup_text, run_followup
-from triage.prompt import build_messages, build_payload
+from triage.llm_compat import output_limit_body, text_tool_call
+from triage.prompt import build_messages, build_payload, prompt_evidence
 from triage.ranking import select_for_prompt
 from triage.settings import LlmSettings
 from triage.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
-MAX_HYPOTHESES = 4
+MAX_HYPOTHESES = 3
 MAX_STEPS = 8
 LLM_MAX_RETRIES = 1
 # local servers usually need no key, but the OpenAI client refuses to start without one
@@ -59,7 +64,13 @@ class HypothesisAnswer(BaseModel):
     title: str = Field(description="The cause in a few words.")
     confidence: float = Field(description="How likely this cause is, 0 to 1.")
     evidence_ids: list[str] = Field(default_factory=list, description="Ids of supporting evidence items.")
-    next_steps: list[str] = Field(default_factory=list, description="Actions that confirm or fix this cause.")
+    next_steps: list[str] = Field(
+        default_factory=list,
+        description="Actions that confirm or fix this cause.",
+        # in the schema only: a server that enforces it stops a small model from listing steps at length (output
+        # tokens are the slow part on a CPU); the answer's own steps list carries the rest
+        json_schema_extra={"maxItems": 1},
+    )
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -75,17 +86,23 @@ class TriageAnswer(BaseModel):
     """The structured answer of the triage call."""
 
     summary: str = Field(description="Two or three sentences: what is happening and the most likely cause.")
-    hypotheses: list[HypothesisAnswer] = Field(default_factory=list, description="Most likely cause first.")
-    next_steps: list[str] = Field(default_factory=list, description="First actions for the operator.")
+    hypotheses: list[HypothesisAnswer] = Field(
+        default_factory=list, description="Most likely cause first.", json_schema_extra={"maxItems": MAX_HYPOTHESES}
+    )
+    next_steps: list[str] = Field(
+        default_factory=list, description="First actions for the operator.", json_schema_extra={"maxItems": 3}
+    )
 
 
 ANSWER_SCHEMA: dict[str, Any] = {"title": "triage_answer", **TriageAnswer.model_json_schema()}
 ANSWER_TOOL = "triage_answer"
-ANSWER_RESPONSE_FORMAT: dict[str, Any] = {
-    "type": "json_schema",
-    "json_schema": {"name": ANSWER_TOOL, "schema": TriageAnswer.model_json_schema()},
-}
 Messages = list[tuple[str, str]]
+NOTE_TOOLS_REJECTED = "the LLM endpoint does not accept tools, so the model answered without follow-up tool calls"
+NOTE_FORMAT_REJECTED = "the LLM endpoint rejected the structured-output request, so plain JSON was asked for"
+NOTE_TEXT_TOOL_CALL = (
+    "the model wrote a tool call as text instead of calling the tool, so it was asked for the answer without tools"
+)
+RETRY_INSTRUCTION = "Your previous reply could not be used ({reason}). Reply again with only the JSON object."
 
 
 @dataclass
@@ -103,16 +120,36 @@ class LlmSkipped(Exception):
     """The LLM answer cannot be used; the message is the report's ``skipped_reason`` (never a secret)."""
 
 
-def parse_answer_text(text: str) -> TriageAnswer:
-    """Parse a JSON answer given as text (code fences and chatter around the object are tolerated)."""
-    cleaned = re.sub(r"```(?:json)?", "", text).strip()
-    start, end = cleaned.find("{"), cleaned.rfind("}")
-    if start < 0 or end <= start:
-        raise LlmSkipped("the LLM answer was not valid JSON")
+class UnusableAnswer(LlmSkipped):
+    """The reply came, but holds no answer in the triage schema; one more call may still get one."""
+
+
+def _fits_schema(value: dict[str, Any]) -> bool:
     try:
-        return TriageAnswer.model_validate(json.loads(cleaned[start : end + 1]))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise LlmSkipped("the LLM answer was not valid JSON for the triage schema") from exc
+        TriageAnswer.model_validate(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def parse_answer(text: str) -> tuple[TriageAnswer, list[str]]:
+    """A JSON answer given as text, and the repairs it needed (code fence, text around it, cut off at the end)."""
+    try:
+        extracted = extract_object(text, _fits_schema)
+    except NoJsonObject as exc:
+        reason = "not valid JSON for the triage schema" if "{" in text else "not valid JSON"
+        raise UnusableAnswer(f"the LLM answer was {reason}") from exc
+    return TriageAnswer.model_validate(extracted.value), extracted.repairs
+
+
+def _parse_noted(text: str, usage: LlmUsage) -> TriageAnswer:
+    answer, repairs = parse_answer(text)
+    usage.notes.extend(r for r in repairs if r not in usage.notes)
+    return answer
+
+
+def _retry_messages(messages: Messages, problem: LlmSkipped) -> Messages:
+    return [*messages, ("user", RETRY_INSTRUCTION.format(reason=str(problem)))]
 
 
 def keep_supported(answer: TriageAnswer, known_ids: set[str]) -> list[Hypothesis]:
@@ -173,6 +210,10 @@ class Analyser:
                 timeout=settings.llm_timeout_s,
                 max_retries=LLM_MAX_RETRIES,
                 max_tokens=settings.llm_max_output_tokens,
+                # the same evidence gets the same explanation; local servers otherwise sample (llama.cpp: 0.8)
+                temperature=0,
+                # servers that ignore max_completion_tokens (Ollama, llama.cpp) read this one
+                extra_body=output_limit_body(settings) or None,
             )
 
     async def analyse(
@@ -196,13 +237,21 @@ class Analyser:
             answer = await self._ask(self.chat, payload, usage, now, round_)
         except LlmSkipped as exc:
             log.warning("llm analysis skipped", extra={"reason": str(exc), "fingerprint": alert.fingerprint})
+            if usage.calls:
+                usage.answer_json = "fell_back"
             skipped = self._fallback(alert, evidence, runbooks, history, usage, str(exc))
             skipped.followup = round_.evidence
             return skipped
-        hypotheses = keep_supported(answer, {e.id for e in [*evidence, *round_.evidence]})
+        known = {e.id for e in [*evidence, *round_.evidence]}
+        hypotheses = keep_supported(answer, known)
+        usage.dropped_hypotheses = sum(1 for h in answer.hypotheses if not known.intersection(h.evidence_ids))
+        if usage.dropped_hypotheses:
+            usage.notes.append(
+                f"{usage.dropped_hypotheses} hypothesis(es) cited no existing evidence id and were left out"
+            )
         steps = [s for s in answer.next_steps if s.strip()][:MAX_STEPS]
         summary = answer.summary.strip() or fallback.summarise(alert, evidence, history)
-        shown = [e.id for e in [*chosen, *round_.evidence]]
+        shown = [e.id for e in [*prompt_evidence(chosen), *round_.evidence]]
         return Analysis(summary, hypotheses, steps, usage, shown, round_.evidence)
 
     def _fallback(
@@ -225,51 +274,90 @@ class Analyser:
     async def _ask(
         self, chat: ChatOpenAI, payload: dict[str, Any], usage: LlmUsage, now: datetime, round_: FollowUp
     ) -> TriageAnswer:
-        messages = build_messages(payload, json_only=self.settings.llm_structured_output == "json_mode")
+        messages = build_messages(payload)
         if self.tools:
-            try:
-                return await self._ask_with_tools(chat, messages, usage, now, round_)
-            except openai.BadRequestError as exc:
-                if "tool" not in str(exc).lower():
-                    return await self._second(chat, build_messages(payload, json_only=True), usage, now, False)
-                # the server does not support tools: the one call left is the plain structured request
-                return await self._second(chat, messages, usage, now, True)
+            return await self._ask_with_tools(chat, messages, usage, now, round_)
         try:
-            return await self._call(chat, messages, usage, now, structured=True)
+            return await self._answer(chat, messages, usage, now, structured=True)
         except openai.BadRequestError:
-            # the server rejects response_format/tools: ask once more for plain JSON text
-            return await self._second(chat, build_messages(payload, json_only=True), usage, now, False)
+            # the server rejects response_format: ask once more for plain JSON text
+            usage.notes.append(NOTE_FORMAT_REJECTED)
+            return await self._final(chat, messages, usage, now, structured=False, retry=True)
+        except UnusableAnswer as exc:
+            return await self._final(chat, _retry_messages(messages, exc), usage, now, structured=True, retry=True)
 
-    async def _second(
-        self, chat: ChatOpenAI, messages: Messages, usage: LlmUsage, now: datetime, structured: bool
+    async def _answer(
+        self, chat: ChatOpenAI, messages: Messages, usage: LlmUsage, now: datetime, *, structured: bool
     ) -> TriageAnswer:
-        """The last call of a triage: a rejection now is final."""
+        answer = await self._call(chat, messages, usage, now, structured=structured)
+        usage.answer_json = "first_try"
+        return answer
+
+    async def _final(
+        self,
+        chat: ChatOpenAI,
+        messages: Messages,
+        usage: LlmUsage,
+        now: datetime,
+        *,
+        structured: bool,
+        retry: bool,
+    ) -> TriageAnswer:
+        """The last call of a triage, with no tools: a rejection now is final."""
         try:
-            return await self._call(chat, messages, usage, now, structured=structured)
+            answer = await self._call(chat, messages, usage, now, structured=structured)
         except openai.BadRequestError as exc:
             raise LlmSkipped("the LLM endpoint rejected the request (HTTP 400)") from exc
+        usage.answer_json = "after_retry" if retry else "first_try"
+        return answer
 
-    def _first_runnable(self, chat: ChatOpenAI) -> Runnable[Any, Any]:
-        method = self.settings.llm_structured_output
-        if method == "function_calling":
+    def _tools_runnable(self, chat: ChatOpenAI) -> Runnable[Any, Any]:
+        # No response_format next to tools: Ollama ignores tool calls when a format is set. The prompt spells out the
+        # JSON shape, so a direct answer still parses; the final call (no tools) enforces the schema.
+        if self.settings.llm_structured_output == "function_calling":
             # the answer is one more tool, not forced, so the model may pick the read-only tools instead
             return chat.bind_tools([*self.tools, ANSWER_SCHEMA])
-        # response_format goes in extra_body: as a client argument the OpenAI SDK would demand strict tool schemas
-        if method == "json_mode":
-            return chat.bind_tools(self.tools, extra_body={"response_format": {"type": "json_object"}})
-        return chat.bind_tools(self.tools, extra_body={"response_format": ANSWER_RESPONSE_FORMAT})
+        return chat.bind_tools(self.tools)
 
     async def _ask_with_tools(
         self, chat: ChatOpenAI, messages: Messages, usage: LlmUsage, now: datetime, round_: FollowUp
     ) -> TriageAnswer:
         schemas = [convert_to_openai_tool(t) for t in self.tools]
-        result = await self._invoke(self._first_runnable(chat), messages, usage, now, extra=json.dumps(schemas))
+        try:
+            result = await self._invoke(self._tools_runnable(chat), messages, usage, now, extra=json.dumps(schemas))
+        except openai.BadRequestError as exc:
+            if "tool" not in str(exc).lower():
+                usage.notes.append(NOTE_FORMAT_REJECTED)
+                return await self._final(chat, messages, usage, now, structured=False, retry=True)
+            # the server does not support tools: the one call left is the plain structured request
+            usage.notes.append(NOTE_TOOLS_REJECTED)
+            return await self._final(chat, messages, usage, now, structured=True, retry=False)
         raw = result if isinstance(result, AIMessage) else None
         calls = list(raw.tool_calls) if raw is not None else []
         requested = [c for c in calls if c["name"] != ANSWER_TOOL]
-        if not requested:
-            # a direct answer: the answer tool's arguments, or JSON content under response_format
-            return _validated(calls[0]["args"]) if calls else parse_answer_text(_text_of(raw))
+        if requested:
+            await self._followup_round(requested, round_)
+            second = [*messages, ("user", followup_text(round_, self.max_tool_calls))]
+            return await self._final(chat, second, usage, now, structured=True, retry=False)
+        if calls:  # the answer tool's arguments
+            answer = _validated(calls[0]["args"])
+            usage.answer_json = "first_try"
+            return answer
+        text = _text_of(raw)
+        written = text_tool_call(text, {t.name for t in self.tools})
+        if written is not None:
+            # a small model that cannot call tools writes the call as text: go straight to the final answer
+            log.info("triage tool call written as text", extra={"tool": written})
+            usage.notes.append(NOTE_TEXT_TOOL_CALL)
+            return await self._final(chat, messages, usage, now, structured=True, retry=False)
+        try:
+            answer = _parse_noted(text, usage)
+        except UnusableAnswer as exc:
+            return await self._final(chat, _retry_messages(messages, exc), usage, now, structured=True, retry=True)
+        usage.answer_json = "first_try"
+        return answer
+
+    async def _followup_round(self, requested: list[ToolCall], round_: FollowUp) -> None:
         done = await run_followup(
             requested,
             self.tools,
@@ -282,8 +370,6 @@ class Analyser:
             "triage follow-up tool calls",
             extra={"ran": len(done.evidence), "cut": len(done.cut), "ignored": len(done.ignored)},
         )
-        second = [*messages, ("user", followup_text(done, self.max_tool_calls))]
-        return await self._second(chat, second, usage, now, True)
 
     async def _reserve(self, messages: Messages, now: datetime, extra: str = "") -> int:
         estimate = sum(count_tokens(text) + 4 for _, text in messages) + self.settings.llm_max_output_tokens
@@ -319,7 +405,7 @@ class Analyser:
                 return TriageAnswer.model_validate(parsed)
             except ValidationError:
                 pass  # the text may still hold a usable object (some servers wrap it)
-        return parse_answer_text(_text_of(raw))
+        return _parse_noted(_text_of(raw), usage)
 
     async def _invoke(
         self, runnable: Runnable[Any, Any], messages: Messages, usage: LlmUsage, now: datetime, extra: str = ""
@@ -329,6 +415,9 @@ class Analyser:
         usage.calls += 1
         try:
             result = await runnable.ainvoke(messages)
+        except openai.LengthFinishReasonError as exc:
+            # the OpenAI client refuses a structured answer cut at the output limit; its text may still be repaired
+            result = _cut_reply(exc)
         except openai.BadRequestError:
             await self._settle(reserved, 0, now)
             raise
@@ -358,11 +447,28 @@ class Analyser:
             await self.budget.settle(spent - reserved, now)
 
 
+def _cut_reply(exc: openai.LengthFinishReasonError) -> AIMessage:
+    """The reply the client refused because it hit the output limit, as a message with its usage."""
+    completion = exc.completion
+    content = completion.choices[0].message.content if completion.choices else ""
+    usage = completion.usage
+    meta = (
+        {
+            "input_tokens": usage.prompt_tokens,
+            "output_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+        if usage is not None
+        else None
+    )
+    return AIMessage(content=content or "", usage_metadata=meta, response_metadata={"finish_reason": "length"})
+
+
 def _validated(data: Any) -> TriageAnswer:
     try:
         return TriageAnswer.model_validate(data)
     except ValidationError as exc:
-        raise LlmSkipped("the LLM answer was not valid JSON for the triage schema") from exc
+        raise UnusableAnswer("the LLM answer was not valid JSON for the triage schema") from exc
 
 
 def _text_of(message: BaseMessage | None) -> str:

@@ -20,7 +20,7 @@ from reports.models import Alert, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ToolCall
 from triage.analysis import Analyser, Analysis
 
-_EVIDENCE_ID = re.compile(r'"id": "([^"\\]{1,200})"')
+_EVIDENCE_ID = re.compile(r'"id": ?"([^"\\]{1,200})"')
 
 ToolPlan = list[tuple[str, dict[str, Any]]]
 

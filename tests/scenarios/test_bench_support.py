@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from bench.real_llm import score_deterministic, score_llm
+from reports.models import Evidence, Hypothesis, LlmUsage
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.loki import FakeLoki
 from tests.fakes.pbs import FakePbs
@@ -15,6 +17,7 @@ from tests.scenarios import all_scenarios, select
 from tests.scenarios.llm_script import ScenarioResponder, agent_tool_plan
 from tests.scenarios.world import make_alert
 from tests.support.llm_server import RecordedRequest
+from tests.support.sample_reports import sample_report
 from tools.langchain_tools import build_tools
 from tools.prometheus import PrometheusClient
 
@@ -74,3 +77,26 @@ def test_the_scripted_agent_calls_each_planned_tool_once_then_answers() -> None:
     final = responder(_request({"messages": history, "tools": tools}))
     assert not final.tool_calls and final.content
     assert responder.agent_calls == 3
+
+
+def test_the_real_llm_bench_scores_a_hypothesis_by_the_evidence_it_cites() -> None:
+    scenario = select(["oom_leak"])[0]
+    oom = Evidence(
+        id="chg-oom-1", source="loki", kind="oom", title="oom: Killed process 4821 (immich-server)", score=0.8
+    )
+    mem = Evidence(id="sat-mem-1", source="prometheus", kind="saturation", title="memory used rose", score=0.9)
+    usage = LlmUsage(model="m", calls=1, input_tokens=900, output_tokens=150, answer_json="first_try")
+    report = sample_report(
+        evidence=[mem, oom],
+        hypotheses=[
+            Hypothesis(title="memory pressure", confidence=0.8, evidence=["sat-mem-1"]),
+            Hypothesis(title="OOM kill", confidence=0.6, evidence=["chg-oom-1"]),
+        ],
+        llm=usage,
+    )
+    side = score_llm(scenario, report, 12.5)
+    assert (side.top_cites_causal, side.any_cites_causal, side.hypotheses) == (False, True, 2)
+    assert (side.prompt_tokens, side.completion_tokens, side.answer_json) == (900, 150, "first_try")
+    plain = score_deterministic(scenario, report, 0.4)
+    # the summary names the strongest items: memory first, the OOM kill second
+    assert (plain.top_cites_causal, plain.any_cites_causal) == (False, True)

@@ -7,6 +7,10 @@ An explicit loop, not a framework agent, so that every bound is ours to enforce:
          └── a bound is hit: tool-call limit, deadline, tool-output budget, unusable reply
                   └──► one last model call WITHOUT tools over what was gathered, plus a sentence saying what was cut
 
+A server that refuses the tool definitions (HTTP 400), or a model that writes a tool call as text instead of making it
+(small local models do), ends the loop the same way: the question is answered by the call without tools, and ``cut``
+says the answer had no live checks.
+
 The loop stops short of the deadline by ``final_answer_s`` so the last call has time to run. Tools are looked up in
 the registered set only: a model asking for any other name gets an error result, never an action.
 
@@ -28,6 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
@@ -39,11 +44,19 @@ from triage.agent.events import AskEvent, AskResult, AskSource, AskUsage, LlmFai
 from triage.agent.llm import describe_llm_error
 from triage.agent.redact import Redactor
 from triage.agent.toolrun import ToolOutcome, run_tool_calls
+from triage.llm_compat import text_tool_call
 from triage.settings import AskSettings
 from triage.tokens import count_tokens
 
 Emit = Callable[[AskEvent], Awaitable[None]]
 
+NO_TOOLS_REJECTED = (
+    "the model endpoint refused the request with tools (HTTP 400), so this answer was written without live checks"
+)
+NO_TOOLS_TEXT_CALL = (
+    "the model wrote a tool call as text instead of running it (no tool-calling support), "
+    "so this answer was written without live checks"
+)
 FINAL_INSTRUCTION = (
     "No more tools can be called for this question. Answer it now, as well as the results above allow, "
     "and say plainly what could not be checked."
@@ -176,6 +189,10 @@ class AskAgent:
             message, calls = _calls_of(reply)
             if not calls:
                 text = text_of(reply)
+                if text_tool_call(text, self.tools.keys()) is not None:
+                    # a model (or server) without tool calling writes the call as text: answer without tools
+                    run.add_cut(NO_TOOLS_TEXT_CALL)
+                    return None
                 if text.strip():
                     return text
                 run.add_cut("the model returned an empty reply")
@@ -243,6 +260,11 @@ class AskAgent:
             if first:
                 raise  # nothing was done yet: the question is refused, not answered from nothing
             run.add_cut("the hourly LLM token budget ran out, so no further checks were run")
+        except LlmFailed as exc:
+            if not isinstance(exc.__cause__, openai.BadRequestError):
+                raise
+            # small local servers reject tool definitions (HTTP 400): the question is answered without tools
+            run.add_cut(NO_TOOLS_REJECTED)
         return None
 
     async def _final_answer(self, run: _Run, messages: list[BaseMessage], emit: Emit, stream: AnswerStream) -> str:

@@ -8,6 +8,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from triage.agent.events import LlmNotConfigured
+from triage.llm_compat import output_limit_body
 from triage.settings import LlmSettings
 
 NOT_CONFIGURED = (
@@ -31,6 +32,8 @@ def build_chat_model(llm: LlmSettings) -> ChatOpenAI:
         timeout=llm.llm_timeout_s,
         max_retries=1,
         max_completion_tokens=llm.llm_max_output_tokens,
+        # servers that ignore max_completion_tokens (Ollama, llama.cpp) read max_tokens
+        extra_body=output_limit_body(llm) or None,
         streaming=True,
         stream_usage=True,
         temperature=0,
