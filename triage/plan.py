@@ -89,6 +89,11 @@ class Plan:
         return start, self.window_end
 
     @property
+    def previous_start(self) -> datetime:
+        """Start of the window of equal length just before this one: the baseline of the checks that compare."""
+        return self.window_start - (self.window_end - self.window_start)
+
+    @property
     def has_target(self) -> bool:
         return bool(self.instance or self.hosts or self.addresses or self.nodes or self.vmid is not None)
 

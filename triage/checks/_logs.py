@@ -31,6 +31,25 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _SPACES = re.compile(r"\s+")
 
+# the kind of change a log line announces; only a name and a nudge of the score, never what is read
+CHANGE_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        ("oom", r"out of memory|oom[-_ ]?kill|killed process|oom-killer|memory cgroup out of memory"),
+        ("reboot", r"reboot|system is rebooting|kernel: linux version|startup finished in"),
+        ("upgrade", r"upgrad|unpacking|dpkg|apt-get|unattended-upgrade|new version"),
+        ("deploy", r"deploy|rollout|rolled out|pulling image|image pulled|new release"),
+        # pvedaemon logs a guest's configuration change as "update VM 460: -memory 2048"
+        ("config", r"config(uration)? (changed|reload|updated)|reloading|reloaded|sighup|update (vm|ct) \d+:"),
+        ("restart", r"restart|started|starting|stopping|stopped|exited with|shutting down"),
+    )
+)
+
+
+def change_kind(line: str) -> str | None:
+    """The kind of change a log line announces (``oom``, ``reboot``, ``config`` …); None when it announces none."""
+    return next((kind for kind, pattern in CHANGE_KINDS if pattern.search(line)), None)
+
 
 def template(line: str) -> str:
     """A log line with its variable parts masked, so lines that differ only in them group together."""

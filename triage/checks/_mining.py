@@ -26,7 +26,7 @@ from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 
 from tools.loki import LogEntry
-from triage.checks._logs import clip, template
+from triage.checks._logs import change_kind, clip, template
 from triage.ranking import saturate
 
 # a cluster with at least this many variants in the baseline has an id-like parameter: a new variant is routine
@@ -123,11 +123,9 @@ def _miner() -> TemplateMiner:
 
 def prior(line: str) -> float:
     """How much a line's wording supports it being the story: error and change words count fully."""
-    from triage.checks.changes import classify  # the change vocabulary lives with the change timeline
-
     if DEBUG_WORDS.search(line) and not ERROR_WORDS.search(line):
         return PRIOR_DEBUG
-    if ERROR_WORDS.search(line) or classify(line) is not None:
+    if ERROR_WORDS.search(line) or change_kind(line) is not None:
         return 1.0
     return PRIOR_PLAIN
 

@@ -219,9 +219,6 @@ async def _signal(
     )
     if measured is None:
         return [signal]
-    rising = (
-        condition.kind != "below" if condition is not None and condition.kind in ("above", "below") else measured.z >= 0
-    )
     return [signal, *await _breakdown(ctx, prometheus, promql, rising, at)]
 
 
@@ -234,7 +231,7 @@ async def _breakdown(
     if query is None or query.replace(" ", "") == promql.replace(" ", ""):
         return []
     plan = ctx.plan
-    baseline_start = plan.window_start - (plan.window_end - plan.window_start)
+    baseline_start = plan.previous_start
     try:
         result = await prometheus.query_range(query, baseline_start, plan.window_end)
     except SourceError as exc:

@@ -5,14 +5,13 @@ tasks (start/stop/reboot, migrations, snapshots, config, updates); PBS maintenan
 verify, prune, sync); Grafana annotations (deploy markers, manual notes). A source that fails is reported on its
 own while the others still count. Backups, and failed maintenance of the datastore an alert names, are the backups
 check's. Log lines that announce a change (restarts, deploys, OOM kills, upgrades, reboots, config reloads) are found
-by the log pattern check, which reads every line and compares it with the window before; :data:`LOG_KINDS` is the
-vocabulary it names their kind with.
+by the log pattern check, which reads every line and compares it with the window before
+(:func:`triage.checks._logs.change_kind` names their kind).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -31,17 +30,6 @@ MAX_ITEMS = 10
 # tasks are looked up this far before the window, so a long job that began earlier and still runs is seen
 TASK_LOOKBACK_S = 12 * 3600
 OWN_ANNOTATION_TAG = "sre-triage"
-
-LOG_KINDS: tuple[tuple[str, str, float], ...] = (
-    ("oom", r"(?i)(out of memory|oom[-_ ]?kill|killed process|oom-killer|memory cgroup out of memory)", 0.9),
-    ("reboot", r"(?i)(reboot|system is rebooting|kernel: linux version|startup finished in)", 0.75),
-    ("upgrade", r"(?i)(upgrad|unpacking|dpkg|apt-get|unattended-upgrade|new version)", 0.65),
-    ("deploy", r"(?i)(deploy|rollout|rolled out|pulling image|image pulled|new release)", 0.7),
-    # pvedaemon logs a guest's configuration change as "update VM 460: -memory 2048"
-    ("config", r"(?i)(config(uration)? (changed|reload|updated)|reloading|reloaded|sighup|update (vm|ct) \d+:)", 0.65),
-    ("restart", r"(?i)(restart|started|starting|stopping|stopped|exited with|shutting down)", 0.55),
-)
-_LOG_KINDS = [(kind, re.compile(pattern), score) for kind, pattern, score in LOG_KINDS]
 
 PVE_TASK_KINDS: dict[str, tuple[str, float]] = {
     "qmstart": ("start", 0.6),
@@ -95,14 +83,6 @@ def _offset(at: datetime, ctx: CheckContext) -> str:
 def on_datastore(worker_id: str | None, datastore: str | None) -> bool:
     """Whether a PBS task (``worker_id`` like ``backup-hdd:vm/101`` or ``backup-hdd``) works on ``datastore``."""
     return bool(datastore and worker_id and worker_id.split(":", 1)[0] == datastore)
-
-
-def classify(line: str) -> tuple[str, float] | None:
-    """The kind of change a log line announces, with its weight; None when it announces none."""
-    for kind, pattern, score in _LOG_KINDS:
-        if pattern.search(line):
-            return kind, score
-    return None
 
 
 async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:

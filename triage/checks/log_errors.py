@@ -20,7 +20,7 @@ from reports.models import Evidence
 from tools.errors import SourceError
 from tools.loki import LogEntry, LokiClient
 from tools.selectors import logql_selector
-from triage.checks._logs import HOST_LOG_LABELS, any_of, choose_selectors
+from triage.checks._logs import HOST_LOG_LABELS, any_of, change_kind, choose_selectors
 from triage.checks._mining import Change, compare
 from triage.checks._neighbourhood import Place
 from triage.checks.context import CheckContext, evidence_id
@@ -79,8 +79,6 @@ def mentions(line: str, names: tuple[str, ...]) -> bool:
 def _evidence(
     ctx: CheckContext, place: Place, change: Change, ref: str, sampled: bool, target: tuple[str, ...] = ()
 ) -> Evidence:
-    from triage.checks.changes import classify
-
     item = change.template
     first, last = item.first, item.last
     assert first is not None and last is not None
@@ -91,8 +89,7 @@ def _evidence(
     )
     if began is not None:
         first = began
-    kind = classify(item.sample)
-    kind_name = kind[0] if kind is not None else "log_pattern"
+    kind_name = change_kind(item.sample) or "log_pattern"
     detail = f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S} UTC; pattern: {change.cluster_template[:200]}"
     if change.variants:
         detail += f"; {len(change.variants)} more variant(s), e.g. {change.variants[0][:200]}"
@@ -137,7 +134,7 @@ async def _place(
         return []
     plan = ctx.plan
     limit = ctx.settings.log_lines_max
-    previous_start = plan.window_start - (plan.window_end - plan.window_start)
+    previous_start = plan.previous_start
     (now, now_s), (before, before_s) = await asyncio.gather(
         _read(loki, selectors, plan.window_start, plan.window_end, limit),
         _read(loki, selectors, previous_start, plan.window_start, limit),
@@ -175,7 +172,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     if loki is None:
         return []
     plan = ctx.plan
-    previous_start = plan.window_start - (plan.window_end - plan.window_start)
+    previous_start = plan.previous_start
     labels, guest_name, places = await asyncio.gather(
         loki.labels(previous_start, plan.window_end), ctx.guest_name(), ctx.places()
     )

@@ -186,7 +186,7 @@ async def _place(ctx: CheckContext, prometheus: PrometheusClient, place: Place, 
             queries.append(selector(None, None, [Matcher("__name__", batch, "=~"), matchers[index]]))
     # the window before the triage window is the baseline: a slow change that began early in the triage window
     # would otherwise be its own baseline
-    baseline_start = plan.window_start - (plan.window_end - plan.window_start)
+    baseline_start = plan.previous_start
     results = await asyncio.gather(
         *(prometheus.query_range(q, baseline_start, plan.window_end, max_points=DISCOVERY_POINTS) for q in queries),
         return_exceptions=True,

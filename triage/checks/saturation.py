@@ -277,21 +277,6 @@ async def _target(ctx: CheckContext, prometheus: PrometheusClient, target: Targe
     return found
 
 
-# which resource each measure of this check reads, and how to tell it in an alert's query
-FAMILIES: dict[str, str] = {
-    "cpu": "cpu",
-    "steal": "cpu",
-    "pve_cpu": "cpu",
-    "memory": "memory",
-    "pve_memory": "memory",
-    "disk_space": "filesystem",
-    "disk_io": "io",
-    "iowait": "io",
-    "pve_disk_io": "io",
-    "network": "network",
-}
-
-
 def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Evidence]:
     """``evidence`` with the target's shifts of the resource the alert measures weighed down: the alert signal
     already shows them, and as a cause they only say the symptom again. A node's measures are a neighbour's and
@@ -299,11 +284,7 @@ def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Eviden
     out: list[Evidence] = []
     for item in evidence:
         target = str(item.data.get("target", ""))
-        if (
-            item.kind == "saturation"
-            and FAMILIES.get(str(item.data.get("metric"))) in families
-            and not target.startswith("node ")
-        ):
+        if item.kind == "saturation" and alert_families(item.ref) & families and not target.startswith("node "):
             item = as_symptom(item, "the resource the alert measures")
         out.append(item)
     return out
