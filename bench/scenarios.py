@@ -84,7 +84,7 @@ def per_capability(outcomes: list[Outcome]) -> dict[str, tuple[int, int]]:
     return dict(sorted(table.items()))
 
 
-def print_table(outcomes: list[Outcome], summary: dict[str, Any], *, verbose: bool) -> None:
+def print_table(outcomes: list[Outcome], summary: dict[str, Any], *, verbose: bool, shown: int = 5) -> None:
     header = f"{'scenario':<20} {'causal':>6} {'top3':>5} {'herring':>8} {'requests':>9} {'wall ms':>8}  per source"
     print(header)
     print("-" * len(header))
@@ -99,7 +99,7 @@ def print_table(outcomes: list[Outcome], summary: dict[str, Any], *, verbose: bo
         )
         if verbose or not o.causal_in_top:
             print(f"    cause: {o.scenario.causal.why}")
-            for i, e in enumerate(o.top(5), 1):
+            for i, e in enumerate(o.top(shown), 1):
                 print(f"    {i}. [{e.source}/{e.kind}] {e.score:.3f} {e.title[:110]}")
     print("-" * len(header))
     print(
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.scenarios", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the top 5 of every scenario")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the top items of every scenario")
+    parser.add_argument("--show", type=int, default=5, metavar="N", help="how many top items to show (default 5)")
     args = parser.parse_args(argv)
     # a failing check logs a warning by design (loki_down); the table reports it
     logging.basicConfig(level=logging.ERROR)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print_table(outcomes, summary, verbose=args.verbose)
+        print_table(outcomes, summary, verbose=args.verbose, shown=args.show)
     return 0
 
 
