@@ -171,3 +171,34 @@ async def test_an_unavailable_named_datastore_is_reported_with_its_error(world: 
     world.pbs.add_datastore("usb", error="mount point /mnt/usb is not mounted")
     items = await backups.run(world.context(make_alert({"datastore": "usb"}, starts_at=world.ago(5))))
     assert [e.title for e in items] == ["PBS datastore usb is unavailable: mount point /mnt/usb is not mounted"]
+
+
+async def test_a_failed_backup_says_why_in_its_title_from_its_task_log(world: EngineWorld) -> None:
+    reason = (
+        "ERROR: Backup of VM 440 failed - backup write data failed: unable to open chunk store 'offsite' - "
+        "No such file or directory (os error 2)"
+    )
+    world.proxmox.add_task(
+        node="pve1",
+        type="vzdump",
+        starttime=world.epoch_ago(30),
+        endtime=world.epoch_ago(6),
+        status="job errors",
+        log=["INFO: Starting Backup of VM 440 (lxc)", reason, "INFO: Failed at 02:28:01", "INFO: Backup job finished"],
+    )
+    world.pbs.add_datastore("offsite")
+    world.pbs.add_task(
+        "backup",
+        "offsite:ct/440",
+        starttime=world.epoch_ago(29),
+        endtime=world.epoch_ago(28),
+        status="unable to open chunk store",
+        log=["starting new backup on datastore 'offsite'"],
+    )
+    # a backup that went fine has nothing to explain: its log is not read
+    world.proxmox.add_task(node="pve2", type="vzdump", starttime=world.epoch_ago(20), endtime=world.epoch_ago(10))
+    items = await backups.run(world.context(make_alert({"instance": "pve1:9100"}, starts_at=world.ago(5))))
+    titles = sorted(e.title for e in items)
+    assert f"vzdump job on pve1 failed during the alert start: {reason}" in titles
+    assert "PBS backup offsite:ct/440 failed in the window: unable to open chunk store" in titles
+    assert "vzdump job on pve2 finished in the window" in titles

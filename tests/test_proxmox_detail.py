@@ -21,8 +21,15 @@ async def world() -> AsyncIterator[EngineWorld]:
 
 
 def test_the_telling_line_of_a_task_log_is_its_error() -> None:
+    # a bare "job errors" repeats the task's status: the line with the reason says more
     assert telling_line(["INFO: starting", "ERROR: unable to open chunk store", "TASK ERROR: job errors"]) == (
-        "job errors"
+        "ERROR: unable to open chunk store"
+    )
+    assert telling_line(["ERROR: x", "TASK ERROR: unable to acquire lock"]) == "unable to acquire lock"
+    assert telling_line(["INFO: starting", "TASK ERROR: job errors"]) == "job errors"
+    # an error with its reason beats a later line that only says "failed"
+    assert telling_line(["ERROR: Backup of VM 440 failed - no space left", "INFO: Failed at 02:28:01"]) == (
+        "ERROR: Backup of VM 440 failed - no space left"
     )
     assert telling_line(["INFO: starting", "WARN: skipped vm 101: lock", "TASK OK"]) == "WARN: skipped vm 101: lock"
     assert telling_line(["INFO: starting", "TASK OK"]) is None

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 
 from reports.models import Alert, History, Report, ReportStatus, utcnow
+from triage.chains import causes_first, same_events
 from triage.checks.context import CheckContext
 from triage.deps import Deps
 from triage.gather import gather
@@ -40,8 +41,9 @@ async def triage(
     evidence, sources = await gather(
         ctx, plan.checks, check_timeout_s=settings.check_timeout_s, deadline_s=settings.deadline_s
     )
+    evidence = same_events(evidence)
     onset = signal_onset(evidence, alert.starts_at, allowance_min=settings.slow_burn_min)
-    ranked = rank(evidence, alert.starts_at, onset=onset, persisting_half_life_min=settings.slow_burn_min)
+    ranked = causes_first(rank(evidence, alert.starts_at, onset=onset, persisting_half_life_min=settings.slow_burn_min))
     history = ctx.history or History(window_days=settings.history_days)
     analysis = await deps.analyser.analyse(alert, ranked, ctx.runbooks, history, now=now)
     base = report or Report(id=alert.occurrence_key, alert=alert)

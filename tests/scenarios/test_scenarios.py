@@ -31,10 +31,6 @@ KNOWN_GAPS: dict[str, str] = {
         "the USB disconnect on the backup server happened 50 minutes before the failing job; nothing ties the "
         "job's failure back to it in time"
     ),
-    "guest_memory_lowered_in_config": (
-        "the node's 'update VM' line ranks 7th behind the reboot and OOM kills that followed it; causes earlier in "
-        "a chain of changes are not yet preferred over their consequences"
-    ),
     "swap_thrash_tick_lag": "swap use ranks 5th behind memory pressure and disk reads that move with it",
 }
 MAX_LLM_CALLS = 2

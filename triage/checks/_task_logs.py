@@ -19,20 +19,32 @@ MAX_LOGS = 3
 LOG_LINES = 1000
 LONG_RUNNING_S = 1800
 LINE_CHARS = 200
-_TELLING = re.compile(
-    r"(?i)(\berror\b|\bfailed\b|\bfailure\b|unable|cannot|can't|no space|timed? ?out|refused|denied|abort|"
-    r"\bwarn(ing)?\b|not found|lock)"
+# what a task's log says when something went wrong, strongest first: an error with its reason, then softer words
+_TELLING: tuple[re.Pattern[str], ...] = (
+    re.compile(
+        r"(?i)(\berror\b|\berr:|unable|cannot|can't|could not|no space|no such|timed? ?out|refused|denied|"
+        r"i/o error|read-only)"
+    ),
+    re.compile(r"(?i)(\bfailed\b|\bfailure\b|abort|\bwarn(ing)?\b|not found|lock)"),
 )
 _TASK_END = re.compile(r"^TASK (ERROR|WARNINGS):\s*")
 
 
 def telling_line(lines: Sequence[str]) -> str | None:
-    """The line that says why a task ended as it did: ``TASK ERROR: …``, else the last error-like line."""
+    """The line that says why a task ended as it did: ``TASK ERROR: …`` when it gives a reason, else the last line
+    with an error and its reason (a bare ``TASK ERROR: job errors`` repeats the status), else that ``TASK ERROR``
+    text, else the last line with a softer word (``failed``, ``warning``)."""
+    strong, soft = _TELLING
+    ended = next((_TASK_END.sub("", line).strip() for line in reversed(lines) if line.startswith("TASK ERROR:")), None)
+    if ended and strong.search(ended):
+        return ended[:LINE_CHARS]
     for line in reversed(lines):
-        if line.startswith("TASK ERROR:"):
-            return _TASK_END.sub("", line).strip()[:LINE_CHARS] or None
+        if strong.search(line) and not line.startswith(("TASK OK", "TASK ERROR:")):
+            return line.strip()[:LINE_CHARS]
+    if ended:
+        return ended[:LINE_CHARS]
     for line in reversed(lines):
-        if _TELLING.search(line) and not line.startswith("TASK OK"):
+        if soft.search(line) and not line.startswith("TASK OK"):
             return line.strip()[:LINE_CHARS]
     return None
 

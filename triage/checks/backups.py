@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from reports.models import Evidence
 from tools.pbs import PbsTask
+from tools.proxmox_models import TaskBase
 from triage.checks._datastore import maintenance_tasks, named_datastore
+from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.changes import on_datastore
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 
@@ -50,6 +52,7 @@ def _item(
     failed: bool,
     ours: bool,
     ref: str,
+    story: str | None = None,
 ) -> Evidence | None:
     overlaps, covers = _overlap(start_s, end_s, ctx)
     if not overlaps:
@@ -66,13 +69,20 @@ def _item(
         id=evidence_id("bak", source, ident),
         source=source,
         kind="backup",
-        title=f"{title} {outcome}" + (" during the alert start" if covers else " in the window"),
+        title=f"{title} {outcome}"
+        + (" during the alert start" if covers else " in the window")
+        + (f": {story}" if story else ""),
         detail=f"started {offset:+.0f} min from the alert start, {duration}",
         at=started,
         score=min(1.0, score),
         ref=ref,
         data={"active_from": start_s, "active_until": end_s, "failed": failed},
     )
+
+
+def _worth_reading(ctx: CheckContext, task: TaskBase) -> bool:
+    """A failed or long-running backup that overlaps the window: its log says why."""
+    return worth_reading(task, ctx.now.timestamp()) and _overlap(task.starttime, task.endtime, ctx)[0]
 
 
 async def _nothing() -> list[PbsTask]:
@@ -90,10 +100,10 @@ async def _pbs(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
         pbs.datastores(),
         maintenance_tasks(ctx, pbs, named) if named else _nothing(),
     )
+    backups = [task for task in tasks if task.worker_type in PBS_BACKUP_TYPES]
+    stories = await task_stories(pbs, [(t.node, t.upid) for t in backups if _worth_reading(ctx, t)])
     items: list[Evidence] = []
-    for task in tasks:
-        if task.worker_type not in PBS_BACKUP_TYPES:
-            continue
+    for task in backups:
         worker = task.worker_id or ""
         ours = (vmid is not None and worker.split(":")[-1].split("/")[-1] == str(vmid)) or on_datastore(
             worker, ctx.plan.datastore
@@ -108,6 +118,7 @@ async def _pbs(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
             failed=task.failed,
             ours=ours,
             ref="/nodes/localhost/tasks",
+            story=stories.get(task.upid),
         )
         if item:
             items.append(item)
@@ -142,10 +153,10 @@ async def _vzdump(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
     if proxmox is None:
         return []
     since = int((ctx.plan.window_start - LOOKBACK).timestamp())
+    dumps = [task for task in await proxmox.tasks(since_s=since, limit=500) if task.type == "vzdump"]
+    stories = await task_stories(proxmox, [(t.node, t.upid) for t in dumps if _worth_reading(ctx, t)])
     items: list[Evidence] = []
-    for task in await proxmox.tasks(since_s=since, limit=500):
-        if task.type != "vzdump":
-            continue
+    for task in dumps:
         item = _item(
             ctx,
             ident=task.upid,
@@ -156,6 +167,7 @@ async def _vzdump(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
             failed=task.failed,
             ours=vmid is not None and task.vmid == vmid,
             ref=f"/nodes/{task.node}/tasks",
+            story=stories.get(task.upid),
         )
         if item:
             items.append(item)

@@ -129,6 +129,7 @@ async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
                     "upid": task.upid,
                     "type": task.type,
                     "vmid": task.vmid,
+                    "about_target": vmid is not None and task.vmid == vmid,
                     "active_from": task.starttime,
                     "active_until": task.endtime,
                 },

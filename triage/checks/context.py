@@ -76,16 +76,22 @@ class CheckContext:
 
     async def alert_promql(self) -> str | None:
         """The PromQL that fired: the generator URL's, else the Grafana rule's first query when it is PromQL."""
-        from triage.checks._rules import PROMQL, first_query, query_language  # _rules builds on this module
+        from triage.checks._rules import PROMQL  # _rules builds on this module
 
         if self.plan.expr:
             return self.plan.expr
+        return await self.rule_query(PROMQL)
+
+    async def rule_query(self, language: str) -> str | None:
+        """The text of the Grafana rule's first query when it is written in ``language`` (``promql``, ``logql``)."""
+        from triage.checks._rules import first_query, query_language  # _rules builds on this module
+
         try:
             rule = await self.rule()
         except SourceError:
             return None  # the alert signal check reports the failed rule look-up
         query = first_query(rule) if rule is not None else None
-        if query is None or query_language(query) != PROMQL:
+        if query is None or query_language(query) != language:
             return None
         return query.expr or None
 

@@ -20,9 +20,12 @@ from reports.models import Evidence
 from tools.errors import SourceError
 from tools.loki import LogEntry, LokiClient
 from tools.selectors import logql_selector
+from triage.checks._families import as_symptom
 from triage.checks._logs import HOST_LOG_LABELS, any_of, change_kind, choose_selectors
 from triage.checks._mining import Change, compare
 from triage.checks._neighbourhood import Place
+from triage.checks._restating import restates
+from triage.checks._rules import LOGQL
 from triage.checks.context import CheckContext, evidence_id
 
 NAME = "log_errors"
@@ -77,7 +80,13 @@ def mentions(line: str, names: tuple[str, ...]) -> bool:
 
 
 def _evidence(
-    ctx: CheckContext, place: Place, change: Change, ref: str, sampled: bool, target: tuple[str, ...] = ()
+    ctx: CheckContext,
+    place: Place,
+    change: Change,
+    ref: str,
+    sampled: bool,
+    target: tuple[str, ...] = (),
+    logql: str | None = None,
 ) -> Evidence:
     item = change.template
     first, last = item.first, item.last
@@ -95,15 +104,16 @@ def _evidence(
         detail += f"; {len(change.variants)} more variant(s), e.g. {change.variants[0][:200]}"
     if sampled:
         detail += "; the window has more lines than were read (TRIAGE_LOG_LINES_MAX)"
-    return Evidence(
+    # a neighbour's line that names the target (the node logging "update VM 460") is about the target
+    about_target = place.role == "target" or bool(target and mentions(item.sample, target))
+    found = Evidence(
         id=evidence_id("log", place.name, item.key),
         source="loki",
         kind=kind_name,
         title=place.describe(_title(change, kind_name)),
         detail=detail,
         at=first.at,
-        # a neighbour's line that names the target (the node logging "update VM 460") is about the target
-        score=change.score * (1.0 if target and mentions(item.sample, target) else place.weight),
+        score=change.score * (1.0 if about_target else place.weight),
         ref=ref,
         data={
             "count": item.count,
@@ -112,6 +122,7 @@ def _evidence(
             "template": item.key,
             "place": place.role,
             "where": place.name,
+            "about_target": about_target,
             # a message that began long before and goes on is a condition present at the alert
             "persisting": began is not None,
             # a pattern still logging at the alert's start is as close to it as evidence gets
@@ -119,6 +130,9 @@ def _evidence(
             "active_until": last.at.timestamp() + ACTIVE_SLACK_S,
         },
     )
+    if about_target and restates(item.sample, logql):
+        return as_symptom(found, "what the alert itself counts")
+    return found
 
 
 async def _place(
@@ -128,6 +142,7 @@ async def _place(
     place: Place,
     guest_name: str | None,
     target: tuple[str, ...] = (),
+    logql: str | None = None,
 ) -> list[Evidence]:
     selectors = place_selectors(available, ctx, place, guest_name)
     if not selectors:
@@ -150,7 +165,7 @@ async def _place(
     )
     ref = " or ".join(selectors)
     named = target if place.role != "target" else ()
-    return [_evidence(ctx, place, c, ref, sampled, named) for c in changes[:PER_PLACE]]
+    return [_evidence(ctx, place, c, ref, sampled, named, logql) for c in changes[:PER_PLACE]]
 
 
 async def _target_names(ctx: CheckContext, places: list[Place]) -> tuple[str, ...]:
@@ -173,13 +188,13 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         return []
     plan = ctx.plan
     previous_start = plan.previous_start
-    labels, guest_name, places = await asyncio.gather(
-        loki.labels(previous_start, plan.window_end), ctx.guest_name(), ctx.places()
+    labels, guest_name, places, logql = await asyncio.gather(
+        loki.labels(previous_start, plan.window_end), ctx.guest_name(), ctx.places(), ctx.rule_query(LOGQL)
     )
     available = set(labels)
     target = await _target_names(ctx, places)
     evidence = await ctx.search_places(
-        NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target)
+        NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target, logql)
     )
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
     return evidence[: ctx.settings.log_patterns_max]

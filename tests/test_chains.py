@@ -1,0 +1,80 @@
+"""Causes before consequences: one event reported twice, and a change lifted above what it set off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from reports.models import Evidence
+from triage.chains import CHAIN_MIN, causes_first, same_events
+from triage.checks._restating import line_filters, restates
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+UPID = "UPID:altair:0000A1F2:00B2C3D4:6745A0C1:qmreboot:460:root@pam:"
+
+
+def item(
+    ident: str, kind: str, score: float, minutes: float, *, ours: bool = True, source: str = "loki", **data: Any
+) -> Evidence:
+    return Evidence(
+        id=ident,
+        source=source,
+        kind=kind,
+        title=data.pop("title", ident),
+        score=score,
+        at=START + timedelta(minutes=minutes),
+        data={"about_target": ours, **data},
+    )
+
+
+def test_a_config_change_is_lifted_just_above_the_reboot_and_oom_kills_that_followed_it() -> None:
+    ranked = [
+        item("oom", "oom", 0.78, -4),
+        item("reboot", "reboot", 0.77, -8, source="proxmox"),
+        item("other", "log_pattern", 0.70, -3),
+        item("config", "config", 0.57, -9.5),
+    ]
+    result = causes_first(ranked)
+    assert [e.id for e in result] == ["config", "oom", "reboot", "other"]
+    assert result[0].score > 0.78
+    assert "followed 6 min later by: oom" in result[0].detail
+    assert result[0].data["consequence"] == "oom"
+
+
+def test_a_change_elsewhere_or_long_before_or_after_its_consequence_is_left_alone() -> None:
+    ranked = [
+        item("oom", "oom", 0.8, -4),
+        item("elsewhere", "config", 0.5, -6, ours=False),
+        item("long-before", "upgrade", 0.5, -4 - CHAIN_MIN - 1),
+        item("after", "deploy", 0.4, -2),
+    ]
+    result = causes_first(ranked)
+    assert [(e.id, e.score) for e in result] == [(e.id, e.score) for e in ranked]
+
+
+def test_a_change_already_above_its_consequence_keeps_its_score() -> None:
+    ranked = [item("deploy", "deploy", 0.9, -10), item("restart", "restart", 0.6, -9)]
+    assert causes_first(ranked) == ranked
+
+
+def test_a_log_line_announcing_a_listed_task_is_the_same_event() -> None:
+    task = item("task", "reboot", 0.77, -8, source="proxmox", upid=UPID)
+    line = item("line", "reboot", 0.6, -8, title=f"reboot: pvedaemon[2231]: <root@pam> starting task {UPID}")
+    unrelated = item("other", "reboot", 0.6, -8, title="reboot: starting task UPID:altair:0000BEEF:00B2C3D4:6745A0C1:x")
+    assert [e.id for e in same_events([task, line, unrelated])] == ["task", "other"]
+    # without the task in the report, the line is all there is
+    assert [e.id for e in same_events([line])] == ["line"]
+
+
+def test_logql_line_filters_are_read_with_both_quotings_and_escapes() -> None:
+    query = 'sum(count_over_time({host="rigel"} |= "finished with \\"errors\\"" |~ `job (failed|errors)` != "x" [5m]))'
+    assert line_filters(query) == [("=", 'finished with "errors"'), ("~", "job (failed|errors)")]
+
+
+def test_a_line_restates_a_log_rule_only_when_it_passes_every_positive_filter() -> None:
+    query = 'count_over_time({host="rigel"} |= "Backup job" |~ "finished with (errors|warnings)" [15m]) > 0'
+    assert restates("INFO: Backup job finished with errors", query)
+    assert not restates("INFO: Backup job finished successfully", query)
+    assert not restates("anything", 'rate({host="rigel"}[5m]) > 1')  # no line filter: nothing restates it
+    assert not restates("anything", None)
+    assert not restates("a(b", 'count_over_time({a="b"} |~ "(?P<x" [5m])')  # unreadable pattern decides nothing
