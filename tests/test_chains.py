@@ -78,3 +78,36 @@ def test_a_line_restates_a_log_rule_only_when_it_passes_every_positive_filter() 
     assert not restates("anything", 'rate({host="rigel"}[5m]) > 1')  # no line filter: nothing restates it
     assert not restates("anything", None)
     assert not restates("a(b", 'count_over_time({a="b"} |~ "(?P<x" [5m])')  # unreadable pattern decides nothing
+
+
+def shift(ident: str, score: float, minutes: float, where: str = "pollux") -> Evidence:
+    return item(ident, "metric_shift", score, minutes, ours=False, source="prometheus", where=where)
+
+
+def line(
+    ident: str, score: float, minutes: float, *, count: int = 1, new: bool = True, where: str = "pollux"
+) -> Evidence:
+    return item(ident, "log_pattern", score, minutes, ours=False, count=count, new=new, where=where)
+
+
+def test_a_new_message_is_lifted_above_the_shift_of_its_place_that_began_with_it() -> None:
+    ranked = [
+        shift("reads", 0.70, -13.5),
+        shift("guest-iowait", 0.58, -13, where="forgejo"),
+        line("resilver", 0.5, -14),
+    ]
+    result = causes_first(ranked)
+    assert [e.id for e in result] == ["resilver", "reads", "guest-iowait"]
+    assert result[0].data["consequence"] == "reads"
+
+
+def test_floods_old_messages_other_places_and_shifts_long_after_explain_nothing() -> None:
+    ranked = [
+        shift("reads", 0.70, -13.5),
+        line("flood", 0.5, -14, count=40),
+        line("known", 0.5, -14, new=False),
+        line("elsewhere", 0.5, -14, where="forgejo"),
+        line("too-early", 0.5, -14 - 6),
+        line("after", 0.5, -13.5 + 2),
+    ]
+    assert [e.id for e in causes_first(ranked)] == [e.id for e in ranked]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -35,6 +35,20 @@ def _cpu_idle(instance: str, start: datetime, end: datetime, busy_from_s: float 
     )
 
 
+def _cpu_waiting(instance: str, start: datetime, end: datetime, from_s: float) -> list[SyntheticSeries]:
+    """10 % busy throughout; from ``from_s`` on, 80 % of the time idle waiting on disks (iowait) instead of idle."""
+
+    def seconds(before: float, after: float) -> Callable[[float], float]:
+        return lambda t: before * t if t <= from_s else before * from_s + after * (t - from_s)
+
+    labels = {"instance": instance, "cpu": "0"}
+    return [
+        SyntheticSeries.from_fn("node_cpu_seconds_total", {**labels, "mode": "idle"}, start, end, fn=seconds(0.9, 0.1)),
+        SyntheticSeries.from_fn("node_cpu_seconds_total", {**labels, "mode": "iowait"}, start, end, fn=seconds(0, 0.8)),
+        SyntheticSeries.from_fn("node_cpu_seconds_total", {**labels, "mode": "user"}, start, end, fn=seconds(0.1, 0.1)),
+    ]
+
+
 @pytest.fixture(scope="module")
 def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, datetime]]:
     now = datetime.now(UTC).replace(microsecond=0)
@@ -44,6 +58,7 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dat
         _cpu_idle("web1:9100", start, now, None),
         _cpu_idle("db1:9100", start, now, span - SHIFT_MIN * 60),
         _cpu_idle("gone1:9100", start, now - timedelta(minutes=GONE_MIN), None),
+        *_cpu_waiting("io1:9100", start, now, span - SHIFT_MIN * 60),
         SyntheticSeries.constant("node_memory_MemTotal_bytes", {"instance": "db1:9100"}, 8 * GIB, start, now),
         SyntheticSeries.from_fn(
             "node_memory_MemAvailable_bytes",
@@ -92,6 +107,13 @@ async def test_cpu_that_jumped_before_the_alert_is_a_large_shift_with_its_onset(
     assert cpu.series and cpu.ref and 'instance="db1:9100"' in cpu.ref
     memory = next(e for e in items if e.data["metric"] == "memory")
     assert memory.score < 0.3
+
+
+async def test_time_waiting_on_disks_is_iowait_not_a_busy_processor(world: EngineWorld) -> None:
+    ctx = world.context(make_alert({"instance": "io1:9100"}, starts_at=world.ago(5)), world.deps("prometheus"))
+    items = {e.data["metric"]: e for e in await saturation.run(ctx)}
+    assert items["iowait"].score > 0.8, items["iowait"].title
+    assert items["cpu"].score < 0.3, items["cpu"].title
 
 
 async def test_guest_memory_climbing_to_its_limit_is_found_through_pve_exporter(world: EngineWorld) -> None:

@@ -7,12 +7,16 @@ together:
   UPID:…:qmreboot:460:…``) are the same event: the log line is dropped, the task (with its outcome) stays.
 - **A change and what applied it.** A deliberate change to the target (its configuration, an upgrade, a deployment,
   a migration, a rollback) that is followed within :data:`CHAIN_MIN` by a restart, reboot, stop or OOM kill of the
-  same target caused them: a memory limit lowered, then a reboot, then OOM kills. The later findings sit closer to
-  the alert and would outrank it, so the change takes the score of its strongest consequence (a hair above it) and
-  says what followed.
+  same target caused them: a memory limit lowered, then a reboot, then OOM kills. Only findings about the alert's
+  own target take part (``data["about_target"]``: its own logs, a neighbour's line naming it, a Proxmox task of its
+  guest), so an unrelated change elsewhere is never promoted.
+- **An announcement and its mark on the metrics.** A message a place never logged before, said once or a few times
+  (:data:`ANNOUNCE_MAX`), right before a series of the same place left its usual level (from
+  :data:`ANNOUNCE_BEFORE_MIN` before to :data:`ANNOUNCE_AFTER_MIN` after the line): the message names the activity
+  ("resilver started", "reindex begins"), the shift is its footprint. A flood of lines is not an announcement.
 
-Only findings about the alert's own target take part (``data["about_target"]``: its own logs, a neighbour's line
-naming it, a Proxmox task of its guest), so an unrelated change elsewhere is never promoted.
+In both, the later or bigger finding would outrank the one that explains it, so the explaining finding takes the
+score of the strongest finding it explains (a hair above it) and says what followed.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ CHAIN_MIN = 20.0
 LEAD = 1.02
 ACTIONS = frozenset({"config", "upgrade", "deploy", "migration", "rollback"})
 CONSEQUENCES = frozenset({"reboot", "restart", "start", "stop", "oom"})
+ANNOUNCE_MAX = 3
+ANNOUNCE_BEFORE_MIN = 1.0
+ANNOUNCE_AFTER_MIN = 5.0
 _UPID = re.compile(r"UPID:[^\s:]+:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8}:[^\s]+")
 
 
@@ -50,20 +57,41 @@ def same_events(evidence: Sequence[Evidence]) -> list[Evidence]:
     return kept
 
 
+def _applied(cause: Evidence, effect: Evidence) -> bool:
+    """``cause`` is a deliberate change of the target and ``effect`` a restart, reboot or OOM kill of it soon after."""
+    if cause.kind not in ACTIONS or effect.kind not in CONSEQUENCES:
+        return False
+    if not (cause.data.get("about_target") and effect.data.get("about_target")):
+        return False
+    assert cause.at is not None and effect.at is not None
+    return cause.at <= effect.at <= cause.at + timedelta(minutes=CHAIN_MIN)
+
+
+def _announced(cause: Evidence, effect: Evidence) -> bool:
+    """``cause`` is a new message said a few times and ``effect`` a series of the same place that moved right after."""
+    count = cause.data.get("count")
+    if cause.source != "loki" or not cause.data.get("new") or not isinstance(count, int) or count > ANNOUNCE_MAX:
+        return False
+    where = cause.data.get("where")
+    if effect.kind != "metric_shift" or where is None or effect.data.get("where") != where:
+        return False
+    assert cause.at is not None and effect.at is not None
+    before, after = timedelta(minutes=ANNOUNCE_BEFORE_MIN), timedelta(minutes=ANNOUNCE_AFTER_MIN)
+    return cause.at - before <= effect.at <= cause.at + after
+
+
 def causes_first(ranked: Sequence[Evidence]) -> list[Evidence]:
-    """Ranked ``ranked`` with each deliberate change of the target lifted just above the strongest restart, reboot
-    or OOM kill of the target that followed it within :data:`CHAIN_MIN`; best first."""
-    ours = [e for e in ranked if e.data.get("about_target") and e.at is not None]
+    """Ranked ``ranked`` with each finding that explains others (a change and what applied it, an announcement and
+    its mark on the metrics) lifted just above the strongest of them; best first."""
+    dated = [e for e in ranked if e.at is not None]
     lifted: dict[str, Evidence] = {}
-    for cause in ours:
-        if cause.kind not in ACTIONS or cause.at is None:
-            continue
-        horizon = cause.at + timedelta(minutes=CHAIN_MIN)
-        followers = [e for e in ours if e.kind in CONSEQUENCES and e.at is not None and cause.at <= e.at <= horizon]
-        strongest = max(followers, key=lambda e: e.score, default=None)
+    for cause in dated:
+        explained = [e for e in dated if e is not cause and (_applied(cause, e) or _announced(cause, e))]
+        strongest = max(explained, key=lambda e: e.score, default=None)
         if strongest is None or strongest.score <= cause.score:
             continue
-        minutes = (strongest.at - cause.at).total_seconds() / 60 if strongest.at else 0.0
+        assert cause.at is not None and strongest.at is not None
+        minutes = (strongest.at - cause.at).total_seconds() / 60
         lifted[cause.id] = cause.model_copy(
             update={
                 "score": round(min(1.0, strongest.score * LEAD), 4),

@@ -23,14 +23,6 @@ from triage.settings import LlmSettings
 SCENARIOS = all_scenarios()
 # Scenarios the engine does not solve yet, with the reason; strict, so a fix shows up as XPASS and must be removed here.
 KNOWN_GAPS: dict[str, str] = {
-    "zfs_resilver_on_node": (
-        "the resilver's one-line announcement on the node ranks 5th, below the guest's own IO symptoms and the "
-        "node's read surge"
-    ),
-    "pbs_disk_gone_behind_datastore": (
-        "the USB disconnect on the backup server happened 50 minutes before the failing job; nothing ties the "
-        "job's failure back to it in time"
-    ),
     "swap_thrash_tick_lag": "swap use ranks 5th behind memory pressure and disk reads that move with it",
 }
 MAX_LLM_CALLS = 2

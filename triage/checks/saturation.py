@@ -78,8 +78,13 @@ def host_queries(instance_matcher: Matcher, mountpoint: str | None) -> list[Metr
     if mountpoint:
         fs.append(Matcher("mountpoint", mountpoint))
     return [
+        # busy leaves out iowait and steal (idle time waiting on disks, time the hypervisor gave to other guests):
+        # they are measured on their own, and counting them as busy would blame the processor for a slow disk
         MetricQuery(
-            "cpu", "CPU busy", f"1 - avg by (instance) (rate({sel('node_cpu_seconds_total', mode='idle')}[5m]))"
+            "cpu",
+            "CPU busy",
+            f"1 - sum by (instance) (rate({sel('node_cpu_seconds_total', Matcher('mode', 'idle|iowait|steal', '=~'))}"
+            f"[5m])) / count by (instance) ({sel('node_cpu_seconds_total', mode='idle')})",
         ),
         MetricQuery(
             "memory",
