@@ -37,7 +37,7 @@ def test_a_config_change_is_lifted_just_above_the_reboot_and_oom_kills_that_foll
     result = causes_first(ranked)
     assert [e.id for e in result] == ["config", "oom", "reboot", "other"]
     assert result[0].score > 0.78
-    assert "followed 6 min later by: oom" in result[0].detail
+    assert "explains, 6 min later: oom" in result[0].detail
     assert result[0].data["consequence"] == "oom"
 
 
@@ -111,3 +111,14 @@ def test_floods_old_messages_other_places_and_shifts_long_after_explain_nothing(
         line("after", 0.5, -13.5 + 2),
     ]
     assert [e.id for e in causes_first(ranked)] == [e.id for e in ranked]
+
+
+def test_the_place_a_target_error_names_is_looked_at_around_the_error() -> None:
+    error = item("econnrefused", "log_pattern", 0.92, -4.8, points_at=["pgdb01"], place="target", where="photos01")
+    panic = item("panic", "log_pattern", 0.46, -5.2, ours=False, place="dependency", where="pgdb01")
+    weaker = item("terminating", "log_pattern", 0.37, -5.0, ours=False, place="dependency", where="pgdb01")
+    long_before = item("old", "log_pattern", 0.5, -40, ours=False, place="dependency", where="pgdb01")
+    unnamed = item("other-host", "log_pattern", 0.45, -5, ours=False, place="node", where="pve1")
+    result = causes_first([error, long_before, panic, unnamed, weaker])
+    assert [e.id for e in result] == ["panic", "econnrefused", "old", "other-host", "terminating"]
+    assert "explains, 0 min later: econnrefused" in result[0].detail

@@ -14,7 +14,8 @@ from tests.support.engine import EngineWorld, make_alert
 from tests.support.prometheus import PrometheusWorld, SyntheticSeries
 from tools.types import Point, Series
 from triage.checks import metric_shifts
-from triage.checks.metric_shifts import describe, rates, stem
+from triage.checks._stats import Shift
+from triage.checks.metric_shifts import describe, rates, running_out, stem
 from triage.settings import TriageSettings
 
 pytestmark = pytest.mark.slow
@@ -95,6 +96,8 @@ async def test_a_slow_fall_in_a_series_nobody_listed_is_found_and_named_in_plain
     inodes = next(e for e in items if "node_filesystem_files_free" in e.title)
     assert inodes.title.startswith("inodes: node_filesystem_files_free{device=/dev/vdb1, mountpoint=/var} fell")
     assert inodes.data["persisting"] is True and inodes.score > 0.5
+    # the free inodes are all but gone: the resource ran out, which outweighs a measure that only moved
+    assert inodes.title.endswith("of it gone") and inodes.data["running_out"] > 0.95 and inodes.score >= 0.75
     # flat series, the exporter's own goroutines and the alert's own measure are not findings
     assert not [t for t in titles if "SwapFree" in t or "go_goroutines" in t or "postfix_queue_length" in t]
 
@@ -133,3 +136,21 @@ def test_findings_are_described_by_the_labels_that_tell_them_apart() -> None:
         "SMART disk health: smartctl_device_attribute{attribute_name=Pending, device=sdc}"
     )
     assert stem("node_pressure_memory_waiting_seconds_total") == stem("node_pressure_memory_stalled_seconds_total")
+
+
+def _fell_to(last: float) -> tuple[Series, Shift]:
+    series = Series({}, [Point(0, 4e9), Point(60, 2e9), Point(120, last)])
+    return series, Shift(4e9, 1e8, 2e9, 4e9, -20.0, None, None)
+
+
+def test_a_gauge_of_what_is_left_runs_out_when_three_quarters_of_it_are_gone() -> None:
+    assert running_out("node_memory_SwapFree_bytes", *_fell_to(4e8), counter=False) == pytest.approx(0.9)
+    assert running_out("node_filesystem_avail_bytes", *_fell_to(0.0), counter=False) == 1.0
+    assert running_out("node_filesystem_avail_bytes", *_fell_to(2e9), counter=False) is None  # half is left
+    # Linux fills free memory with page cache: MemFree near zero is normal
+    assert running_out("node_memory_MemFree_bytes", *_fell_to(1e8), counter=False) is None
+    assert running_out("node_memory_Active_bytes", *_fell_to(1e8), counter=False) is None  # not a "left" gauge
+    assert running_out("node_filesystem_free_total", *_fell_to(1e8), counter=True) is None
+    series, _ = _fell_to(1e8)
+    rose = Shift(4e9, 1e8, 6e9, 7e9, 20.0, None, None)
+    assert running_out("node_memory_SwapFree_bytes", series, rose, counter=False) is None

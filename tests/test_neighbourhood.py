@@ -114,6 +114,7 @@ async def test_the_nodes_kernel_log_is_searched_and_says_where_it_came_from(worl
         at=world.ago(12),
     )
     world.loki.push({"host": "forgejo", "job": "docker"}, "request took 5s", at=world.ago(6))
+    world.loki.push({"host": "forgejo", "job": "docker"}, "cannot reach pve7: no route to host", at=world.ago(6))
     ctx = world.context(make_alert({"instance": "forgejo:9100"}, starts_at=world.ago(5)))
     items = {e.data["template"]: e for e in await log_errors.run(ctx)}
     io_error = items["blk_update_request: I/O error, dev sdb, sector <n> op <hex>:(READ)"]
@@ -123,3 +124,7 @@ async def test_the_nodes_kernel_log_is_searched_and_says_where_it_came_from(worl
     assert update.kind == "config"
     # both are single new lines with error or change words: only the place's weight tells them apart
     assert io_error.score == pytest.approx(update.score * WEIGHTS["node"])
+    assert update.data["about_target"] and not io_error.data["about_target"]
+    # a line of the target that names a neighbour points there; one that names none points nowhere
+    assert items["cannot reach pve7: no route to host"].data["points_at"] == ["pve7"]
+    assert "points_at" not in items["request took <n>s"].data

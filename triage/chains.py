@@ -15,8 +15,13 @@ together:
   :data:`ANNOUNCE_BEFORE_MIN` before to :data:`ANNOUNCE_AFTER_MIN` after the line): the message names the activity
   ("resilver started", "reindex begins"), the shift is its footprint. A flood of lines is not an announcement.
 
-In both, the later or bigger finding would outrank the one that explains it, so the explaining finding takes the
-score of the strongest finding it explains (a hair above it) and says what followed.
+- **An error that names where it comes from.** A line of the target that names another place of the neighbourhood
+  (``connect ECONNREFUSED 10.0.24.20:5432``, ``nfs: server apollo not responding``; ``data["points_at"]``) sends
+  the look there: the strongest finding of that place from :data:`POINTED_BEFORE_MIN` before the line to
+  :data:`POINTED_AFTER_MIN` after it is what the target suffers from.
+
+In all three, the later or bigger finding would outrank the one that explains it, so the explaining finding takes
+the score of the strongest finding it explains (a hair above it) and says what followed.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ CONSEQUENCES = frozenset({"reboot", "restart", "start", "stop", "oom"})
 ANNOUNCE_MAX = 3
 ANNOUNCE_BEFORE_MIN = 1.0
 ANNOUNCE_AFTER_MIN = 5.0
+POINTED_BEFORE_MIN = 15.0
+POINTED_AFTER_MIN = 2.0
 _UPID = re.compile(r"UPID:[^\s:]+:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8}:[^\s]+")
 
 
@@ -80,23 +87,53 @@ def _announced(cause: Evidence, effect: Evidence) -> bool:
     return cause.at - before <= effect.at <= cause.at + after
 
 
+def _pointed(ranked: Sequence[Evidence]) -> list[tuple[Evidence, Evidence]]:
+    """``(cause, effect)``: for each target line naming other places, the strongest finding of each named place
+    around it."""
+    links: list[tuple[Evidence, Evidence]] = []
+    for effect in ranked:
+        named = effect.data.get("points_at")
+        if effect.at is None or not isinstance(named, list):
+            continue
+        earliest = effect.at - timedelta(minutes=POINTED_BEFORE_MIN)
+        latest = effect.at + timedelta(minutes=POINTED_AFTER_MIN)
+        for where in named:
+            there = [
+                e
+                for e in ranked
+                if e.data.get("where") == where
+                and e.data.get("place") != "target"
+                and e.at is not None
+                and earliest <= e.at <= latest
+            ]
+            best = max(there, key=lambda e: e.score, default=None)
+            if best is not None:
+                links.append((best, effect))
+    return links
+
+
 def causes_first(ranked: Sequence[Evidence]) -> list[Evidence]:
     """Ranked ``ranked`` with each finding that explains others (a change and what applied it, an announcement and
-    its mark on the metrics) lifted just above the strongest of them; best first."""
+    its mark on the metrics, the place a target's error names) lifted just above the strongest of them; best first."""
     dated = [e for e in ranked if e.at is not None]
+    links = [(c, e) for c in dated for e in dated if e is not c and (_applied(c, e) or _announced(c, e))]
+    links += _pointed(dated)
+    strongest: dict[str, tuple[Evidence, Evidence]] = {}
+    for cause, effect in links:
+        if cause.id not in strongest or effect.score > strongest[cause.id][1].score:
+            strongest[cause.id] = (cause, effect)
     lifted: dict[str, Evidence] = {}
-    for cause in dated:
-        explained = [e for e in dated if e is not cause and (_applied(cause, e) or _announced(cause, e))]
-        strongest = max(explained, key=lambda e: e.score, default=None)
-        if strongest is None or strongest.score <= cause.score:
+    for cause, effect in strongest.values():
+        if effect.score <= cause.score:
             continue
-        assert cause.at is not None and strongest.at is not None
-        minutes = (strongest.at - cause.at).total_seconds() / 60
+        assert cause.at is not None and effect.at is not None
+        minutes = (effect.at - cause.at).total_seconds() / 60
+        when = f"{minutes:.0f} min later" if minutes >= 0 else f"{-minutes:.0f} min before"
         lifted[cause.id] = cause.model_copy(
             update={
-                "score": round(min(1.0, strongest.score * LEAD), 4),
-                "detail": f"{cause.detail}; followed {minutes:.0f} min later by: {strongest.title[:160]}".lstrip("; "),
-                "data": {**cause.data, "consequence": strongest.id},
+                "score": round(min(1.0, effect.score * LEAD), 4),
+                "detail": f"{cause.detail}; explains, {when}: {effect.title[:160]}".lstrip("; "),
+                "data": {**cause.data, "consequence": effect.id},
             }
         )
     result = [lifted.get(e.id, e) for e in ranked]

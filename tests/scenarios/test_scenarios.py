@@ -22,9 +22,7 @@ from triage.settings import LlmSettings
 
 SCENARIOS = all_scenarios()
 # Scenarios the engine does not solve yet, with the reason; strict, so a fix shows up as XPASS and must be removed here.
-KNOWN_GAPS: dict[str, str] = {
-    "swap_thrash_tick_lag": "swap use ranks 5th behind memory pressure and disk reads that move with it",
-}
+KNOWN_GAPS: dict[str, str] = {}
 MAX_LLM_CALLS = 2
 MAX_PROMPT_TOKENS = 6000
 REQUIRED_INCIDENTS = {

@@ -87,6 +87,7 @@ def _evidence(
     sampled: bool,
     target: tuple[str, ...] = (),
     logql: str | None = None,
+    others: tuple[Place, ...] = (),
 ) -> Evidence:
     item = change.template
     first, last = item.first, item.last
@@ -123,6 +124,8 @@ def _evidence(
             "place": place.role,
             "where": place.name,
             "about_target": about_target,
+            # the other places a target's line names ("connect ECONNREFUSED 10.0.24.20:5432"): where it comes from
+            **({"points_at": named} if (named := _named_places(item.sample, others)) else {}),
             # a message that began long before and goes on is a condition present at the alert
             "persisting": began is not None,
             # a pattern still logging at the alert's start is as close to it as evidence gets
@@ -135,6 +138,10 @@ def _evidence(
     return found
 
 
+def _named_places(line: str, places: tuple[Place, ...]) -> list[str]:
+    return [p.name for p in places if mentions(line, tuple(n for n in p.names if len(n) >= MIN_NAME_CHARS))]
+
+
 async def _place(
     ctx: CheckContext,
     loki: LokiClient,
@@ -143,6 +150,7 @@ async def _place(
     guest_name: str | None,
     target: tuple[str, ...] = (),
     logql: str | None = None,
+    others: tuple[Place, ...] = (),
 ) -> list[Evidence]:
     selectors = place_selectors(available, ctx, place, guest_name)
     if not selectors:
@@ -165,7 +173,8 @@ async def _place(
     )
     ref = " or ".join(selectors)
     named = target if place.role != "target" else ()
-    return [_evidence(ctx, place, c, ref, sampled, named, logql) for c in changes[:PER_PLACE]]
+    elsewhere = others if place.role == "target" else ()
+    return [_evidence(ctx, place, c, ref, sampled, named, logql, elsewhere) for c in changes[:PER_PLACE]]
 
 
 async def _target_names(ctx: CheckContext, places: list[Place]) -> tuple[str, ...]:
@@ -193,8 +202,9 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     )
     available = set(labels)
     target = await _target_names(ctx, places)
+    others = tuple(p for p in places if p.role != "target")
     evidence = await ctx.search_places(
-        NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target, logql)
+        NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target, logql, others)
     )
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
     return evidence[: ctx.settings.log_patterns_max]

@@ -59,6 +59,13 @@ SATURATION = re.compile(
     r"|pve_disk_read_bytes(_total)?|pve_disk_write_bytes|pve_disk_written_bytes_total)$"
 )
 COUNTER = re.compile(r"(_total|_count|_sum)$")
+# a gauge of what is left of something (free swap, free inodes, available bytes): when most of it is gone, the
+# resource is running out, the most common cause there is; Linux fills free memory with page cache by design, so
+# MemFree is no such gauge
+LEFT = re.compile(r"(?i)(free|avail|remaining)")
+NOT_LEFT = re.compile(r"^node_memory_MemFree_bytes$")
+# at most this share of its usual level left
+RUNNING_OUT_SHARE = 0.25
 _LABELS_SHOWN = frozenset({"__name__", "instance", "job", "host", "hostname", "nodename", "server", "id"})
 
 
@@ -108,13 +115,30 @@ def describe(metric: str, labels: dict[str, str], counter: bool) -> str:
     return f"{words}: {name}{rate}" if words else f"{name}{rate}"
 
 
+def running_out(metric: str, series: Series, found: Shift, *, counter: bool) -> float | None:
+    """How much of what was left is gone (0..1) when ``metric`` measures what is left of a resource and at most
+    :data:`RUNNING_OUT_SHARE` of its usual level remains; None otherwise."""
+    if counter or found.z >= 0 or found.baseline_mean <= 0 or not series.points:
+        return None
+    if not LEFT.search(metric) or NOT_LEFT.match(metric):
+        return None
+    left = max(0.0, series.points[-1].value) / found.baseline_mean
+    return 1.0 - left if left <= RUNNING_OUT_SHARE else None
+
+
 def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, found: Shift) -> Evidence:
     metric = series.labels.get("__name__", "series")
     what = describe(metric, series.labels, counter)
     direction = "rose" if found.z >= 0 else "fell"
+    gone = running_out(metric, series, found, counter=counter)
     title = place.describe(
         f"{what} {direction} from {_fmt(found.baseline_mean)} to {_fmt(found.recent_mean)} ({found.z:+.1f}σ)"
+        + (f", {gone:.0%} of it gone" if gone is not None else "")
     )
+    anomaly = saturate(abs(found.z), Z_HALF) * DISCOVERED_WEIGHT
+    if gone is not None:
+        # running out outweighs any shift of a measure that only moves: it is what the others wait on
+        anomaly = max(anomaly, 0.75 + 0.25 * gone)
     detail = f"baseline {_fmt(found.baseline_mean)} ± {_fmt(found.baseline_std)}, recent peak {_fmt(found.recent_peak)}"
     if found.onset is not None:
         offset = (found.onset - ctx.alert.starts_at).total_seconds() / 60
@@ -127,11 +151,18 @@ def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, fo
         title=title,
         detail=detail,
         at=found.onset or found.peak_at,
-        score=saturate(abs(found.z), Z_HALF) * DISCOVERED_WEIGHT * place.weight,
+        score=anomaly * place.weight,
         ref=f"{metric}{{{shown}}}",
         series=[(p.t, p.value) for p in series.points][-240:],
         # a level that moved and stayed moved is a condition still present at the alert, however early it began
-        data={"metric": metric, "z": round(found.z, 2), "place": place.role, "where": place.name, "persisting": True},
+        data={
+            "metric": metric,
+            "z": round(found.z, 2),
+            "place": place.role,
+            "where": place.name,
+            "persisting": True,
+            **({"running_out": round(gone, 3)} if gone is not None else {}),
+        },
     )
 
 
