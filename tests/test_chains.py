@@ -122,3 +122,21 @@ def test_the_place_a_target_error_names_is_looked_at_around_the_error() -> None:
     result = causes_first([error, long_before, panic, unnamed, weaker])
     assert [e.id for e in result] == ["panic", "econnrefused", "old", "other-host", "terminating"]
     assert "explains, 0 min later: econnrefused" in result[0].detail
+
+
+def test_a_change_and_a_restart_on_the_same_neighbour_are_linked_but_not_across_places() -> None:
+    upgrade = item("upgrade", "upgrade", 0.6, -12.5, ours=False, where="db02")
+    recovery = item("recovery", "restart", 0.62, -11, ours=False, where="db02")
+    other = item("other-upgrade", "upgrade", 0.3, -12, ours=False, where="cloud01")
+    result = causes_first([recovery, upgrade, other])
+    assert [e.id for e in result] == ["upgrade", "recovery", "other-upgrade"]
+    assert result[2].score == 0.3
+
+
+def test_findings_that_explain_the_same_shift_are_ordered_earliest_first() -> None:
+    reads = shift("reads", 0.59, -11, where="mdb01")
+    restart = line("restart", 0.46, -11.0, where="mdb01")
+    installed = line("installed", 0.46, -11.2, where="mdb01")
+    packages = line("packages", 0.46, -12.5, where="mdb01")
+    result = causes_first([restart, installed, packages, reads])
+    assert [e.id for e in result] == ["packages", "installed", "restart", "reads"]

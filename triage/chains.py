@@ -5,11 +5,12 @@ together:
 
 - **One event, two findings.** A Proxmox task and the node's log line announcing it (``starting task
   UPID:…:qmreboot:460:…``) are the same event: the log line is dropped, the task (with its outcome) stays.
-- **A change and what applied it.** A deliberate change to the target (its configuration, an upgrade, a deployment,
-  a migration, a rollback) that is followed within :data:`CHAIN_MIN` by a restart, reboot, stop or OOM kill of the
-  same target caused them: a memory limit lowered, then a reboot, then OOM kills. Only findings about the alert's
-  own target take part (``data["about_target"]``: its own logs, a neighbour's line naming it, a Proxmox task of its
-  guest), so an unrelated change elsewhere is never promoted.
+- **A change and what applied it.** A deliberate change (a configuration, an upgrade, a deployment, a migration, a
+  rollback) that is followed within :data:`CHAIN_MIN` by a restart, reboot, stop or OOM kill of the same place
+  caused them: a memory limit lowered, then a reboot, then OOM kills; a database upgraded, then restarted into
+  crash recovery. Both must be about the alert's target (``data["about_target"]``: its own logs, a neighbour's line
+  naming it, a Proxmox task of its guest) or found on the same place (``data["where"]``), so a change is never
+  credited with another host's restart.
 - **An announcement and its mark on the metrics.** A message a place never logged before, said once or a few times
   (:data:`ANNOUNCE_MAX`), right before a series of the same place left its usual level (from
   :data:`ANNOUNCE_BEFORE_MIN` before to :data:`ANNOUNCE_AFTER_MIN` after the line): the message names the activity
@@ -21,11 +22,13 @@ together:
   :data:`POINTED_AFTER_MIN` after it is what the target suffers from.
 
 In all three, the later or bigger finding would outrank the one that explains it, so the explaining finding takes
-the score of the strongest finding it explains (a hair above it) and says what followed.
+the score of the strongest finding it explains (a hair above it) and says what followed. Several findings that
+explain the same one are ordered by time, earliest first: a package list announced before the restart it led to.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -65,10 +68,13 @@ def same_events(evidence: Sequence[Evidence]) -> list[Evidence]:
 
 
 def _applied(cause: Evidence, effect: Evidence) -> bool:
-    """``cause`` is a deliberate change of the target and ``effect`` a restart, reboot or OOM kill of it soon after."""
+    """``cause`` is a deliberate change of a place and ``effect`` a restart, reboot or OOM kill of it soon after: both
+    about the target, or both found on the same place."""
     if cause.kind not in ACTIONS or effect.kind not in CONSEQUENCES:
         return False
-    if not (cause.data.get("about_target") and effect.data.get("about_target")):
+    where = cause.data.get("where")
+    same_place = where is not None and effect.data.get("where") == where
+    if not (same_place or (cause.data.get("about_target") and effect.data.get("about_target"))):
         return False
     assert cause.at is not None and effect.at is not None
     return cause.at <= effect.at <= cause.at + timedelta(minutes=CHAIN_MIN)
@@ -137,5 +143,7 @@ def causes_first(ranked: Sequence[Evidence]) -> list[Evidence]:
             }
         )
     result = [lifted.get(e.id, e) for e in ranked]
-    result.sort(key=lambda e: -e.score)  # stable: ties keep the ranking's order
+    # findings lifted to the same score explain the same thing: the earliest set the others off; other ties keep the
+    # ranking's order (the sort is stable)
+    result.sort(key=lambda e: (-e.score, e.at.timestamp() if e.id in lifted and e.at is not None else math.inf))
     return result

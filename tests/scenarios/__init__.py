@@ -14,6 +14,7 @@ def all_scenarios() -> list[Scenario]:
     from tests.scenarios import (
         catalog_alerting,
         catalog_changes,
+        catalog_crossing,
         catalog_drift,
         catalog_neighbourhood,
         catalog_outages,
@@ -27,6 +28,7 @@ def all_scenarios() -> list[Scenario]:
         *catalog_alerting.SCENARIOS,
         *catalog_neighbourhood.SCENARIOS,
         *catalog_drift.SCENARIOS,
+        *catalog_crossing.SCENARIOS,
     ]
     names = [s.name for s in scenarios]
     duplicates = sorted({n for n in names if names.count(n) > 1})

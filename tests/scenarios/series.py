@@ -68,7 +68,7 @@ def _gauge(
         if present is not None and present(minute) < 0.5:
             continue
         value = shape(minute) * scale
-        points.append((at, max(0.0, value * (1 + rng.uniform(-noise, noise)))))
+        points.append((at, value * (1 + rng.uniform(-noise, noise))))
     return SyntheticSeries(name, dict(labels), points)
 
 

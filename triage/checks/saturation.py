@@ -282,6 +282,28 @@ async def _target(ctx: CheckContext, prometheus: PrometheusClient, target: Targe
     return found
 
 
+# the resource each query measures (see triage.checks._families); the CPU busy query names the iowait mode only to
+# leave it out, so its text would say "io"
+RESOURCE_OF: dict[str, str] = {
+    "cpu": "cpu",
+    "steal": "cpu",
+    "pve_cpu": "cpu",
+    "memory": "memory",
+    "pve_memory": "memory",
+    "disk_space": "filesystem",
+    "disk_io": "io",
+    "iowait": "io",
+    "pve_disk_io": "io",
+    "network": "network",
+}
+
+
+def resources(item: Evidence) -> frozenset[str]:
+    """The resources a saturation finding measures: its query's, else read from the query's text."""
+    known = RESOURCE_OF.get(str(item.data.get("metric", "")))
+    return frozenset({known}) if known else alert_families(item.ref)
+
+
 def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Evidence]:
     """``evidence`` with the target's shifts of the resource the alert measures weighed down: the alert signal
     already shows them, and as a cause they only say the symptom again. A node's measures are a neighbour's and
@@ -289,7 +311,7 @@ def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Eviden
     out: list[Evidence] = []
     for item in evidence:
         target = str(item.data.get("target", ""))
-        if item.kind == "saturation" and alert_families(item.ref) & families and not target.startswith("node "):
+        if item.kind == "saturation" and resources(item) & families and not target.startswith("node "):
             item = as_symptom(item, "the resource the alert measures")
         out.append(item)
     return out
