@@ -311,10 +311,171 @@ LIBRARY_SCAN_DURING_SCRUB = Scenario(
     guests=[Guest(550, "media01", "mirfak", ips=["10.0.33.50"], maxmem_gb=8)],
 )
 
+MQTT_BROKER_CONFIG_TYPO = Scenario(
+    name="mqtt_broker_reload_with_a_typo",
+    tags=("neighbourhood:topology", "config-change", "vocabulary-free"),
+    story=(
+        "Home Assistant on hass01 talks to the Mosquitto broker on mqtt01, declared as its dependency. Eight "
+        "minutes before the alert someone adds a listener to mosquitto.conf with a typo and restarts the broker; "
+        "mosquitto logs the bad option and exits, and systemd gives up restarting it. Home Assistant logs that it "
+        "was disconnected from mqtt01 and every Zigbee sensor becomes unavailable."
+    ),
+    alert=AlertSpec(
+        "HomeAssistantSensorsUnavailable",
+        {"instance": "hass01:8123", "job": "homeassistant", "severity": "warning"},
+        {"summary": "More than 20 Home Assistant entities are unavailable"},
+        generator_expr='count(homeassistant_entity_available{instance="hass01:8123"} == 0) > 20',
+    ),
+    causal=Expect(
+        "mosquitto on mqtt01 refused its edited configuration",
+        sources=("loki",),
+        words=(("mosquitto", "error"), ("mosquitto", "config"), ("listener",)),
+    ),
+    topology={"hosts": {"hass01": {"depends_on": ["mqtt01"]}}},
+    hosts=[Host("hass01:9100"), node_host("mqtt01", net_mbps=step(0.8, 0.05, -8))],
+    raw=[
+        Raw(
+            "homeassistant_entity_available",
+            {"instance": "hass01:8123", "job": "homeassistant", "entity": f"sensor.zigbee_{i}"},
+            step(1.0, 0.0, -7.5),
+            noise=False,
+        )
+        for i in range(24)
+    ],
+    logs=[
+        *background("hass01"),
+        *background("mqtt01"),
+        Log(
+            journal("mqtt01", "mosquitto.service"),
+            -8.1,
+            'mosquitto[771]: 1764471124: Error: Unknown configuration variable "listner".',
+        ),
+        Log(
+            journal("mqtt01", "mosquitto.service"),
+            -8.1,
+            "mosquitto[771]: 1764471124: Error found at /etc/mosquitto/conf.d/lan.conf:3.",
+        ),
+        Log(
+            journal("mqtt01", "systemd"),
+            -7.9,
+            "systemd[1]: mosquitto.service: Start request repeated too quickly.",
+        ),
+        Log(
+            container("hass01", "homeassistant"),
+            -8,
+            "2026-11-30 03:12:04.118 ERROR (MainThread) [homeassistant.components.mqtt.client] Disconnected from "
+            "MQTT server mqtt01:1883 (7)",
+        ),
+        Log(
+            container("hass01", "homeassistant"),
+            -7.8,
+            "2026-11-30 03:12:16.002 WARNING (MainThread) [homeassistant.components.mqtt.client] Error re-connecting "
+            "to MQTT server due to exception: [Errno 111] Connection refused",
+            repeat=40,
+            every_s=10,
+        ),
+    ],
+)
+
+NIC_FLAPPING_ON_NODE = Scenario(
+    name="nic_flapping_on_node",
+    tags=("neighbourhood:node", "node-kernel-log", "vocabulary-free"),
+    story=(
+        "The uplink of node hadar sits on a switch port with a failing cable. From twelve minutes before the alert "
+        "the node's kernel logs the NIC going down and up again every couple of minutes; the bridge ports of its "
+        "guests go with it. The blackbox probe of the Paperless VM on hadar loses a third of its pings."
+    ),
+    alert=AlertSpec(
+        "BlackboxProbeFailing",
+        {"instance": "paperless01", "job": "blackbox-icmp", "severity": "warning"},
+        {"summary": "ICMP probe of paperless01 failing"},
+        generator_expr='avg_over_time(probe_success{instance="paperless01",job="blackbox-icmp"}[5m]) < 0.8',
+    ),
+    causal=Expect(
+        "hadar's NIC keeps losing its link",
+        sources=("loki",),
+        words=(("link is down",), ("link down",), ("nic link",)),
+    ),
+    hosts=[Host("paperless01:9100"), node_host("hadar")],
+    raw=[
+        Raw(
+            "probe_success",
+            {"instance": "paperless01", "job": "blackbox-icmp"},
+            lambda m: 1.0 if m < -12 else (0.0 if int(m * 3) % 3 == 0 else 1.0),
+            noise=False,
+        )
+    ],
+    logs=[
+        *background("paperless01"),
+        *background("hadar"),
+        Log(kernel("hadar"), -12, "igb 0000:03:00.0 enp3s0: igb: enp3s0 NIC Link is Down", repeat=6, every_s=120),
+        Log(
+            kernel("hadar"),
+            -11.9,
+            "igb 0000:03:00.0 enp3s0: igb: enp3s0 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: RX/TX",
+            repeat=6,
+            every_s=120,
+        ),
+        Log(
+            kernel("hadar"),
+            -11.95,
+            "vmbr0: port 1(enp3s0) entered disabled state",
+            repeat=6,
+            every_s=120,
+        ),
+    ],
+    nodes=[Node("hadar")],
+    guests=[Guest(560, "paperless01", "hadar", ips=["10.0.34.60"])],
+)
+
+LONG_TRANSACTION_BLOCKS_SHOP = Scenario(
+    name="long_transaction_blocks_the_shop",
+    tags=("metric-discovery", "app-metric", "slow-burn"),
+    story=(
+        "On shop01 a reporting script opens a transaction on the PostgreSQL database 'shop' and forgets to close "
+        "it, forty minutes before the alert. Its locks pile up slowly behind one table; the oldest transaction "
+        "grows to forty minutes, the waiting queries grow with it, and the web shop's 99th-percentile latency "
+        "finally crosses two seconds."
+    ),
+    alert=AlertSpec(
+        "ShopLatencyHigh",
+        {"instance": "shop01:9113", "job": "shop", "severity": "warning"},
+        {"summary": "p99 latency of the shop above 2 s"},
+        generator_expr='shop_request_duration_p99_seconds{instance="shop01:9113"} > 2',
+    ),
+    causal=Expect(
+        "a transaction has stayed open for forty minutes",
+        words=(("max_tx_duration",), ("transaction",)),
+    ),
+    supporting=[Expect("queries wait on locks", words=(("lock",),))],
+    hosts=[Host("shop01:9100")],
+    raw=[
+        Raw(
+            "shop_request_duration_p99_seconds",
+            {"instance": "shop01:9113", "job": "shop"},
+            lambda m: 0.3 if m < -40 else 0.3 + 1.9 * min(1.0, (m + 40) / 40),
+        ),
+        Raw(
+            "pg_stat_activity_max_tx_duration",
+            {"instance": "shop01:9187", "job": "postgres", "datname": "shop", "state": "idle in transaction"},
+            lambda m: 2.0 if m < -40 else 2.0 + (m + 40) * 60,
+        ),
+        Raw(
+            "pg_locks_count",
+            {"instance": "shop01:9187", "job": "postgres", "datname": "shop", "mode": "rowexclusivelock"},
+            lambda m: 3.0 if m < -40 else 3.0 + (m + 40) * 1.5,
+        ),
+    ],
+    logs=[*background("shop01")],
+)
+
 SCENARIOS = [
     MARIADB_UPGRADE_BEHIND_NEXTCLOUD,
     CLOCK_LOST_IN_SUSPEND,
     ONE_SERVICE_BEHIND_THE_PROXY,
     NODE_REBOOT_LEFT_GUEST_STOPPED,
     LIBRARY_SCAN_DURING_SCRUB,
+    MQTT_BROKER_CONFIG_TYPO,
+    NIC_FLAPPING_ON_NODE,
+    LONG_TRANSACTION_BLOCKS_SHOP,
 ]
