@@ -116,3 +116,6 @@ def test_the_signal_onset_is_bounded_by_the_slow_burn_allowance() -> None:
     later = signal.model_copy(update={"data": {"onset": (START - timedelta(minutes=7)).timestamp()}})
     assert signal_onset([later], START, allowance_min=60) == START - timedelta(minutes=7)
     assert signal_onset([item("other", 0.5, -3)], START, allowance_min=60) is None
+    # a rule that must hold for an hour before it fires began moving at least that much earlier
+    pending = signal.model_copy(update={"data": {**signal.data, "pending_s": 3600}})
+    assert signal_onset([pending], START, allowance_min=60) == START - timedelta(minutes=120)

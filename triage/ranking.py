@@ -84,11 +84,14 @@ def effective_time(item: Evidence, starts_at: datetime) -> datetime | None:
 
 
 def signal_onset(evidence: Iterable[Evidence], starts_at: datetime, *, allowance_min: float) -> datetime | None:
-    """When the alert's own signal began moving (its ``onset``), no earlier than ``allowance_min`` before the start."""
+    """When the alert's own signal began moving (its ``onset``), no earlier than ``allowance_min`` plus the rule's
+    pending period (``for``, when the signal knows it) before the start."""
     for item in evidence:
         began = item.data.get("onset") if item.kind == "alert_signal" else None
         if isinstance(began, int | float) and math.isfinite(began):
-            earliest = starts_at - timedelta(minutes=allowance_min)
+            pending = item.data.get("pending_s")
+            pending_min = float(pending) / 60 if isinstance(pending, int | float) and math.isfinite(pending) else 0.0
+            earliest = starts_at - timedelta(minutes=allowance_min + max(0.0, pending_min))
             return max(earliest, min(starts_at, datetime.fromtimestamp(began, starts_at.tzinfo)))
     return None
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from reports.models import Evidence
 from tools.errors import SourceError
 from tools.grafana import AlertRule
+from tools.numbers import duration_s
 from tools.prometheus import PrometheusClient
 from tools.types import Point, Series
 from triage.checks._breakdown import Part, breakdown_query, distinguishing, dominant, measured_side, movers
@@ -140,7 +141,11 @@ def _onset(points: list[Point], measured: Shift, condition: Condition | None) ->
 
 
 async def _signal(
-    ctx: CheckContext, prometheus: PrometheusClient, promql: str, condition: Condition | None
+    ctx: CheckContext,
+    prometheus: PrometheusClient,
+    promql: str,
+    condition: Condition | None,
+    pending_s: float | None = None,
 ) -> list[Evidence]:
     # ``x > 0.8`` returns samples only while it holds: its measure ``x`` shows the baseline and when it began moving
     measure = measured_side(promql)
@@ -215,6 +220,8 @@ async def _signal(
             "thresholds": list(condition.thresholds) if condition is not None else [],
             # when the rule's expression began moving: ranking measures proximity from it
             "onset": onset.timestamp(),
+            # how long the condition had to hold before the rule fired (its ``for``), when known
+            **({"pending_s": pending_s} if pending_s else {}),
         },
     )
     if measured is None:
@@ -294,9 +301,10 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     if promql is None and rule is not None:
         promql, note = _rule_query(ctx, rule)
     prometheus = ctx.deps.prometheus
+    pending_s = await _pending_s(ctx, rule)
     parts = {
         "grafana": _health(ctx, rule),
-        "prometheus": _signal(ctx, prometheus, promql, rule_condition(promql, rule))
+        "prometheus": _signal(ctx, prometheus, promql, rule_condition(promql, rule), pending_s)
         if prometheus is not None and promql
         else _none(),
     }
@@ -318,6 +326,16 @@ async def run(ctx: CheckContext) -> list[Evidence]:
             raise failures[0]
         raise CheckFailed("; ".join(describe_error(f) for f in failures))
     return evidence
+
+
+async def _pending_s(ctx: CheckContext, rule: AlertRule | None) -> float | None:
+    """How long the rule's condition must hold before it fires (a Grafana rule's ``for``), when the rule is known."""
+    if rule is None and ctx.deps.grafana is not None and ctx.plan.rule_uid:
+        try:
+            rule = await ctx.rule()  # shared with the other checks: no second request
+        except SourceError:
+            return None
+    return duration_s(rule.for_) if rule is not None else None
 
 
 async def _none() -> list[Evidence]:
