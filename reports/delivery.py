@@ -24,7 +24,8 @@ from reports.text import one_line
 from tools.errors import SourceError, SourceHTTPError
 from tools.grafana import GrafanaClient
 
-TAG = "sre-triage"
+# the tag every annotation of a report carries; the change check ignores annotations with it (its own)
+ANNOTATION_TAG = "sre-triage"
 REPORT_TAG_PREFIX = "report:"
 MAX_TAG_CHARS = 100
 RETRY_BASE_S = 5.0
@@ -51,7 +52,7 @@ def report_tag(report_id: str) -> str:
 
 def annotation_tags(report: Report) -> list[str]:
     """``sre-triage``, the alert name, the severity (when set) and ``report:<id>``, de-duplicated."""
-    tags = [TAG, one_line(report.alert.alertname, MAX_TAG_CHARS)]
+    tags = [ANNOTATION_TAG, one_line(report.alert.alertname, MAX_TAG_CHARS)]
     if report.alert.severity:
         tags.append(one_line(report.alert.severity, MAX_TAG_CHARS))
     tags.append(report_tag(report.id))

@@ -21,7 +21,7 @@ from redis.asyncio import ConnectionPool
 from redis.commands.core import AsyncScript
 
 from reports.models import Alert, AlertStatus
-from triage.constants import JOB_RESOLVE, JOB_TRIAGE, QUEUE_NAME, RESOLVE_JOB_PREFIX, TRIAGE_JOB_PREFIX
+from triage.constants import JOB_RESOLVE, JOB_TRIAGE, QUEUE_NAME, resolve_job_id, triage_job_id
 
 # Short timeouts, no start-up retries: the API must answer 503 quickly instead of hanging the sender.
 CONNECT_TIMEOUT_S = 2
@@ -94,8 +94,8 @@ def queue_client(redis_url: str) -> ArqRedis:
 def job_for(alert: Alert) -> tuple[str, str]:
     """(function name, job id) for an alert: the job id is the dedup key of that occurrence and status."""
     if alert.status is AlertStatus.resolved:
-        return JOB_RESOLVE, RESOLVE_JOB_PREFIX + alert.occurrence_key
-    return JOB_TRIAGE, TRIAGE_JOB_PREFIX + alert.occurrence_key
+        return JOB_RESOLVE, resolve_job_id(alert.occurrence_key)
+    return JOB_TRIAGE, triage_job_id(alert.occurrence_key)
 
 
 # KEYS: job key, result key, queue. ARGV: expiry (ms), encoded job, score (ms), job id.
