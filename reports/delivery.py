@@ -21,6 +21,7 @@ from reports.links import LinkSigner, SettingsLike
 from reports.models import AnnotationRef, DeliveryState, Report
 from reports.render import render_annotation_text
 from reports.text import one_line
+from tools.backoff import backoff_delay_s
 from tools.errors import SourceError, SourceHTTPError
 from tools.grafana import GrafanaClient
 
@@ -43,7 +44,7 @@ class DeliveryError(Exception):
 
 def retry_delay_s(attempt: int) -> float:
     """Backoff before delivery attempt ``attempt + 1`` (attempt counts from 1): 5 s, 10 s, 20 s … up to 5 min."""
-    return float(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** max(0, attempt - 1)))
+    return backoff_delay_s(attempt, first_s=RETRY_BASE_S, cap_s=RETRY_MAX_S)
 
 
 def report_tag(report_id: str) -> str:
