@@ -13,10 +13,10 @@ shutdown:
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 
 from fastapi import APIRouter, FastAPI
 
@@ -30,29 +30,58 @@ from webhook.metrics import IntakeMetrics
 
 log = logging.getLogger("webhook.app")
 
-# The API's routers, one module each, included in this order. Adding a feature's routes is one line here; a module
-# that is not part of this build yet is skipped. A router may bring its own lifespan (FastAPI merges it).
-INTAKE_ROUTERS: tuple[str, ...] = ("webhook.intake", "webhook.health")
-ROUTERS: tuple[str, ...] = (
-    *INTAKE_ROUTERS,
-    "webhook.login_routes",
-    "webhook.reports_routes",
-    "webhook.digest_routes",
-    "webhook.ask_routes",
-)
+RouterLoader = Callable[[], APIRouter]
 
 
-def _router(module_name: str) -> APIRouter | None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    router = getattr(module, "router", None)
-    if not isinstance(router, APIRouter):
-        raise TypeError(f"{module_name} has no APIRouter named router")
+# Each router is imported when an app includes it, so an intake-only API never loads the /ask and report stacks.
+def _intake() -> APIRouter:
+    from webhook.intake import router
+
     return router
+
+
+def _health() -> APIRouter:
+    from webhook.health import router
+
+    return router
+
+
+def _login() -> APIRouter:
+    from webhook.login_routes import router
+
+    return router
+
+
+def _reports() -> APIRouter:
+    from webhook.reports_routes import router
+
+    return router
+
+
+def _digest() -> APIRouter:
+    from webhook.digest_routes import router
+
+    return router
+
+
+def _ask() -> APIRouter:
+    from webhook.ask_routes import router
+
+    return router
+
+
+# The API's routers by module, included in this order. Adding a feature's routes is a loader and one line here.
+# A router may bring its own lifespan (FastAPI merges it).
+INTAKE_ROUTERS: Mapping[str, RouterLoader] = MappingProxyType({"webhook.intake": _intake, "webhook.health": _health})
+ROUTERS: Mapping[str, RouterLoader] = MappingProxyType(
+    {
+        **INTAKE_ROUTERS,
+        "webhook.login_routes": _login,
+        "webhook.reports_routes": _reports,
+        "webhook.digest_routes": _digest,
+        "webhook.ask_routes": _ask,
+    }
+)
 
 
 @asynccontextmanager
@@ -73,7 +102,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("api stopped")
 
 
-def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastAPI:
+def create_app(settings: Settings, *, routers: Mapping[str, RouterLoader] = ROUTERS) -> FastAPI:
     """The API for ``settings`` (validated already: see :func:`triage.settings.load_settings`).
 
     ``routers`` picks the route modules: :data:`INTAKE_ROUTERS` gives an intake-only API (webhooks, health,
@@ -102,11 +131,9 @@ def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastA
     app.state.routers = []
     # name -> async callable raising when that component is not ready; routers add theirs (see webhook.health)
     app.state.ready_checks = {}
-    for name in routers:
-        router = _router(name)
-        if router is not None:
-            app.include_router(router)
-            app.state.routers.append(name)
+    for name, load in routers.items():
+        app.include_router(load())
+        app.state.routers.append(name)
     return app
 
 
