@@ -15,7 +15,7 @@ import json
 import time
 from typing import Any
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
 from arq.constants import job_key_prefix, result_key_prefix
 from redis.asyncio import ConnectionPool
 from redis.commands.core import AsyncScript
@@ -61,17 +61,6 @@ def redis_settings(redis_url: str, *, conn_retries: int = 0) -> RedisSettings:
     settings.conn_timeout = CONNECT_TIMEOUT_S
     settings.conn_retries = conn_retries
     return settings
-
-
-async def open_queue(redis_url: str, *, conn_retries: int = 0) -> ArqRedis:
-    """A connection pool able to enqueue jobs (pings Redis once; raises when it is unreachable)."""
-    return await create_pool(
-        redis_settings(redis_url, conn_retries=conn_retries),
-        job_serializer=dump_job,
-        job_deserializer=load_job,
-        default_queue_name=QUEUE_NAME,
-        expires_extra_ms=JOB_EXPIRES_MS,
-    )
 
 
 def queue_client(redis_url: str) -> ArqRedis:

@@ -19,7 +19,6 @@ from redis.asyncio import Redis
 from triage.constants import JOB_STATS_KEY, job_stats_field, parse_job_stats_field
 
 DURATION_BUCKETS_S: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, math.inf)
-OUTCOMES = ("success", "retry", "failure")
 
 
 def _bound(value: float) -> str:
