@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from types import MappingProxyType
 
 from fastapi import APIRouter, FastAPI
 
@@ -30,58 +29,29 @@ from webhook.metrics import IntakeMetrics
 
 log = logging.getLogger("webhook.app")
 
-RouterLoader = Callable[[], APIRouter]
+Routers = Callable[[], dict[str, APIRouter]]
 
 
-# Each router is imported when an app includes it, so an intake-only API never loads the /ask and report stacks.
-def _intake() -> APIRouter:
-    from webhook.intake import router
+# The API's routers by module, included in this order; a router may bring its own lifespan (FastAPI merges it).
+# Imported when an app is built with them, so an intake-only API never loads the /ask and report stacks.
+def intake_routers() -> dict[str, APIRouter]:
+    """Webhook intake, health and metrics."""
+    from webhook import health, intake
 
-    return router
-
-
-def _health() -> APIRouter:
-    from webhook.health import router
-
-    return router
+    return {intake.__name__: intake.router, health.__name__: health.router}
 
 
-def _login() -> APIRouter:
-    from webhook.login_routes import router
+def all_routers() -> dict[str, APIRouter]:
+    """Intake, then login, report pages, digest and /ask. Adding a feature's routes is one line here."""
+    from webhook import ask_routes, digest_routes, login_routes, reports_routes
 
-    return router
-
-
-def _reports() -> APIRouter:
-    from webhook.reports_routes import router
-
-    return router
-
-
-def _digest() -> APIRouter:
-    from webhook.digest_routes import router
-
-    return router
-
-
-def _ask() -> APIRouter:
-    from webhook.ask_routes import router
-
-    return router
-
-
-# The API's routers by module, included in this order. Adding a feature's routes is a loader and one line here.
-# A router may bring its own lifespan (FastAPI merges it).
-INTAKE_ROUTERS: Mapping[str, RouterLoader] = MappingProxyType({"webhook.intake": _intake, "webhook.health": _health})
-ROUTERS: Mapping[str, RouterLoader] = MappingProxyType(
-    {
-        **INTAKE_ROUTERS,
-        "webhook.login_routes": _login,
-        "webhook.reports_routes": _reports,
-        "webhook.digest_routes": _digest,
-        "webhook.ask_routes": _ask,
+    return {
+        **intake_routers(),
+        login_routes.__name__: login_routes.router,
+        reports_routes.__name__: reports_routes.router,
+        digest_routes.__name__: digest_routes.router,
+        ask_routes.__name__: ask_routes.router,
     }
-)
 
 
 @asynccontextmanager
@@ -102,10 +72,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("api stopped")
 
 
-def create_app(settings: Settings, *, routers: Mapping[str, RouterLoader] = ROUTERS) -> FastAPI:
+def create_app(settings: Settings, *, routers: Routers = all_routers) -> FastAPI:
     """The API for ``settings`` (validated already: see :func:`triage.settings.load_settings`).
 
-    ``routers`` picks the route modules: :data:`INTAKE_ROUTERS` gives an intake-only API (webhooks, health,
+    ``routers`` picks the route modules: :func:`intake_routers` gives an intake-only API (webhooks, health,
     metrics), for a dedicated intake replica or a benchmark.
     """
     if not (settings.webhook.auth_configured or settings.webhook.allow_unauthenticated):
@@ -131,8 +101,8 @@ def create_app(settings: Settings, *, routers: Mapping[str, RouterLoader] = ROUT
     app.state.routers = []
     # name -> async callable raising when that component is not ready; routers add theirs (see webhook.health)
     app.state.ready_checks = {}
-    for name, load in routers.items():
-        app.include_router(load())
+    for name, router in routers().items():
+        app.include_router(router)
         app.state.routers.append(name)
     return app
 
@@ -140,7 +110,7 @@ def create_app(settings: Settings, *, routers: Mapping[str, RouterLoader] = ROUT
 def create_app_from_environment() -> FastAPI:
     """The app ``sre-triage serve`` runs (uvicorn factory): settings from the environment, webhook auth required."""
     settings = load_settings(require_webhook_auth=True)
-    app = create_app(settings, routers=INTAKE_ROUTERS if settings.api.api_intake_only else ROUTERS)
+    app = create_app(settings, routers=intake_routers if settings.api.api_intake_only else all_routers)
     # What exists now (modules, settings, the app) lives as long as the process: move it out of the collector's
     # reach, so a full collection under load scans only request garbage (pauses of ~100 ms otherwise).
     gc.collect()
