@@ -21,10 +21,12 @@ from reports.links import LinkSigner, SettingsLike
 from reports.models import AnnotationRef, DeliveryState, Report
 from reports.render import render_annotation_text
 from reports.text import one_line
+from tools.backoff import backoff_delay_s
 from tools.errors import SourceError, SourceHTTPError
 from tools.grafana import GrafanaClient
 
-TAG = "sre-triage"
+# the tag every annotation of a report carries; the change check ignores annotations with it (its own)
+ANNOTATION_TAG = "sre-triage"
 REPORT_TAG_PREFIX = "report:"
 MAX_TAG_CHARS = 100
 RETRY_BASE_S = 5.0
@@ -42,7 +44,7 @@ class DeliveryError(Exception):
 
 def retry_delay_s(attempt: int) -> float:
     """Backoff before delivery attempt ``attempt + 1`` (attempt counts from 1): 5 s, 10 s, 20 s … up to 5 min."""
-    return float(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** max(0, attempt - 1)))
+    return backoff_delay_s(attempt, first_s=RETRY_BASE_S, cap_s=RETRY_MAX_S)
 
 
 def report_tag(report_id: str) -> str:
@@ -51,7 +53,7 @@ def report_tag(report_id: str) -> str:
 
 def annotation_tags(report: Report) -> list[str]:
     """``sre-triage``, the alert name, the severity (when set) and ``report:<id>``, de-duplicated."""
-    tags = [TAG, one_line(report.alert.alertname, MAX_TAG_CHARS)]
+    tags = [ANNOTATION_TAG, one_line(report.alert.alertname, MAX_TAG_CHARS)]
     if report.alert.severity:
         tags.append(one_line(report.alert.severity, MAX_TAG_CHARS))
     tags.append(report_tag(report.id))

@@ -15,8 +15,9 @@ from reports.models import Alert, AlertStatus, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
 from triage import fallback
 from triage.analysis import Analyser
-from triage.budget import KEY_TTL_S, MemoryTokenBudget, RedisTokenBudget, TokenBudget, hour_key
+from triage.budget import KEY_TTL_S, MemoryTokenBudget, RedisTokenBudget, TokenBudget
 from triage.checks.runbooks import linked_runbook
+from triage.constants import llm_budget_key
 from triage.prompt import FENCE_CLOSE, FENCE_OPEN
 from triage.ranking import rank
 from triage.settings import LlmSettings, Settings
@@ -278,7 +279,7 @@ async def test_budget_exhausted_mid_storm_lets_only_what_fits_through(
         assert len(skipped) == 4 and all(not r.hypotheses and r.summary for r in skipped)
         spent = sum(r.llm.input_tokens + r.llm.output_tokens for r in answered if r.llm)
         assert await RedisTokenBudget(redis).spent(NOW) == spent
-        assert 0 < await redis.ttl(hour_key(NOW)) <= KEY_TTL_S
+        assert 0 < await redis.ttl(llm_budget_key(NOW)) <= KEY_TTL_S
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])

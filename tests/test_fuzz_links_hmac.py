@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.support.intake import grafana_notification, sign
 from triage.settings import WebhookSettings, load_settings
-from webhook.app import ROUTERS, create_app
+from webhook.app import all_routers, create_app
 from webhook.auth import WebhookAuth
 from webhook.errors import Unauthorized
 
@@ -40,7 +40,7 @@ def app_client(redis_url: str, tmp: Path) -> TestClient:
         storage={"database_url": f"sqlite:///{tmp}/reports.db"},
         knowledge={"chroma_dir": tmp / "chroma"},
     )
-    return TestClient(create_app(app_settings, routers=ROUTERS))
+    return TestClient(create_app(app_settings, routers=all_routers))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from reports.store import open_store
 from tests.support.intake import api, bearer, grafana_alert, grafana_notification, sign
 from tests.test_worker import run_burst
 from triage.settings import Settings
-from webhook.app import ROUTERS
+from webhook.app import all_routers
 
 JSON = {"Content-Type": "application/json"}
 UNICODE_DIGITS = ["²", "٣", "１２", "߁", "𝟗"]
@@ -83,7 +83,7 @@ async def test_a_unicode_digit_panel_id_is_ignored_and_the_notification_accepted
 
 @pytest.mark.parametrize("exp", ["%C2%B2", "%D9%A3", "1%C2%B2", "", "99999999999999999999"])
 async def test_a_signed_link_with_a_non_ascii_expiry_is_refused_not_a_500(make_settings: Any, exp: str) -> None:
-    async with api(make_settings(), routers=ROUTERS) as (_, client):
+    async with api(make_settings(), routers=all_routers) as (_, client):
         response = await client.get(f"/reports/x?exp={exp}&sig=00")
         json_response = await client.get(f"/reports/x.json?exp={exp}&sig=%C2%B2")
     assert response.status_code in (401, 403, 404), response.text
@@ -186,7 +186,7 @@ async def test_a_non_ascii_authorization_header_is_a_401(
     settings = make_settings(webhook={"token": None, "basic_user": "grafana", "basic_password": "basic-password"})
     body = json.dumps(grafana_notification()).encode()
     headers = [(b"Content-Type", b"application/json"), (b"Authorization", authorization)]
-    async with api(settings, routers=ROUTERS) as (_, client):
+    async with api(settings, routers=all_routers) as (_, client):
         webhook = await client.post("/webhook/grafana", content=body, headers=headers)
         reports = await client.get("/reports", headers=[(b"Authorization", authorization)])
     assert webhook.status_code == 401, webhook.text
@@ -209,7 +209,7 @@ async def test_no_page_or_api_route_answers_a_hostile_value_with_a_500(make_sett
     """Every GET route, with and without the API token, with hostile path segments, query values and headers."""
     failures = []
     requests = 0
-    async with api(make_settings(), routers=ROUTERS) as (_, client):
+    async with api(make_settings(), routers=all_routers) as (_, client):
         for path, params, headers, value in itertools.product(GET_PATHS, GET_PARAMS, HOSTILE_HEADERS, HOSTILE_VALUES):
             url = (path + params).replace("{v}", value)
             response = await client.get(url, headers=headers)

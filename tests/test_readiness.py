@@ -16,13 +16,13 @@ from tools.runbooks.collection import COLLECTION_NAME, make_client, open_collect
 from tools.runbooks.embeddings import make_embedder
 from triage.cmd_search import LOCAL_MODEL
 from triage.constants import HEALTH_CHECK_KEY
-from webhook.app import ROUTERS
+from webhook.app import all_routers
 from webhook.health import Degraded, NotReady, runbook_readiness
 
 
 async def probe(settings: Any, redis: Redis) -> tuple[Any, Any]:
     await redis.set(HEALTH_CHECK_KEY, "worker alive", ex=60)
-    async with api(settings, routers=ROUTERS) as (_, client):
+    async with api(settings, routers=all_routers) as (_, client):
         return await client.get("/readyz"), await client.get("/health")
 
 

@@ -19,7 +19,7 @@ from reports.store import StoreError, open_store
 from tests.support.intake import api
 from tests.test_worker import alert, enqueue, run_burst, stored
 from tests.test_worker import queue as queue  # the fixture
-from webhook.app import INTAKE_ROUTERS
+from webhook.app import intake_routers
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ async def test_a_full_store_is_not_ready_its_jobs_retry_and_finish_once_space_is
             await store.ping()
         await store.close()
 
-        async with api(settings, routers=INTAKE_ROUTERS) as (_, client):
+        async with api(settings, routers=intake_routers) as (_, client):
             ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert "store" in ready.text

@@ -14,11 +14,10 @@ import pytest
 
 from reports.delivery import DeliveryError, deliver
 from tests.support.sample_reports import sample_report
-from tools.credentials import credential_forms, split_userinfo, url_secret_forms
+from tools.credentials import credential_forms, secret_values, split_userinfo, url_secret_forms
 from tools.errors import SourceHTTPError
 from tools.grafana import GrafanaClient
 from triage.agent.redact import Redactor
-from triage.agent.redact import secret_values as ask_secret_values
 from triage.logs import configure_logging
 
 USER, PASSWORD = "user", "pw"
@@ -92,7 +91,7 @@ def test_ask_redactor_masks_url_credentials_and_basic_pairs(make_settings: Any) 
         grafana={"url": "http://grafana-user:grafana-secret@grafana.lan", "token": "glsa_token_value_123"},
         prometheus={"url": "http://prom.lan:9090", "username": "prom", "password": "prom-password"},
     )
-    redactor = Redactor(ask_secret_values(settings))
+    redactor = Redactor(secret_values(settings))
     grafana_basic = base64.b64encode(b"grafana-user:grafana-secret").decode()
     prom_basic = base64.b64encode(b"prom:prom-password").decode()
     text = f"a {grafana_basic} b grafana-user:grafana-secret c {prom_basic} d"

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from reports.store import StoreError
 from tests.support.intake import api, bearer, grafana_notification, queued_job_ids
-from webhook.app import INTAKE_ROUTERS, create_app
+from webhook.app import create_app, intake_routers
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ async def test_redis_down_answers_503_and_counts_the_failure(make_settings: Any,
 async def test_unexpected_errors_use_the_shape_and_never_echo_the_exception(
     make_settings: Any, redis: Redis, exc: Exception, status: int, code: str
 ) -> None:
-    app = create_app(make_settings(), routers=INTAKE_ROUTERS)
+    app = create_app(make_settings(), routers=intake_routers)
 
     @app.get("/boom")
     async def boom() -> None:

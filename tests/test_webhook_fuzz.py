@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.support.intake import bearer, grafana_alert, grafana_notification
 from triage.settings import load_settings
-from webhook.app import INTAKE_ROUTERS, create_app
+from webhook.app import create_app, intake_routers
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def client(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         storage={"database_url": f"sqlite:///{tmp}/reports.db"},
         knowledge={"chroma_dir": tmp / "chroma"},
     )
-    with TestClient(create_app(app_settings, routers=INTAKE_ROUTERS)) as test_client:
+    with TestClient(create_app(app_settings, routers=intake_routers)) as test_client:
         yield test_client
 
 

@@ -17,7 +17,7 @@ from tests.support.procs import RedisServer, free_port
 from triage.constants import HEALTH_CHECK_KEY
 from triage.logs import configure_logging
 from triage.stats import record_job
-from webhook.app import ROUTERS
+from webhook.app import all_routers
 
 
 async def test_healthz_answers_while_redis_is_down(make_settings: Any, redis_server: RedisServer) -> None:
@@ -158,11 +158,11 @@ async def test_each_notification_is_logged_with_its_job_ids_and_fingerprints(
 
 
 async def test_full_api_serves_the_webhooks_next_to_every_other_router(make_settings: Any, redis: Redis) -> None:
-    async with api(make_settings(), routers=ROUTERS) as (app, client):
+    async with api(make_settings(), routers=all_routers) as (app, client):
         response = await client.post("/webhook/grafana", json=grafana_notification(), headers=bearer())
         ready = await client.get("/readyz")
 
-    assert app.state.routers == list(ROUTERS)
+    assert app.state.routers == list(all_routers())
     assert response.status_code == 202 and ready.status_code == 200
 
 

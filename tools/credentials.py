@@ -78,9 +78,10 @@ def credential_forms(values: Iterable[str]) -> list[str]:
     return sorted((f for f in forms if len(f) >= MIN_FORM_CHARS), key=len, reverse=True)
 
 
-def settings_secrets(settings: BaseModel, *, min_chars: int = MIN_FORM_CHARS) -> list[str]:
-    """Every secret of a settings tree in every form: SecretStr values, the userinfo of URL settings, and the Basic
-    credential of a group's ``username`` + ``password`` (what the clients send). Longest first."""
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every secret of a settings tree in every form: SecretStr values (every ``*_TOKEN``, ``*_PASSWORD``,
+    ``*_KEY`` …), the userinfo of URL settings, and the Basic credential of a group's ``username`` + ``password``
+    (what the clients send). Longest first. The one list both the log formatter and the /ask redactor mask."""
     found: list[str] = []
 
     def walk(model: BaseModel) -> None:
@@ -99,4 +100,4 @@ def settings_secrets(settings: BaseModel, *, min_chars: int = MIN_FORM_CHARS) ->
                 found.append("Basic " + basic_credential(username, password.get_secret_value()))
 
     walk(settings)
-    return [form for form in credential_forms(found) if len(form) >= min_chars]
+    return credential_forms(found)

@@ -96,7 +96,3 @@ class SourceQueryError(SourceError):
 
 class SourceRequestError(SourceError):
     pass
-
-
-class SourceNotConfigured(SourceError):
-    """Raised when a caller asks for a source the user has not configured."""

@@ -16,7 +16,7 @@ from typing import Any, Literal, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tools.errors import SourceMalformedResponse, SourceNotConfigured, SourceNotFound, SourceQueryError
+from tools.errors import SourceMalformedResponse, SourceNotFound, SourceQueryError, SourceRequestError
 from tools.http import ClientOptions, SourceClient
 from tools.proxmox_api import parse_list, parse_model, segment
 
@@ -210,7 +210,7 @@ class GrafanaClient(SourceClient):
 
     Service-account tokens belong to one organisation. ``org_tokens`` maps further organisation ids to their own
     tokens; the methods taking ``org_id`` act in that organisation with its token. An organisation without a token
-    raises :class:`~tools.errors.SourceNotConfigured` before any request (Grafana refuses a token of another
+    raises :class:`~tools.errors.SourceRequestError` before any request (Grafana refuses a token of another
     organisation).
     """
 
@@ -241,7 +241,7 @@ class GrafanaClient(SourceClient):
             headers["Authorization"] = f"Bearer {self._org_tokens[org_id]}"
         elif self.org_id is not None:
             # Grafana would answer a bare 401: the main token belongs to organisation ``self.org_id``
-            raise SourceNotConfigured(
+            raise SourceRequestError(
                 f"no service-account token for Grafana organisation {int(org_id)} (add it to GRAFANA_ORG_TOKENS)",
                 source=self.source,
                 url=self.display_url,

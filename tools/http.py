@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import socket
 import ssl
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from tools.backoff import backoff_delay_s
 from tools.credentials import basic_credential, credential_forms, split_userinfo, url_secret_forms
 from tools.errors import (
     SourceAuthError,
@@ -39,6 +39,8 @@ BODY_EXCERPT_CHARS = 300
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 0.2
+# each retry waits its backoff ±50 %, so clients that failed together do not retry together
+RETRY_JITTER = 0.5
 MAX_RETRY_AFTER_S = 5.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -318,7 +320,7 @@ class SourceClient:
                 raise error
             attempt += 1
             self.stats.retries += 1
-            delay = self.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
+            delay = backoff_delay_s(attempt, first_s=self.backoff_s, jitter=RETRY_JITTER)
             await asyncio.sleep(max(delay, _retry_after_s(error)))
 
     def _count(self, path: str, response: httpx.Response) -> None:

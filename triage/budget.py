@@ -13,14 +13,10 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from triage.constants import LLM_BUDGET_PREFIX
+from triage.constants import llm_budget_key
 
 # a key outlives its hour a little so a reservation made at :59 can still be settled
 KEY_TTL_S = 2 * 3600
-
-
-def hour_key(now: datetime) -> str:
-    return LLM_BUDGET_PREFIX + now.astimezone(UTC).strftime("%Y%m%d%H")
 
 
 def resets_at(now: datetime) -> datetime:
@@ -47,7 +43,7 @@ class MemoryTokenBudget:
 
     async def reserve(self, tokens: int, limit: int, now: datetime) -> bool:
         async with self._lock:
-            key = hour_key(now)
+            key = llm_budget_key(now)
             current = self._spent.get(key, 0)
             if current + tokens > limit:
                 return False
@@ -56,11 +52,11 @@ class MemoryTokenBudget:
 
     async def settle(self, delta: int, now: datetime) -> None:
         async with self._lock:
-            key = hour_key(now)
+            key = llm_budget_key(now)
             self._spent[key] = max(0, self._spent.get(key, 0) + delta)
 
     async def spent(self, now: datetime) -> int:
-        return self._spent.get(hour_key(now), 0)
+        return self._spent.get(llm_budget_key(now), 0)
 
 
 class RedisTokenBudget:
@@ -70,7 +66,7 @@ class RedisTokenBudget:
         self._redis = redis
 
     async def reserve(self, tokens: int, limit: int, now: datetime) -> bool:
-        key = hour_key(now)
+        key = llm_budget_key(now)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incrby(key, tokens)
             pipe.expire(key, KEY_TTL_S)
@@ -82,12 +78,12 @@ class RedisTokenBudget:
 
     async def settle(self, delta: int, now: datetime) -> None:
         if delta:
-            key = hour_key(now)
+            key = llm_budget_key(now)
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incrby(key, delta)
                 pipe.expire(key, KEY_TTL_S)
                 await pipe.execute()
 
     async def spent(self, now: datetime) -> int:
-        value = await self._redis.get(hour_key(now))
+        value = await self._redis.get(llm_budget_key(now))
         return int(value or 0)

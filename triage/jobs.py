@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from reports.models import Alert, AlertStatus, Report, ReportStatus, utcnow
 from reports.store import ReportStore, StoreError
+from tools.backoff import backoff_delay_s
 from tools.errors import SourceError
 from triage.give_up import record_give_up
 from triage.job_triage import DeliveryRetry, deliver_resolved, triage_and_deliver
@@ -66,7 +67,7 @@ def is_transient(exc: BaseException) -> bool:
 
 def retry_delay_s(job_try: int, base_s: float) -> float:
     """Exponential backoff: base, 2×base, 4×base … capped at ten minutes."""
-    return float(min(base_s * 2 ** max(job_try - 1, 0), MAX_RETRY_DELAY_S))
+    return backoff_delay_s(job_try, first_s=base_s, cap_s=MAX_RETRY_DELAY_S)
 
 
 def measured(function: JobFunction) -> JobFunction:

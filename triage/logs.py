@@ -15,19 +15,12 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from tools.credentials import settings_secrets
+from tools.credentials import secret_values
 from triage.settings import Settings
 
 REDACTED = "[redacted]"
 # LogRecord's own attributes: everything else on a record came from ``extra=``.
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
-_MIN_SECRET_CHARS = 4
-
-
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret in the settings in every form it may be logged in (:func:`tools.credentials.settings_secrets`):
-    SecretStr fields, credentials inside URLs (raw and as the Basic header sent for them), Basic credentials."""
-    return settings_secrets(settings, min_chars=_MIN_SECRET_CHARS)
 
 
 class JsonFormatter(logging.Formatter):

@@ -16,7 +16,7 @@ from triage.chains import causes_first, same_events
 from triage.checks.context import CheckContext
 from triage.deps import Deps
 from triage.gather import gather
-from triage.plan import Plan, make_plan
+from triage.plan import make_plan
 from triage.ranking import rank, signal_onset
 from triage.settings import TriageSettings
 
@@ -73,18 +73,3 @@ async def triage(
         },
     )
     return done
-
-
-def describe_plan(plan: Plan) -> dict[str, object]:
-    """The plan as plain data, for logs and the CLI."""
-    return {
-        "window": [plan.window_start.isoformat(), plan.window_end.isoformat()],
-        "checks": list(plan.checks),
-        "instance": plan.instance,
-        "hosts": list(plan.hosts),
-        "addresses": list(plan.addresses),
-        "nodes": list(plan.nodes),
-        "vmid": plan.vmid,
-        "services": list(plan.services),
-        "guest_hints": list(plan.guest_hints),
-    }

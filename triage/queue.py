@@ -15,13 +15,13 @@ import json
 import time
 from typing import Any
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis, RedisSettings
 from arq.constants import job_key_prefix, result_key_prefix
 from redis.asyncio import ConnectionPool
 from redis.commands.core import AsyncScript
 
 from reports.models import Alert, AlertStatus
-from triage.constants import JOB_RESOLVE, JOB_TRIAGE, QUEUE_NAME, RESOLVE_JOB_PREFIX, TRIAGE_JOB_PREFIX
+from triage.constants import JOB_RESOLVE, JOB_TRIAGE, QUEUE_NAME, resolve_job_id, triage_job_id
 
 # Short timeouts, no start-up retries: the API must answer 503 quickly instead of hanging the sender.
 CONNECT_TIMEOUT_S = 2
@@ -63,17 +63,6 @@ def redis_settings(redis_url: str, *, conn_retries: int = 0) -> RedisSettings:
     return settings
 
 
-async def open_queue(redis_url: str, *, conn_retries: int = 0) -> ArqRedis:
-    """A connection pool able to enqueue jobs (pings Redis once; raises when it is unreachable)."""
-    return await create_pool(
-        redis_settings(redis_url, conn_retries=conn_retries),
-        job_serializer=dump_job,
-        job_deserializer=load_job,
-        default_queue_name=QUEUE_NAME,
-        expires_extra_ms=JOB_EXPIRES_MS,
-    )
-
-
 def queue_client(redis_url: str) -> ArqRedis:
     """A lazily connecting pool able to enqueue jobs: the API starts even while Redis is down, and answers 503.
 
@@ -94,8 +83,8 @@ def queue_client(redis_url: str) -> ArqRedis:
 def job_for(alert: Alert) -> tuple[str, str]:
     """(function name, job id) for an alert: the job id is the dedup key of that occurrence and status."""
     if alert.status is AlertStatus.resolved:
-        return JOB_RESOLVE, RESOLVE_JOB_PREFIX + alert.occurrence_key
-    return JOB_TRIAGE, TRIAGE_JOB_PREFIX + alert.occurrence_key
+        return JOB_RESOLVE, resolve_job_id(alert.occurrence_key)
+    return JOB_TRIAGE, triage_job_id(alert.occurrence_key)
 
 
 # KEYS: job key, result key, queue. ARGV: expiry (ms), encoded job, score (ms), job id.

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from triage.constants import JOB_STATS_KEY
+from triage.constants import JOB_STATS_KEY, job_stats_field, parse_job_stats_field
 
 DURATION_BUCKETS_S: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, math.inf)
-OUTCOMES = ("success", "retry", "failure")
 
 
 def _bound(value: float) -> str:
@@ -29,11 +28,11 @@ def _bound(value: float) -> str:
 async def record_job(redis: Redis, function: str, outcome: str, duration_s: float) -> None:
     """Count one finished attempt of ``function`` with its outcome and duration."""
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.hincrby(JOB_STATS_KEY, f"{function}|outcome|{outcome}", 1)
-        pipe.hincrbyfloat(JOB_STATS_KEY, f"{function}|sum", duration_s)
+        pipe.hincrby(JOB_STATS_KEY, job_stats_field(function, "outcome", outcome), 1)
+        pipe.hincrbyfloat(JOB_STATS_KEY, job_stats_field(function, "sum"), duration_s)
         for bound in DURATION_BUCKETS_S:
             if duration_s <= bound:
-                pipe.hincrby(JOB_STATS_KEY, f"{function}|le|{_bound(bound)}", 1)
+                pipe.hincrby(JOB_STATS_KEY, job_stats_field(function, "le", _bound(bound)), 1)
         await pipe.execute()
 
 
@@ -55,9 +54,8 @@ async def read_job_stats(redis: Redis) -> dict[str, FunctionStats]:
     for key, value in raw.items():
         name = key.decode() if isinstance(key, bytes) else key
         text = value.decode() if isinstance(value, bytes) else value
-        function, _, rest = name.partition("|")
+        function, kind, label = parse_job_stats_field(name)
         entry = stats.setdefault(function, FunctionStats())
-        kind, _, label = rest.partition("|")
         if kind == "outcome":
             entry.outcomes[label] = int(text)
         elif kind == "le":

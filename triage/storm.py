@@ -37,7 +37,7 @@ from reports.store import ReportStore
 from tools.errors import SourceError
 from tools.proxmox import ProxmoxClient
 from tools.proxmox_models import host_names, split_instance
-from triage.constants import STORM_PREFIX
+from triage.constants import storm_lead_key, storm_lock_key, storm_members_key, storm_result_key
 from triage.plan import Plan
 
 RESULT_TTL_S = 3600
@@ -60,15 +60,15 @@ class Storm:
 
     @property
     def result_key(self) -> str:
-        return f"{STORM_PREFIX}result:{self.key}"
+        return storm_result_key(self.key)
 
     @property
     def members_key(self) -> str:
-        return f"{STORM_PREFIX}members:{self.key}"
+        return storm_members_key(self.key)
 
     @property
     def lock_key(self) -> str:
-        return f"{STORM_PREFIX}lock:{self.key}"
+        return storm_lock_key(self.key)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ async def join(
     if basis is None:
         return None
     key = hashlib.sha256(basis.encode()).hexdigest()[:20]
-    lead_key = f"{STORM_PREFIX}lead:{key}"
+    lead_key = storm_lead_key(key)
     me = alert.occurrence_key
     if await redis.set(lead_key, me, nx=True, ex=window_s):
         return Storm(key, me, leads=True)

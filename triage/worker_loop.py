@@ -18,6 +18,8 @@ from typing import Any
 from arq.worker import Worker
 from redis.exceptions import RedisError
 
+from tools.backoff import backoff_delay_s
+
 log = logging.getLogger("triage.worker")
 
 # What a Redis outage raises: redis-py's errors, and socket errors raised before redis-py wraps them.
@@ -30,7 +32,7 @@ CLOSE_REDIS_TIMEOUT_S = 3.0
 
 def backoff_s(failures: int) -> float:
     """Wait before the next poll after ``failures`` failed ones in a row: 0.5 s, 1 s, 2 s … capped at 30 s."""
-    return float(min(BACKOFF_FIRST_S * 2 ** max(failures - 1, 0), BACKOFF_MAX_S))
+    return backoff_delay_s(failures, first_s=BACKOFF_FIRST_S, cap_s=BACKOFF_MAX_S)
 
 
 class ResilientWorker(Worker):

@@ -13,9 +13,8 @@ shutdown:
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -30,29 +29,29 @@ from webhook.metrics import IntakeMetrics
 
 log = logging.getLogger("webhook.app")
 
-# The API's routers, one module each, included in this order. Adding a feature's routes is one line here; a module
-# that is not part of this build yet is skipped. A router may bring its own lifespan (FastAPI merges it).
-INTAKE_ROUTERS: tuple[str, ...] = ("webhook.intake", "webhook.health")
-ROUTERS: tuple[str, ...] = (
-    *INTAKE_ROUTERS,
-    "webhook.login_routes",
-    "webhook.reports_routes",
-    "webhook.digest_routes",
-    "webhook.ask_routes",
-)
+Routers = Callable[[], dict[str, APIRouter]]
 
 
-def _router(module_name: str) -> APIRouter | None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    router = getattr(module, "router", None)
-    if not isinstance(router, APIRouter):
-        raise TypeError(f"{module_name} has no APIRouter named router")
-    return router
+# The API's routers by module, included in this order; a router may bring its own lifespan (FastAPI merges it).
+# Imported when an app is built with them, so an intake-only API never loads the /ask and report stacks.
+def intake_routers() -> dict[str, APIRouter]:
+    """Webhook intake, health and metrics."""
+    from webhook import health, intake
+
+    return {intake.__name__: intake.router, health.__name__: health.router}
+
+
+def all_routers() -> dict[str, APIRouter]:
+    """Intake, then login, report pages, digest and /ask. Adding a feature's routes is one line here."""
+    from webhook import ask_routes, digest_routes, login_routes, reports_routes
+
+    return {
+        **intake_routers(),
+        login_routes.__name__: login_routes.router,
+        reports_routes.__name__: reports_routes.router,
+        digest_routes.__name__: digest_routes.router,
+        ask_routes.__name__: ask_routes.router,
+    }
 
 
 @asynccontextmanager
@@ -73,10 +72,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("api stopped")
 
 
-def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastAPI:
+def create_app(settings: Settings, *, routers: Routers = all_routers) -> FastAPI:
     """The API for ``settings`` (validated already: see :func:`triage.settings.load_settings`).
 
-    ``routers`` picks the route modules: :data:`INTAKE_ROUTERS` gives an intake-only API (webhooks, health,
+    ``routers`` picks the route modules: :func:`intake_routers` gives an intake-only API (webhooks, health,
     metrics), for a dedicated intake replica or a benchmark.
     """
     if not (settings.webhook.auth_configured or settings.webhook.allow_unauthenticated):
@@ -102,18 +101,16 @@ def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastA
     app.state.routers = []
     # name -> async callable raising when that component is not ready; routers add theirs (see webhook.health)
     app.state.ready_checks = {}
-    for name in routers:
-        router = _router(name)
-        if router is not None:
-            app.include_router(router)
-            app.state.routers.append(name)
+    for name, router in routers().items():
+        app.include_router(router)
+        app.state.routers.append(name)
     return app
 
 
 def create_app_from_environment() -> FastAPI:
     """The app ``sre-triage serve`` runs (uvicorn factory): settings from the environment, webhook auth required."""
     settings = load_settings(require_webhook_auth=True)
-    app = create_app(settings, routers=INTAKE_ROUTERS if settings.api.api_intake_only else ROUTERS)
+    app = create_app(settings, routers=intake_routers if settings.api.api_intake_only else all_routers)
     # What exists now (modules, settings, the app) lives as long as the process: move it out of the collector's
     # reach, so a full collection under load scans only request garbage (pauses of ~100 ms otherwise).
     gc.collect()

@@ -15,28 +15,12 @@ from collections.abc import Callable, Mapping
 
 from tools.numbers import ascii_int
 from triage.settings import WebhookSettings
+from webhook.bearer import BEARER_CHALLENGE, authorization_credentials, secret_equal
 from webhook.errors import Unauthorized
 
 # Grafana's contact point sends X-Grafana-Alert-Signature when its header field is left blank (the code's default),
 # while its documentation shows X-Grafana-Alerting-Signature: both are accepted unless WEBHOOK_HMAC_HEADER names one.
 SIGNATURE_HEADERS = ("X-Grafana-Alert-Signature", "X-Grafana-Alerting-Signature")
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
-
-
-def _equal(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
-
-
-def _authorization(headers: Mapping[str, str], scheme: str) -> list[str]:
-    """Credentials of every Authorization header with ``scheme`` (Grafana can send bearer and basic together)."""
-    found = []
-    getter = getattr(headers, "getlist", None)
-    values = getter("authorization") if getter else [headers.get("authorization", "")]
-    for value in values:
-        kind, _, credentials = (value or "").strip().partition(" ")
-        if kind.lower() == scheme:
-            found.append(credentials.strip())
-    return found
 
 
 class WebhookAuth:
@@ -59,13 +43,13 @@ class WebhookAuth:
     def check_headers(self, headers: Mapping[str, str]) -> None:
         """Bearer and basic auth; raise :class:`Unauthorized` when a configured one is missing or wrong."""
         if self._token is not None:
-            tokens = _authorization(headers, "bearer")
+            tokens = authorization_credentials(headers, "bearer")
             if not tokens:
-                raise Unauthorized("missing bearer token (Authorization: Bearer …)", headers=_CHALLENGE)
-            if not any(_equal(t, self._token) for t in tokens):
-                raise Unauthorized("invalid bearer token", headers=_CHALLENGE)
+                raise Unauthorized("missing bearer token (Authorization: Bearer …)", headers=BEARER_CHALLENGE)
+            if not any(secret_equal(t, self._token) for t in tokens):
+                raise Unauthorized("invalid bearer token", headers=BEARER_CHALLENGE)
         if self._user is not None and self._password is not None:
-            encoded = _authorization(headers, "basic")
+            encoded = authorization_credentials(headers, "basic")
             if not encoded:
                 raise Unauthorized("missing basic auth credentials", headers={"WWW-Authenticate": "Basic"})
             if not any(self._basic_ok(value) for value in encoded):
@@ -80,8 +64,8 @@ class WebhookAuth:
             return False
         user, sep, password = decoded.partition(":")
         # both comparisons always run, so a wrong user name takes as long as a wrong password
-        user_ok = _equal(user, self._user)
-        password_ok = _equal(password, self._password)
+        user_ok = secret_equal(user, self._user)
+        password_ok = secret_equal(password, self._password)
         return bool(sep) and user_ok and password_ok
 
     def check_body(self, headers: Mapping[str, str], body: bytes) -> None:

@@ -27,12 +27,12 @@ from fastapi import Request, Response
 
 from triage.agent.sessions import owner_identity
 from triage.settings import Settings
+from webhook.bearer import BEARER_CHALLENGE, bearer_token, secret_equal
 from webhook.errors import Forbidden, ServiceUnavailable, Unauthorized, wants_html
 
 COOKIE_NAME = "sre_triage_session"
 KEY_CONTEXT = b"sre-triage browser sessions v1"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
 MAX_COOKIE_CHARS = 100
 
 
@@ -40,11 +40,15 @@ class LoginRequired(Unauthorized):
     """No credentials: a JSON 401 for API clients, a redirect to the login page for browsers."""
 
     def __init__(self, message: str, *, next_path: str) -> None:
-        super().__init__(message, headers=_CHALLENGE)
+        super().__init__(message, headers=BEARER_CHALLENGE)
         self.browser_location = login_location(next_path)
 
 
 __all__ = ["Access", "Forbidden", "LoginRequired", "api_access", "check_access", "wants_html"]
+
+
+# what a request shows for API_TOKEN (see :func:`presented`)
+Presented = Literal["bearer", "cookie", "wrong_bearer", "not_bearer", "none"]
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,18 @@ def same_origin(request: Request, settings: Settings) -> bool:
     return claimed.lower().rstrip("/") in allowed
 
 
-def _bearer(request: Request) -> str | None:
-    kind, _, given = request.headers.get("authorization", "").strip().partition(" ")
-    return given.strip() if kind.lower() == "bearer" and given.strip() else None
+def presented(request: Request, settings: Settings) -> Presented:
+    """What the request shows for API_TOKEN: ``bearer`` or ``cookie`` when it is let in (never with API_TOKEN
+    unset); ``wrong_bearer``, ``not_bearer`` (an Authorization header of another scheme, or an empty token) or
+    ``none`` (no Authorization header and no valid login cookie) when it is not. A request with an Authorization
+    header is judged by that header alone."""
+    if request.headers.get("authorization"):
+        given = bearer_token(request.headers)
+        if given is None:
+            return "not_bearer"
+        token = settings.api.api_token
+        return "bearer" if token is not None and secret_equal(given, token.get_secret_value()) else "wrong_bearer"
+    return "cookie" if cookie_valid(settings, request.cookies.get(COOKIE_NAME)) else "none"
 
 
 def check_access(request: Request) -> Access:
@@ -138,22 +151,22 @@ def check_access(request: Request) -> Access:
     settings: Settings = request.app.state.settings
     if settings.api.api_token is None:
         raise ServiceUnavailable("the API is disabled: set API_TOKEN on the server")
-    expected = settings.api.api_token.get_secret_value()
-    given = _bearer(request)
-    if given is not None:
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise Unauthorized("invalid bearer token", headers=_CHALLENGE)
-        return Access(via="bearer", owner=owner_identity(expected))
-    if request.headers.get("authorization"):
-        raise Unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)", headers=_CHALLENGE)
-    cookie = request.cookies.get(COOKIE_NAME)
-    if not cookie_valid(settings, cookie):
+    owner = owner_identity(settings.api.api_token.get_secret_value())
+    shown = presented(request, settings)
+    if shown == "bearer":
+        return Access(via="bearer", owner=owner)
+    if shown == "wrong_bearer":
+        raise Unauthorized("invalid bearer token", headers=BEARER_CHALLENGE)
+    if shown == "not_bearer":
+        raise Unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)", headers=BEARER_CHALLENGE)
+    if shown == "none":
+        cookie = request.cookies.get(COOKIE_NAME)
         message = "the login has expired; log in again" if cookie else "log in at /login or send a bearer token"
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(message, next_path=target)
     if request.method not in SAFE_METHODS and not same_origin(request, settings):
         raise Forbidden("cross-site request refused: the Origin of a logged-in request must be this site")
-    return Access(via="cookie", owner=owner_identity(expected))
+    return Access(via="cookie", owner=owner)
 
 
 async def api_access(request: Request) -> Access:

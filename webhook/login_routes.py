@@ -8,7 +8,6 @@ work with scripts blocked, and their Content-Security-Policy allows none.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from urllib.parse import parse_qs
 
@@ -17,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from reports.render import environment
 from triage.settings import Settings
+from webhook.bearer import secret_equal
 from webhook.browser_auth import (
     COOKIE_NAME,
     clear_login_cookie,
@@ -99,7 +99,7 @@ async def login(request: Request) -> Response:
     if settings.api.api_token is None:
         return _page(settings, next_path=target)
     given = form.get("token", "").strip()
-    if not given or not hmac.compare_digest(given.encode(), settings.api.api_token.get_secret_value().encode()):
+    if not given or not secret_equal(given, settings.api.api_token.get_secret_value()):
         throttle.failed(client)
         log.warning("login refused", extra={"reason": "empty token" if not given else "wrong token"})
         return _page(settings, next_path=target, message="That token was not accepted.", status=401)

@@ -13,7 +13,6 @@ while our own forms still carry their ``Origin`` (``no-referrer`` would make it 
 
 from __future__ import annotations
 
-import hmac
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -32,13 +31,13 @@ from reports.render import render_error_html, render_list_html, render_report_ht
 from reports.store import ReportStore
 from reports.targets import alert_target
 from triage.settings import Settings
-from webhook.browser_auth import COOKIE_NAME, cookie_valid, login_location
+from webhook.bearer import BEARER_CHALLENGE
+from webhook.browser_auth import login_location, presented
 from webhook.errors import ServiceUnavailable, error_body, wants_html
 
 router = APIRouter(tags=["reports"])
 
 _REPORT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="sre-triage"'}
 MAX_PAGE = 200
 
 PAGE_HEADERS = {
@@ -81,30 +80,21 @@ def _store(request: Request) -> ReportStore:
     return store
 
 
-def _bearer_ok(request: Request, settings: Settings) -> bool:
-    if settings.api.api_token is None:
-        return False
-    kind, _, given = request.headers.get("authorization", "").strip().partition(" ")
-    if kind.lower() != "bearer" or not given.strip():
-        return False
-    return hmac.compare_digest(given.strip().encode(), settings.api.api_token.get_secret_value().encode())
-
-
 def _logged_in(request: Request, settings: Settings) -> bool:
     """A valid bearer token, or (without an Authorization header) a valid login cookie."""
-    if request.headers.get("authorization"):
-        return _bearer_ok(request, settings)
-    return cookie_valid(settings, request.cookies.get(COOKIE_NAME))
+    return presented(request, settings) in ("bearer", "cookie")
 
 
 def _check_bearer(request: Request) -> None:
     settings = _settings(request)
     if settings.api.api_token is None:
         raise _Denied(503, "unavailable", "the report API is disabled: set API_TOKEN on the server")
-    if not _logged_in(request, settings):
-        has_header = bool(request.headers.get("authorization"))
-        message = "invalid bearer token" if has_header else "missing bearer token (Authorization: Bearer $API_TOKEN)"
-        raise _Denied(401, "unauthorized", message, _CHALLENGE, login=not has_header)
+    shown = presented(request, settings)
+    if shown == "none":
+        message = "missing bearer token (Authorization: Bearer $API_TOKEN)"
+        raise _Denied(401, "unauthorized", message, BEARER_CHALLENGE, login=True)
+    if shown not in ("bearer", "cookie"):
+        raise _Denied(401, "unauthorized", "invalid bearer token", BEARER_CHALLENGE)
 
 
 def _check_report_access(request: Request, report_id: str) -> str:
@@ -118,8 +108,8 @@ def _check_report_access(request: Request, report_id: str) -> str:
     exp, sig = request.query_params.get("exp"), request.query_params.get("sig")
     if exp is None and sig is None:
         if request.headers.get("authorization"):
-            raise _Denied(401, "unauthorized", "invalid bearer token", _CHALLENGE)
-        raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE, login=True)
+            raise _Denied(401, "unauthorized", "invalid bearer token", BEARER_CHALLENGE)
+        raise _Denied(401, "unauthorized", "missing bearer token or signed link", BEARER_CHALLENGE, login=True)
     if not signer.verify(report_id, exp, sig):
         raise _Denied(
             401, "invalid_signature", "the link is invalid or has expired; open the report from Grafana again"
@@ -144,7 +134,7 @@ async def _load(request: Request, report_id: str) -> tuple[Report, str] | Respon
     try:
         if not _REPORT_ID.match(report_id):
             # same answer as a bad signature: an id that can never exist reveals nothing
-            raise _Denied(401, "unauthorized", "missing bearer token or signed link", _CHALLENGE)
+            raise _Denied(401, "unauthorized", "missing bearer token or signed link", BEARER_CHALLENGE)
         link_query = _check_report_access(request, report_id)
     except _Denied as denied:
         return _denied_response(request, denied)

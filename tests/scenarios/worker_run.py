@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from arq.connections import ArqRedis, create_pool
+
 from reports.models import Alert
 from reports.store import ReportStore
 from triage.analysis import Analyser
+from triage.constants import QUEUE_NAME
 from triage.deps import Deps
-from triage.queue import UniqueEnqueuer, open_queue
+from triage.queue import JOB_EXPIRES_MS, UniqueEnqueuer, dump_job, load_job, redis_settings
 from triage.settings import Settings
 from triage.worker import build_worker
 from webhook.intake import enqueue_alert
@@ -30,6 +33,17 @@ class WorkerRun:
     complete: int
     failed: int
     retried: int
+
+
+async def open_queue(redis_url: str) -> ArqRedis:
+    """A connection pool able to enqueue jobs (pings Redis once; raises when it is unreachable)."""
+    return await create_pool(
+        redis_settings(redis_url),
+        job_serializer=dump_job,
+        job_deserializer=load_job,
+        default_queue_name=QUEUE_NAME,
+        expires_extra_ms=JOB_EXPIRES_MS,
+    )
 
 
 async def enqueue(redis_url: str, alerts: list[Alert]) -> None:

@@ -7,7 +7,7 @@ import copy
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from triage.constants import QUEUE_NAME
 from triage.settings import Settings
-from webhook.app import INTAKE_ROUTERS, create_app
+from webhook.app import Routers, create_app, intake_routers
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
 TOKEN = "test-webhook-token"
@@ -31,7 +31,7 @@ def load_payload(name: str) -> dict[str, Any]:
 
 @asynccontextmanager
 async def api(
-    settings: Settings, *, routers: Sequence[str] = INTAKE_ROUTERS
+    settings: Settings, *, routers: Routers = intake_routers
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app (intake routes unless told otherwise) with its lifespan running, and an in-process client."""
     app = create_app(settings, routers=routers)

@@ -7,7 +7,6 @@ chunks are replaced; a file that disappeared (or can no longer be read) loses it
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sys
 import time
@@ -178,7 +177,7 @@ def ingest_blocking(
 ) -> IngestSummary:
     """Bring the collection in line with the files under ``roots``; returns what changed.
 
-    Runs in the calling thread (ONNX and Chroma block); :func:`ingest` is the async entry point.
+    Runs in the calling thread (ONNX and Chroma block for seconds).
     """
     started = time.perf_counter()
     summary = IngestSummary()
@@ -223,18 +222,3 @@ def ingest_blocking(
     summary.chunks_total = int(collection.count())
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-async def ingest(
-    client: Any,
-    embedder: RunbookEmbedder,
-    roots: Iterable[Path],
-    *,
-    rebuild: bool = False,
-    progress: bool | None = None,
-    on_message: Callable[[str], None] | None = None,
-) -> IngestSummary:
-    """Ingest in a worker thread so an event loop stays responsive (embedding blocks for seconds)."""
-    return await asyncio.to_thread(
-        ingest_blocking, client, embedder, list(roots), rebuild=rebuild, progress=progress, on_message=on_message
-    )

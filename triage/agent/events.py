@@ -23,7 +23,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 EventType = Literal["status", "tool_start", "tool_end", "answer_delta", "answer", "error", "done"]
-EVENT_TYPES: tuple[str, ...] = ("status", "tool_start", "tool_end", "answer_delta", "answer", "error", "done")
 
 
 @dataclass(frozen=True)

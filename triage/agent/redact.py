@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel
-
-from tools.credentials import settings_secrets
 from triage.agent.events import AskEvent
 
 MASK = "[redacted]"
@@ -20,12 +17,6 @@ MASK = "[redacted]"
 _SPACES = (" ", "\n", "\t", "\r")
 # shorter values would mask ordinary words; real tokens and passwords are longer
 MIN_SECRET_CHARS = 6
-
-
-def secret_values(settings: BaseModel) -> list[str]:
-    """Every secret of the settings tree in every form (:func:`tools.credentials.settings_secrets`): SecretStr
-    values, credentials inside URL settings (raw and as the Basic header sent for them), Basic credentials."""
-    return settings_secrets(settings, min_chars=MIN_SECRET_CHARS)
 
 
 class Redactor:

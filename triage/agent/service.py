@@ -19,13 +19,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
+from tools.credentials import secret_values
 from triage.agent.admission import AskBudget, AskSlot, AskSlots
 from triage.agent.agent import AskAgent, AskLimits
 from triage.agent.answer_stream import RESET_EVENT, delta_event
 from triage.agent.events import AskError, AskEvent, AskResult
 from triage.agent.llm import build_chat_model
 from triage.agent.prompt import build_system_prompt
-from triage.agent.redact import Redactor, secret_values
+from triage.agent.redact import Redactor
 from triage.agent.sessions import Session, SessionStore, Turn
 from triage.budget import TokenBudget
 from triage.settings import Settings

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from reports.models import utcnow
 from triage.agent.events import AskError, SessionNotFound
-from triage.constants import ASK_SESSION_PREFIX
+from triage.constants import ASK_SESSION_PREFIX, ask_session_key
 
 SESSION_ID_BYTES = 32
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -77,7 +77,7 @@ class SessionStore:
         self.prefix = prefix
 
     def _key(self, session_id: str) -> str:
-        return self.prefix + session_id
+        return ask_session_key(session_id, self.prefix)
 
     async def create(self, owner: str) -> Session:
         """A new, empty session owned by ``owner``."""

@@ -91,11 +91,6 @@ def first_query(rule: AlertRule) -> RuleQuery | None:
     return next((q for q in rule.data if q.datasource_uid not in EXPRESSION_UIDS), None)
 
 
-def promql_of(query: RuleQuery) -> str | None:
-    """The query text when it is PromQL, else None."""
-    return query.expr if query_language(query) == PROMQL else None
-
-
 def is_datasource_alert(alert: Alert) -> bool:
     """Grafana's own alert for a rule it could not evaluate (or that returned no data)."""
     return alert.alertname in DATASOURCE_ALERTS or "datasource_uid" in alert.labels

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from reports.delivery import ANNOTATION_TAG
 from reports.models import Evidence
 from tools.proxmox_models import TaskBase
 from triage.checks._logs import clip
@@ -29,7 +30,6 @@ TARGET_BONUS = 0.15
 MAX_ITEMS = 10
 # tasks are looked up this far before the window, so a long job that began earlier and still runs is seen
 TASK_LOOKBACK_S = 12 * 3600
-OWN_ANNOTATION_TAG = "sre-triage"
 
 PVE_TASK_KINDS: dict[str, tuple[str, float]] = {
     "qmstart": ("start", 0.6),
@@ -189,7 +189,7 @@ async def _from_grafana(ctx: CheckContext) -> list[Evidence]:
     since, until = ctx.epoch_window
     items: list[Evidence] = []
     for note in await grafana.find_annotations(from_ms=since * 1000, to_ms=until * 1000, limit=100):
-        if OWN_ANNOTATION_TAG in note.tags or note.alert_id:
+        if ANNOTATION_TAG in note.tags or note.alert_id:
             continue  # our own reports and Grafana's alert state changes are not changes
         at = datetime.fromtimestamp(note.time_ms / 1000, UTC)
         tags = ", ".join(note.tags[:5])

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from reports.models import NotifyEvent
-
-KEY_PREFIX = "sre-triage:notify"
+from triage.constants import notify_held_key, notify_slot_key
 
 # Give the slot back only if this report still holds it (a later report may have taken it after expiry).
 _RELEASE = """
@@ -31,10 +30,10 @@ class RateLimiter:
     window_s: int
 
     def _slot(self, channel: str, event: NotifyEvent) -> str:
-        return f"{KEY_PREFIX}:slot:{channel}:{event}"
+        return notify_slot_key(channel, event)
 
     def _held(self, channel: str, event: NotifyEvent) -> str:
-        return f"{KEY_PREFIX}:held:{channel}:{event}"
+        return notify_held_key(channel, event)
 
     async def acquire(self, channel: str, event: NotifyEvent, report_id: str) -> bool:
         """True when ``report_id`` may send now; False when another report sent in this window (it is counted)."""

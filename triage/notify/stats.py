@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
-from triage.constants import DELIVERY_STATS_KEY
+from triage.constants import DELIVERY_STATS_KEY, delivery_stats_field, parse_delivery_stats_field
 
 
 async def record_deliveries(redis: Redis, attempted: Mapping[str, str]) -> None:
@@ -18,7 +18,7 @@ async def record_deliveries(redis: Redis, attempted: Mapping[str, str]) -> None:
         return
     async with redis.pipeline(transaction=False) as pipe:
         for channel, state in attempted.items():
-            pipe.hincrby(DELIVERY_STATS_KEY, f"{channel}|{state}", 1)
+            pipe.hincrby(DELIVERY_STATS_KEY, delivery_stats_field(channel, state), 1)
         await pipe.execute()
 
 
@@ -28,6 +28,5 @@ async def read_delivery_stats(redis: Redis) -> dict[tuple[str, str], int]:
     stats: dict[tuple[str, str], int] = {}
     for key, value in raw.items():
         name = key.decode() if isinstance(key, bytes) else key
-        channel, _, state = name.partition("|")
-        stats[(channel, state)] = int(value)
+        stats[parse_delivery_stats_field(name)] = int(value)
     return stats
