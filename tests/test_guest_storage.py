@@ -11,6 +11,7 @@ from tests.support.engine import EngineWorld, make_alert
 from tools.proxmox_storage import GuestDisk, StorageConfig, StorageStatus, guest_disks, parse_disk, portal_host
 from triage.checks import guest_status, guest_storage
 from triage.checks._disk_storage import DiskStorage, disk_storages
+from triage.checks._neighbourhood import WEIGHTS, resolve
 
 GIB = 1 << 30
 
@@ -232,3 +233,40 @@ async def test_a_vm_paused_with_io_error_says_so(world: EngineWorld) -> None:
     items = [e for e in await guest_status.run(ctx) if e.kind == "guest_status"]
     assert [i.title for i in items] == ["VM 491 (nextcloud) is paused (io-error) on mimosa"]
     assert items[0].score >= 0.9 and "disk write failed" in items[0].detail
+
+
+async def test_a_disk_storage_server_and_a_mount_on_the_same_server_are_one_place() -> None:
+    async def mounts(names: tuple[str, ...]) -> list[str]:
+        return ["nas01", "files02"]
+
+    places = await resolve(
+        ["web1"],
+        node="pve1",
+        device=None,
+        mountpoint=None,
+        disk_servers=[("NAS01", ("NAS-NFS",)), ("ceph-mon1", ("ceph-ext",))],
+        backup_related=False,
+        backup_url=None,
+        topology=None,
+        mounts=mounts,
+    )
+    storage = [p for p in places if p.role == "storage"]
+    assert [p.name for p in storage] == ["nas01", "ceph-mon1"]
+    assert "nas-nfs" in storage[0].names and storage[0].weight == WEIGHTS["storage"]
+
+
+async def test_the_alerts_own_mount_comes_before_the_disk_storages() -> None:
+    places = await resolve(
+        ["web1"],
+        node=None,
+        device="files02:/export/media",
+        mountpoint="/mnt/media",
+        disk_servers=[("nas01", ("nas-nfs",)), ("files02", ("files-cifs",))],
+        backup_related=False,
+        backup_url=None,
+        topology=None,
+        mounts=None,
+    )
+    storage = [p for p in places if p.role == "storage"]
+    assert [p.name for p in storage] == ["files02", "nas01"]
+    assert "files-cifs" in storage[0].names

@@ -1,6 +1,7 @@
 """Incidents whose cause sits one hop from the alert: on the Proxmox node under the guest (its disks, its ZFS pool),
-on the NFS server behind a mount or behind the Proxmox storage of a guest's disk, on the PBS server behind a datastore, on a host a user declared as a dependency —
-and Proxmox/PBS detail where the cause usually is (a guest's config change, its lock, a task log, a namespace)."""
+on the NFS server behind a mount or behind the Proxmox storage of a guest's disk, on the PBS server behind a
+datastore, on a host a user declared as a dependency — and Proxmox/PBS detail where the cause usually is (a guest's
+config change, its lock, a task log, a namespace, the storage holding its disks)."""
 
 from __future__ import annotations
 

@@ -36,6 +36,11 @@ KNOWN_GAPS: dict[str, str] = {
         "a chain of changes are not yet preferred over their consequences"
     ),
     "swap_thrash_tick_lag": "swap use ranks 5th behind memory pressure and disk reads that move with it",
+    "nfs_storage_of_guest_disk_stops_answering": (
+        "the NAS's pool failure is found on the storage server behind the VM's disk but ranks 4th, behind the VM's "
+        "CPU and load symptoms and the node's 'server not responding' line that follow from it; consequences nearer "
+        "the alert are not yet told from a cause one hop further away"
+    ),
 }
 MAX_LLM_CALLS = 2
 MAX_PROMPT_TOKENS = 6000

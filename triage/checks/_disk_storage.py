@@ -9,6 +9,7 @@ on when it stalls.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from tools.errors import SourceError
@@ -90,15 +91,18 @@ async def lookup(proxmox: ProxmoxClient, guest: Resource) -> GuestStorage | None
     may not read leaves the storages unexplained (``error``), never fails the look-up."""
     if guest.node is None or guest.vmid is None:
         return None
-    config = await proxmox.guest_config(guest.node, guest.vmid, guest.kind)
+    # both at once: the storage listing is cached by the client, and nearly every guest has a disk
+    config, listing = await asyncio.gather(
+        proxmox.guest_config(guest.node, guest.vmid, guest.kind), proxmox.storages(), return_exceptions=True
+    )
+    if isinstance(config, BaseException):
+        raise config
+    if isinstance(listing, BaseException) and not isinstance(listing, SourceError):
+        raise listing
+    configs = None if isinstance(listing, BaseException) else listing
     disks = guest_disks(config.values, guest.kind)
-    configs: list[StorageConfig] | None = None
-    error: SourceError | None = None
-    if disks:
-        try:
-            configs = await proxmox.storages()
-        except SourceError as exc:
-            error = exc
+    # a listing nobody needs (a guest without disks) is no loss
+    error = listing if isinstance(listing, SourceError) and disks else None
     storages = disk_storages(disks, configs)
     unseen = tuple(s.storage for s in storages if s.config is None) if configs is not None else ()
     return GuestStorage(guest.node, guest.vmid, guest.kind, guest_label(guest), tuple(storages), unseen, error)
