@@ -38,6 +38,7 @@ from tools.proxmox_models import (
     lxc_addresses,
     split_instance,
 )
+from tools.proxmox_storage import StorageConfig, StorageStatus
 from tools.ttl_cache import TtlCache
 
 DEFAULT_MAX_LOOKUPS = 48
@@ -80,6 +81,7 @@ class ProxmoxClient(ProxmoxApiClient):
         self._ip_cache: dict[str, tuple[int, float]] = {}
         self._resources: TtlCache[str, list[Resource]] = TtlCache(resources_ttl_s)
         self._tasks: TtlCache[tuple[object, ...], list[Task]] = TtlCache(resources_ttl_s)
+        self._storages: TtlCache[str, list[StorageConfig]] = TtlCache(resources_ttl_s)
 
     @property
     def resources_ttl_s(self) -> float:
@@ -208,6 +210,24 @@ class ProxmoxClient(ProxmoxApiClient):
         path = f"/nodes/{segment(node)}/{kind}/{vmid}/pending"
         rows = parse_list(PendingChange, await self.data(path), source=self.source, url=self.display_url + path)
         return [row for row in rows if row.changed]
+
+    async def storages(self) -> list[StorageConfig]:
+        """The datacenter's storage configuration (``/storage``): type, server, export, pool … of each storage.
+
+        PVE lists only the storages the token may audit (``Datastore.Audit`` or ``Datastore.AllocateSpace`` on
+        ``/storage/{id}``); others are missing from the answer. Reused for ``resources_ttl_s``.
+        """
+
+        async def fetch() -> list[StorageConfig]:
+            path = "/storage"
+            return parse_list(StorageConfig, await self.data(path), source=self.source, url=self.display_url + path)
+
+        return list(await self._storages.get("all", fetch))
+
+    async def node_storage(self, node: str) -> list[StorageStatus]:
+        """``/nodes/{node}/storage``: every storage the node may use, with ``active``/``enabled`` and its size."""
+        path = f"/nodes/{segment(node)}/storage"
+        return parse_list(StorageStatus, await self.data(path), source=self.source, url=self.display_url + path)
 
     async def node_tasks(
         self,

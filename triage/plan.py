@@ -24,6 +24,7 @@ CHECK_METRIC_SHIFTS = "metric_shifts"
 CHECK_LOG_ERRORS = "log_errors"
 CHECK_CHANGES = "changes"
 CHECK_GUEST_STATUS = "guest_status"
+CHECK_GUEST_STORAGE = "guest_storage"
 CHECK_BACKUPS = "backups"
 CHECK_RUNBOOKS = "runbooks"
 CHECK_HISTORY = "history"
@@ -34,6 +35,7 @@ ALL_CHECKS = (
     CHECK_LOG_ERRORS,
     CHECK_CHANGES,
     CHECK_GUEST_STATUS,
+    CHECK_GUEST_STORAGE,
     CHECK_BACKUPS,
     CHECK_RUNBOOKS,
     CHECK_HISTORY,
@@ -175,7 +177,7 @@ def _checks(plan_has_target: bool, has_logs_target: bool, has_query: bool) -> tu
     if has_query:
         checks.insert(0, CHECK_ALERT_SIGNAL)
     if plan_has_target:
-        checks += [CHECK_SATURATION, CHECK_METRIC_SHIFTS, CHECK_GUEST_STATUS]
+        checks += [CHECK_SATURATION, CHECK_METRIC_SHIFTS, CHECK_GUEST_STATUS, CHECK_GUEST_STORAGE]
     if has_logs_target:
         checks.append(CHECK_LOG_ERRORS)
     return tuple(c for c in ALL_CHECKS if c in checks)

@@ -87,6 +87,8 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         self.nodes: dict[str, dict[str, Any]] = {}
         self.guests: dict[int, dict[str, Any]] = {}
         self.storages: dict[str, dict[str, Any]] = {}
+        # a token without Datastore.Audit sees no storage in /storage and /nodes/{node}/storage (PVE filters them)
+        self.storage_audit = True
 
     # -- world building -------------------------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         template: bool = False,
         tags: str = "",
         lock: str | None = None,
+        qmpstatus: str | None = None,
         config: dict[str, Any] | None = None,
         pending: dict[str, Any] | None = None,
         pending_delete: list[str] | None = None,
@@ -143,7 +146,8 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         ``static_ips`` go into the config (``ipconfig0`` for VMs, ``net0`` for containers); ``ips`` are the live
         addresses the guest agent / container reports. ``agent=False`` makes the agent look not running.
         ``config`` overrides or adds configuration keys; ``pending`` and ``pending_delete`` are changes not applied
-        yet (they take effect at the next start), as ``/pending`` lists them.
+        yet (they take effect at the next start), as ``/pending`` lists them. ``qmpstatus`` is the QEMU run state a
+        running VM reports (``io-error``, ``paused``; ``running`` when not given).
         """
         if node not in self.nodes:
             self.add_node(node)
@@ -176,6 +180,7 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
             "template": template,
             "tags": tags,
             "lock": lock,
+            "qmpstatus": qmpstatus,
             "config": conf,
             "pending": dict(pending or {}),
             "pending_delete": list(pending_delete or []),
@@ -225,12 +230,12 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
     def add_storage(self, name: str, type: str, **fields: Any) -> dict[str, Any]:
         """Add a storage to the datacenter configuration (``/storage``).
 
-        ``fields`` are its configuration keys (``server``, ``export``, ``pool``, ``datastore``, ``namespace``,
-        ``path``, ``content``, ``nodes`` as a list, ``shared``) plus ``total``/``used`` bytes and ``active`` for
-        its status on each node.
+        ``fields`` are its configuration keys (``server``, ``export``, ``share``, ``portal``, ``monhost``,
+        ``pool``, ``vgname``, ``thinpool``, ``datastore``, ``namespace``, ``path``, ``content``, ``nodes`` as a
+        list, ``shared``, ``disable``) plus ``total``/``used`` bytes and ``active`` for its status on each node.
         """
         storage: dict[str, Any] = {"storage": name, "type": type, "content": "images,rootdir", "total": 1 << 40}
-        storage |= {"used": 1 << 38, "active": True, "nodes": [], "shared": False}
+        storage |= {"used": 1 << 38, "active": True, "nodes": [], "shared": False, "disable": False}
         storage |= fields
         self.storages[name] = storage
         return storage
@@ -266,17 +271,23 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
                     f"hostname lookup '{node}' failed - failed to get address info for: {node}: "
                     "Name or service not known",
                 )
-            rest = parts[2:]
-            if rest == ["status"]:
-                return self._node_status(node)
-            if rest == ["tasks"]:
-                return self._node_tasks(node, params)
-            if len(rest) == 3 and rest[0] == "tasks" and rest[2] in ("log", "status"):
-                return self._task(node, rest[1], rest[2], params)
-            if len(rest) == 3 and rest[0] == "storage" and rest[2] == "status":
-                return self._storage_status(node, rest[1])
-            if len(rest) >= 3 and rest[0] in ("qemu", "lxc"):
-                return self._guest(node, rest[0], rest[1], rest[2:], path, params)
+            return self._node_route(node, parts[2:], path, params)
+        return _error(501, f"Method 'GET {path}' not implemented")
+
+    def _node_route(self, node: str, rest: list[str], path: str, params: httpx.QueryParams) -> httpx.Response:
+        """Answer a path below ``/nodes/{node}`` of a known node."""
+        if rest == ["status"]:
+            return self._node_status(node)
+        if rest == ["tasks"]:
+            return self._node_tasks(node, params)
+        if len(rest) == 3 and rest[0] == "tasks" and rest[2] in ("log", "status"):
+            return self._task(node, rest[1], rest[2], params)
+        if rest == ["storage"]:
+            return _data(self._node_storages(node))
+        if len(rest) == 3 and rest[0] == "storage" and rest[2] == "status":
+            return self._storage_status(node, rest[1])
+        if len(rest) >= 3 and rest[0] in ("qemu", "lxc"):
+            return self._guest(node, rest[0], rest[1], rest[2:], path, params)
         return _error(501, f"Method 'GET {path}' not implemented")
 
     def _resources(self, kind: str | None) -> httpx.Response:
@@ -367,9 +378,21 @@ class FakeProxmox(FakeProxmoxApi[ProxmoxClient]):
         page, total = task_log_page(task["log"], int(params.get("start", "0")), int(params.get("limit", "50")))
         return json_response(200, {"data": page, "total": total})
 
+    def _node_storages(self, node: str) -> list[dict[str, Any]]:
+        """``/nodes/{node}/storage``: the storages the node may use (``storage_info``), each with its status."""
+        if not self.storage_audit:
+            return []
+        rows = []
+        for storage in self.storages.values():
+            if storage["nodes"] and node not in storage["nodes"]:
+                continue
+            rows.append({"storage": storage["storage"], **storage_status(storage)})
+        return rows
+
     def _storage(self, name: str | None) -> httpx.Response:
         if name is None:
-            return _data([storage_config(s) for s in self.storages.values()])
+            visible = self.storages.values() if self.storage_audit else []
+            return _data([storage_config(s) for s in visible])
         storage = self.storages.get(name)
         if storage is None:
             return _error(500, f"storage '{name}' does not exist")

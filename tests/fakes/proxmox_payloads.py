@@ -155,7 +155,8 @@ def guest_status(guest: dict[str, Any]) -> dict[str, Any]:
         "ha": {"managed": 0},
     }
     if guest["kind"] == "qemu":
-        status |= {"qmpstatus": guest["status"], "agent": int(guest["agent"]), "pid": 4242}
+        qmpstatus = guest.get("qmpstatus") or guest["status"]
+        status |= {"qmpstatus": qmpstatus, "agent": int(guest["agent"]), "pid": 4242}
     else:
         status["type"] = "lxc"
     if guest["lock"]:
@@ -199,11 +200,28 @@ def task_log_page(lines: list[str], start: int, limit: int) -> tuple[list[dict[s
 def storage_config(storage: dict[str, Any]) -> dict[str, Any]:
     """A storage as ``/storage`` lists it: its configuration keys (``nodes`` comma-separated, ``shared`` 0/1)."""
     out: dict[str, Any] = {"storage": storage["storage"], "type": storage["type"], "content": storage["content"]}
-    for key in ("server", "export", "path", "pool", "datastore", "namespace", "username", "fingerprint"):
+    for key in (
+        "server",
+        "export",
+        "share",
+        "portal",
+        "target",
+        "monhost",
+        "path",
+        "pool",
+        "vgname",
+        "thinpool",
+        "datastore",
+        "namespace",
+        "username",
+        "fingerprint",
+    ):
         if storage.get(key) is not None:
             out[key] = storage[key]
     if storage["nodes"]:
         out["nodes"] = ",".join(storage["nodes"])
+    if storage.get("disable"):
+        out["disable"] = 1
     if storage["shared"] or storage["type"] in ("nfs", "cifs", "pbs", "cephfs", "rbd"):
         out["shared"] = 1
     out["digest"] = "5b7c3f0d2e1a" + "0" * 28
@@ -211,15 +229,22 @@ def storage_config(storage: dict[str, Any]) -> dict[str, Any]:
 
 
 def storage_status(storage: dict[str, Any]) -> dict[str, Any]:
-    """``/nodes/{node}/storage/{id}/status``."""
-    active = bool(storage["active"])
+    """``/nodes/{node}/storage/{id}/status`` (a row of ``/nodes/{node}/storage`` without its id): a disabled or
+    inactive storage reports zero sizes and no ``used_fraction`` (``PVE::Storage::storage_info``)."""
+    enabled = not storage.get("disable")
+    active = bool(storage["active"]) and enabled
     status: dict[str, Any] = {
         "type": storage["type"],
         "content": storage["content"],
         "active": int(active),
-        "enabled": 1,
+        "enabled": int(enabled),
         "shared": int(bool(storage["shared"])),
+        "total": 0,
+        "used": 0,
+        "avail": 0,
     }
     if active:
         status |= {"total": storage["total"], "used": storage["used"], "avail": storage["total"] - storage["used"]}
+        if storage["total"]:
+            status["used_fraction"] = storage["used"] / storage["total"]
     return status

@@ -1,6 +1,7 @@
 """Incidents whose cause sits one hop from the alert: on the Proxmox node under the guest (its disks, its ZFS pool),
-on the NFS server behind a mount, on the PBS server behind a datastore, on a host a user declared as a dependency —
-and Proxmox/PBS detail where the cause usually is (a guest's config change, its lock, a task log, a namespace)."""
+on the NFS server behind a mount or behind the Proxmox storage of a guest's disk, on the PBS server behind a
+datastore, on a host a user declared as a dependency — and Proxmox/PBS detail where the cause usually is (a guest's
+config change, its lock, a task log, a namespace, the storage holding its disks)."""
 
 from __future__ import annotations
 
@@ -676,6 +677,198 @@ PBS_SYNC_FILLS_DATASTORE = Scenario(
     guests=[Guest(480, "unifi-lyra", "lyra-pve", kind="lxc")],
 )
 
+NFS_STORAGE_NAS_SUSPENDED = Scenario(
+    name="nfs_storage_of_guest_disk_stops_answering",
+    tags=("neighbourhood:storage", "proxmox:storage", "nfs", "neighbourhood-negative"),
+    story=(
+        "Gitea, VM 490 on node sirius, keeps its disk on the NFS storage hera-vmstore that the NAS hera exports. "
+        "Twelve minutes before the alert hera's disk controller resets and its ZFS pool vmpool is suspended after an "
+        "uncorrectable I/O failure (the NAS's kernel says so, and its ZFS event daemon logs io_failure events); nfsd "
+        "stops answering. Node sirius finds the NFS server hera not responding and the storage hera-vmstore no "
+        "longer online, so the storage is not active on sirius. Inside the VM, whose own disk is just /dev/sda, the "
+        "kernel reports tasks blocked for more than 120 seconds and IO wait climbs. The ISO share rhea-iso on "
+        "another NAS has been 97 % full for weeks and holds no disk of the VM."
+    ),
+    alert=AlertSpec(
+        "HostHighIoWait",
+        {"instance": "gitea01:9100", "job": "node", "severity": "warning"},
+        {"summary": "IO wait above 20% on gitea01:9100"},
+        generator_expr='avg by (instance) (rate(node_cpu_seconds_total{instance="gitea01:9100",mode="iowait"}[5m]))'
+        " > 0.2",
+    ),
+    causal=Expect(
+        "the NAS hera's ZFS pool was suspended after an uncorrectable I/O failure",
+        sources=("loki",),
+        words=(("suspended",), ("uncorrectable",), ("io_failure",)),
+    ),
+    supporting=[
+        Expect("the storage hera-vmstore is not active on sirius", sources=("proxmox",), words=(("hera-vmstore",),)),
+        Expect("the VM's kernel reports blocked tasks", sources=("loki",), words=(("blocked for more than",),)),
+    ],
+    distractors=[Expect("the ISO share rhea-iso has long been nearly full", words=(("rhea-iso",),))],
+    hosts=[
+        Host("gitea01:9100", iowait=step(0.02, 0.62, -11), load1=step(0.6, 11.0, -10), disk_util=step(0.1, 1.0, -11)),
+        node_host("hera", net_mbps=step(60, 0.3, -12), disk_util=step(0.35, 0.0, -12)),
+        node_host("sirius"),
+    ],
+    logs=[
+        *background("gitea01"),
+        *background("hera"),
+        *background("sirius"),
+        Log(kernel("hera"), -12.3, "mpt3sas_cm0: fault_state(0x2651)!"),
+        Log(kernel("hera"), -12.2, "mpt3sas_cm0: sending diag reset !!"),
+        Log(
+            kernel("hera"),
+            -12.0,
+            "WARNING: Pool 'vmpool' has encountered an uncorrectable I/O failure and has been suspended.",
+        ),
+        Log(
+            journal("hera", "zfs-zed.service"),
+            -11.9,
+            "zed[1822]: eid=733 class=io_failure pool='vmpool'",
+            repeat=6,
+            every_s=90,
+        ),
+        Log(kernel("hera"), -9.5, "INFO: task nfsd:1456 blocked for more than 122 seconds.", repeat=3, every_s=120),
+        Log(kernel("sirius"), -11.5, "nfs: server hera.lab.example not responding, timed out", repeat=8, every_s=60),
+        Log(
+            journal("sirius", "pvestatd.service"),
+            -11.2,
+            "pvestatd[1502]: storage 'hera-vmstore' is not online",
+            repeat=10,
+            every_s=60,
+        ),
+        Log(
+            kernel("gitea01"),
+            -9,
+            "INFO: task jbd2/sda1-8:245 blocked for more than 122 seconds.",
+            repeat=4,
+            every_s=120,
+        ),
+    ],
+    nodes=[Node("sirius", iowait=0.06)],
+    guests=[
+        Guest(
+            490,
+            "gitea01",
+            "sirius",
+            ips=["10.0.30.90"],
+            disks={
+                "scsi0": "hera-vmstore:490/vm-490-disk-0.qcow2,discard=on,size=64G",
+                "efidisk0": "local-lvm:vm-490-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M",
+                "ide2": "none,media=cdrom",
+            },
+        ),
+        Guest(491, "wikijs", "sirius", kind="lxc", ips=["10.0.30.91"]),
+    ],
+    storages=[
+        Storage(
+            "hera-vmstore",
+            "nfs",
+            content="images",
+            server="hera.lab.example",
+            export="/vmpool/pve",
+            shared=True,
+            active=False,
+        ),
+        Storage("rhea-iso", "nfs", content="iso,vztmpl", server="10.0.31.8", export="/volume2/iso", used_ratio=0.97),
+    ],
+)
+
+THIN_POOL_FULL_PAUSES_VM = Scenario(
+    name="thin_pool_full_pauses_vm_with_io_error",
+    tags=("proxmox:storage", "thin-pool", "io-error", "neighbourhood-negative"),
+    story=(
+        "The LVM-thin storage mimosa-thin of node mimosa (thin pool data in volume group pve) is overcommitted: its "
+        "guests were promised more disk than the pool has. Nextcloud, VM 495, has been syncing a large upload for "
+        "an hour; six minutes before the alert the thin pool reaches 100 % and the node's kernel switches it to "
+        "out-of-data-space mode while dmeventd warns the thin pool is full. QEMU pauses the VM with an io-error and "
+        "Nextcloud stops answering its probe. The node's backup directory mimosa-backup is 93 % full, as every week "
+        "before the pruning, and holds no disk of the VM."
+    ),
+    alert=AlertSpec(
+        "NextcloudDown",
+        {"instance": "nextcloud01:443", "job": "blackbox", "severity": "critical"},
+        {"summary": "Nextcloud does not answer"},
+        generator_expr='probe_success{instance="nextcloud01:443",job="blackbox"} == 0',
+    ),
+    causal=Expect(
+        "the thin pool mimosa-thin on mimosa is full",
+        sources=("proxmox", "loki"),
+        words=(("mimosa-thin",), ("thin pool", "full"), ("out-of-data-space",)),
+    ),
+    supporting=[Expect("QEMU paused the VM with an io-error", sources=("proxmox",), words=(("io-error",),))],
+    distractors=[Expect("the backup directory mimosa-backup is nearly full as usual", words=(("mimosa-backup",),))],
+    hosts=[
+        Host("nextcloud01:9100", disk_write_mbps=step(45, 45, -60), gone_min=-6),
+        node_host("mimosa", disk_write_mbps=step(48, 0.4, -6)),
+    ],
+    raw=[
+        Raw(
+            "probe_success",
+            {"instance": "nextcloud01:443", "job": "blackbox"},
+            step(1, 0, -5.5, over_min=0.25),
+            noise=False,
+        ),
+    ],
+    logs=[
+        *background("nextcloud01"),
+        *background("mimosa"),
+        Log(
+            journal("mimosa", "dm-event.service"),
+            -24,
+            "dmeventd[604]: WARNING: Thin pool pve-data-tpool data is now 95.07% full.",
+        ),
+        Log(
+            kernel("mimosa"),
+            -20,
+            "device-mapper: thin: 252:4: reached low water mark for data device: sending event.",
+        ),
+        Log(
+            journal("mimosa", "dm-event.service"),
+            -6.3,
+            "dmeventd[604]: WARNING: Thin pool pve-data-tpool data is now 100.00% full.",
+        ),
+        Log(kernel("mimosa"), -6.2, "device-mapper: thin: 252:4: switching pool to out-of-data-space (queue IO) mode"),
+        Log(kernel("mimosa"), -5.2, "device-mapper: thin: 252:4: switching pool to out-of-data-space (error IO) mode"),
+        Log(
+            kernel("mimosa"),
+            -5.1,
+            "buffer_io_error: 14 callbacks suppressed",
+        ),
+    ],
+    nodes=[Node("mimosa")],
+    guests=[
+        Guest(
+            495,
+            "nextcloud01",
+            "mimosa",
+            ips=["10.0.32.95"],
+            maxmem_gb=8,
+            qmpstatus="io-error",
+            disks={
+                "scsi0": "mimosa-thin:vm-495-disk-0,discard=on,size=64G",
+                "scsi1": "mimosa-thin:vm-495-disk-1,discard=on,size=1T",
+                "ide2": "local:iso/debian-12.7.0-amd64-netinst.iso,media=cdrom,size=631M",
+            },
+        ),
+        Guest(
+            496,
+            "paperless",
+            "mimosa",
+            kind="lxc",
+            ips=["10.0.32.96"],
+            disks={"rootfs": "mimosa-thin:vm-496-disk-0,size=16G"},
+        ),
+    ],
+    storages=[
+        Storage(
+            "mimosa-thin", "lvmthin", vgname="pve", thinpool="data", nodes=["mimosa"], total_gb=900, used_ratio=1.0
+        ),
+        Storage("mimosa-backup", "dir", content="backup", path="/mnt/backup", nodes=["mimosa"], used_ratio=0.93),
+    ],
+)
+
 SCENARIOS = [
     NODE_DISK_ERRORS,
     ZFS_RESILVER,
@@ -685,4 +878,6 @@ SCENARIOS = [
     GUEST_MEMORY_CHANGE,
     GUEST_BACKUP_LOCK,
     PBS_SYNC_FILLS_DATASTORE,
+    NFS_STORAGE_NAS_SUSPENDED,
+    THIN_POOL_FULL_PAUSES_VM,
 ]

@@ -190,9 +190,12 @@ class Node:
 class Guest:
     """A Proxmox guest; ``booted_min`` (minutes from T0) sets its uptime at triage time.
 
-    ``config`` overrides or adds keys of the generated ``/config`` (``{"memory": 2048}``, ``{"scsi0": "nfs-vm:…"}``);
-    ``pending`` holds changes made but not applied until the next boot and ``pending_delete`` keys to be removed,
-    as ``/pending`` lists them. ``lock`` is PVE's lock (``backup``, ``migrate``, ``snapshot`` …).
+    ``config`` overrides or adds keys of the generated ``/config`` (``{"memory": 2048}``); ``disks`` are its disk
+    keys as PVE writes them (``{"scsi0": "nas-nfs:490/vm-490-disk-0.qcow2,size=64G"}``, ``{"mp0": "tank:…,mp=/data"}``;
+    without them a VM's ``scsi0`` and a container's ``rootfs`` are on ``local-lvm``). ``pending`` holds changes made
+    but not applied until the next boot and ``pending_delete`` keys to be removed, as ``/pending`` lists them.
+    ``lock`` is PVE's lock (``backup``, ``migrate``, ``snapshot`` …); ``qmpstatus`` the QEMU run state of a running
+    VM whose CPUs stopped (``io-error`` after a failed disk write, ``paused``).
     """
 
     vmid: int
@@ -206,6 +209,8 @@ class Guest:
     booted_min: float = -14 * 24 * 60.0
     lock: str | None = None
     config: dict[str, str | int] = field(default_factory=dict)
+    disks: dict[str, str] = field(default_factory=dict)
+    qmpstatus: str | None = None
     pending: dict[str, str | int] = field(default_factory=dict)
     pending_delete: list[str] = field(default_factory=list)
 
@@ -253,8 +258,13 @@ class PbsTask:
 @dataclass
 class Storage:
     """A PVE storage (``/storage``): ``type`` is the plugin (``nfs``, ``zfspool``, ``pbs``, ``lvmthin``, ``dir``);
-    ``server``/``export`` for NFS, ``pool`` for ZFS, ``server``/``datastore``/``namespace`` for PBS. ``nodes`` limits
-    it to some nodes (all when empty); ``active`` false makes it unavailable in ``/cluster/resources``."""
+    ``server``/``export`` for NFS, ``server``/``share`` for CIFS, ``portal`` for iSCSI, ``monhost`` for an external
+    Ceph cluster, ``pool`` for ZFS, ``vgname``/``thinpool`` for LVM-thin, ``server``/``datastore``/``namespace`` for
+    PBS. ``nodes`` limits it to some nodes (all when empty); ``active`` false makes it unavailable on every node
+    (``/cluster/resources``, ``/nodes/{node}/storage``), ``disable`` disables it in the configuration.
+
+    Every world has PVE's default ``local`` (directory) and ``local-lvm`` (LVM-thin) storages unless it defines
+    storages of those names."""
 
     name: str
     type: str
@@ -266,10 +276,16 @@ class Storage:
     datastore: str | None = None
     namespace: str | None = None
     path: str | None = None
+    share: str | None = None
+    portal: str | None = None
+    monhost: str | None = None
+    vgname: str | None = None
+    thinpool: str | None = None
     shared: bool = False
     total_gb: float = 1000.0
     used_ratio: float = 0.3
     active: bool = True
+    disable: bool = False
 
 
 @dataclass

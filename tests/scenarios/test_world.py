@@ -218,10 +218,13 @@ async def test_storage_config_resources_and_status_name_the_nfs_server_behind_a_
     )
     assert config["atlas-zfs"]["nodes"] == "atlas"
     rows = (await _get(pve, "/api2/json/cluster/resources", auth, type="storage")).json()["data"]
-    assert sorted(r["id"] for r in rows) == ["storage/atlas/atlas-zfs", "storage/atlas/nas-vm", "storage/boreas/nas-vm"]
+    named = sorted(r["id"] for r in rows if r["storage"] in ("nas-vm", "atlas-zfs"))
+    assert named == ["storage/atlas/atlas-zfs", "storage/atlas/nas-vm", "storage/boreas/nas-vm"]
+    # PVE's default storages are there too, on every node
+    assert {r["storage"] for r in rows if r["node"] == "boreas"} == {"local", "local-lvm", "nas-vm"}
     assert {r["id"]: r["status"] for r in rows}["storage/atlas/atlas-zfs"] == "unknown"
     off = (await _get(pve, "/api2/json/nodes/atlas/storage/atlas-zfs/status", auth)).json()["data"]
-    assert off["active"] == 0 and "total" not in off
+    assert off["active"] == 0 and off["total"] == 0 and "used_fraction" not in off
     elsewhere = await _get(pve, "/api2/json/nodes/boreas/storage/atlas-zfs/status", auth)
     assert elsewhere.status_code == 500
 

@@ -23,7 +23,7 @@ from tests.fakes.grafana import FakeGrafana
 from tests.fakes.loki import FakeLoki
 from tests.fakes.pbs import FakePbs
 from tests.fakes.proxmox import FakeProxmox
-from tests.scenarios.model import Scenario
+from tests.scenarios.model import Scenario, Storage
 from tests.scenarios.series import scenario_series
 from tests.support.procs import free_port
 from tests.support.prometheus import SyntheticSeries
@@ -43,6 +43,11 @@ SERIES_BEFORE_MIN = 130.0
 SOURCES = ("prometheus", "loki", "grafana", "proxmox", "pbs")
 DEFAULT_PBS_HOST = "pbs"
 TOPOLOGY_NAME = "topology.yaml"
+# what a fresh PVE install configures: the root filesystem's directory and the LVM-thin pool beside it
+DEFAULT_STORAGES = (
+    Storage("local", "dir", content="iso,vztmpl,backup", path="/var/lib/vz", total_gb=94, used_ratio=0.18),
+    Storage("local-lvm", "lvmthin", vgname="pve", thinpool="data", total_gb=1800, used_ratio=0.34),
+)
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,8 @@ def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
             maxmem=maxmem,
             uptime=uptime,
             lock=guest.lock,
-            config=dict(guest.config),
+            qmpstatus=guest.qmpstatus,
+            config={**guest.config, **guest.disks},
             pending=dict(guest.pending),
             pending_delete=list(guest.pending_delete),
         )
@@ -186,7 +192,9 @@ def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
             user=task.user,
             log=list(task.log),
         )
-    for storage in scenario.storages:
+    defined = {s.name for s in scenario.storages}
+    defaults = [s for s in DEFAULT_STORAGES if s.name not in defined]
+    for storage in [*defaults, *scenario.storages]:
         fields = {
             k: v
             for k, v in (
@@ -196,6 +204,11 @@ def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
                 ("datastore", storage.datastore),
                 ("namespace", storage.namespace),
                 ("path", storage.path),
+                ("share", storage.share),
+                ("portal", storage.portal),
+                ("monhost", storage.monhost),
+                ("vgname", storage.vgname),
+                ("thinpool", storage.thinpool),
             )
             if v is not None
         }
@@ -209,6 +222,7 @@ def fill_proxmox(pve: FakeProxmox, scenario: Scenario, anchor: Anchor) -> None:
             total=total,
             used=int(storage.used_ratio * total),
             active=storage.active,
+            disable=storage.disable,
             **fields,
         )
 

@@ -1,11 +1,11 @@
 """The incident's neighbourhood: the places worth searching besides the alert's own target.
 
 Many incidents start one hop away from what alerts: on the Proxmox node that hosts the guest (its kernel log, its
-disks), on the storage server behind a network mount, on the backup server behind a datastore, or on a host the
-user declared as a dependency in ``TOPOLOGY_FILE``. :func:`resolve` finds those places from what the triage already
-knows (the guest look-up, the alert's labels, the mounts the target's node_exporter reports) and gives each a weight
-by distance, so evidence found there counts a little less than evidence on the target and says where it came from
-("on node atlas").
+disks), on the storage server behind a network mount or behind the Proxmox storage of the guest's disks, on the
+backup server behind a datastore, or on a host the user declared as a dependency in ``TOPOLOGY_FILE``.
+:func:`resolve` finds those places from what the triage already knows (the guest look-up and its disks' storages,
+the alert's labels, the mounts the target's node_exporter reports) and gives each a weight by distance, so evidence
+found there counts a little less than evidence on the target and says where it came from ("on node atlas").
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ PHRASES: dict[Role, str] = {
     "dependency": "on dependency",
 }
 MAX_PLACES = 6
+MAX_STORAGE_PLACES = 2
 MAX_MOUNTS = 50
 NETWORK_FSTYPES = "nfs|nfs4|cifs|smb3|smbfs|fuse.sshfs|glusterfs|fuse.glusterfs|ceph|fuse.ceph|9p|davfs"
 # ``server:/export`` (NFS, GlusterFS), ``//server/share`` (SMB), ``user@server:/path`` (sshfs)
@@ -106,6 +107,25 @@ async def mount_servers(
     return list(dict.fromkeys(s for s in (remote_server(r.get("device")) for r in ordered) if s))
 
 
+async def _storage_servers(
+    target_names: tuple[str, ...],
+    device: str | None,
+    disk_servers: list[tuple[str, tuple[str, ...]]],
+    mounts: Callable[[tuple[str, ...]], Awaitable[list[str]]] | None,
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The storage servers worth searching, each with the storage ids naming it: the server of the alert's own
+    network mount, then those of the guest's disk storages, then those of the target's other network mounts (only
+    looked up when the alert names no mount), at most :data:`MAX_STORAGE_PLACES`."""
+    own = remote_server(device)
+    found: dict[str, list[str]] = {own: []} if own else {}
+    for server, ids in disk_servers:
+        found.setdefault(server.lower(), []).extend(i.lower() for i in ids)
+    if mounts is not None and target_names and own is None:
+        for server in await mounts(target_names):
+            found.setdefault(server, [])
+    return [(server, tuple(dict.fromkeys(ids))) for server, ids in list(found.items())[:MAX_STORAGE_PLACES]]
+
+
 async def resolve(
     target_names: list[str],
     *,
@@ -113,6 +133,7 @@ async def resolve(
     device: str | None,
     mountpoint: str | None,
     backup_related: bool,
+    disk_servers: list[tuple[str, tuple[str, ...]]] | None = None,
     backup_url: str | None,
     topology: Topology | None,
     mounts: Callable[[tuple[str, ...]], Awaitable[list[str]]] | None,
@@ -121,6 +142,8 @@ async def resolve(
     """The target and its neighbours, nearest first, at most :data:`MAX_PLACES`.
 
     ``node`` is the Proxmox node of the guest behind the alert; ``device``/``mountpoint`` the alert's own labels;
+    ``disk_servers`` the servers of the network storages holding the guest's disks, each with its storage ids (a
+    log line naming the storage then counts for the server);
     ``backup_related`` says the alert is about backups (its backup server, named by ``backup_url``, is then a
     neighbour);
     ``mounts`` looks up the servers behind the target's network mounts (None: no metrics source); ``backup_host``
@@ -143,11 +166,8 @@ async def resolve(
 
     if node:
         add(_place("node", node, topology))
-    servers = [s for s in [remote_server(device)] if s]
-    if mounts is not None and expanded and not servers:
-        servers += await mounts(expanded)
-    for server in servers[:2]:
-        add(_place("storage", server, topology))
+    for server, ids in await _storage_servers(expanded, device, disk_servers or [], mounts):
+        add(_place("storage", server, topology, extra=ids))
     if backup_related and backup_url:
         host, _ = split_instance(urlsplit(backup_url).netloc.rsplit("@", 1)[-1])
         # the server's own name (what its logs carry) comes from its task ids; the URL may be an address or alias

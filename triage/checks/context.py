@@ -17,6 +17,7 @@ from reports.models import Alert, Evidence, History, RunbookMatch, SourceStatus
 from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.proxmox_models import GuestMatch
+from triage.checks._disk_storage import GuestStorage, lookup
 from triage.checks._logs import host_candidates
 from triage.checks._neighbourhood import Place, about_backups, mount_servers, resolve, upid_node
 from triage.deps import Deps
@@ -43,6 +44,7 @@ class CheckContext:
     settings: TriageSettings = field(default_factory=TriageSettings)
     _guest: asyncio.Task[GuestMatch | None] | None = None
     _places: asyncio.Task[list[Place]] | None = None
+    _storage: asyncio.Task[GuestStorage | None] | None = None
     _rule: asyncio.Task[AlertRule | None] | None = None
 
     def note_failure(self, name: str, exc: Exception, ms: float = 0.0) -> None:
@@ -95,6 +97,37 @@ class CheckContext:
             return None
         return query.expr or None
 
+    async def guest_storage(self) -> GuestStorage | None:
+        """The storages holding the guest's disks, looked up once per triage; None without a guest, or when its
+        configuration cannot be read (noted as the sub-source ``neighbourhood:storage``)."""
+        if self._storage is None:
+            self._storage = asyncio.create_task(self._find_storage())
+        return await asyncio.shield(self._storage)
+
+    async def _find_storage(self) -> GuestStorage | None:
+        proxmox = self.deps.proxmox
+        try:
+            match = await self.guest()
+        except SourceError:
+            return None
+        if proxmox is None or match is None:
+            return None
+        try:
+            found = await lookup(proxmox, match.guest)
+        except SourceError as exc:
+            self.note_failure("neighbourhood:storage", exc)
+            return None
+        if found is not None and found.error is not None:
+            self.note_failure("neighbourhood:storage", found.error)
+        elif found is not None and found.unseen:
+            missing = ", ".join(found.unseen)
+            self.partial_failures["neighbourhood:storage"] = SourceStatus(
+                ok=False,
+                error=f"storage {missing} is not in the storage configuration the token can read "
+                "(Datastore.Audit on /storage is needed to know its server)",
+            )
+        return found
+
     async def places(self) -> list[Place]:
         """The alert's target and its neighbourhood (node, storage, backup server, declared dependencies), once."""
         if self._places is None:
@@ -108,6 +141,7 @@ class CheckContext:
             match = None
         guest_name = match.guest.name if match is not None else None
         node = match.guest.node if match is not None else None
+        storage = await self.guest_storage() if match is not None else None
         prometheus = self.deps.prometheus
         mountpoint = self.plan.mountpoint
 
@@ -136,6 +170,7 @@ class CheckContext:
             node=node if node not in self.plan.nodes else None,
             device=self.plan.device,
             mountpoint=mountpoint,
+            disk_servers=storage.servers() if storage is not None else [],
             backup_related=about_backups(self.alert.alertname, self.alert.labels),
             backup_url=pbs.display_url if pbs is not None else None,
             topology=self.deps.topology,
@@ -175,7 +210,7 @@ class CheckContext:
 
     async def close(self) -> None:
         """Stop a guest lookup nobody waits for any more (its checks timed out)."""
-        for task in (self._places, self._guest, self._rule):
+        for task in (self._places, self._storage, self._guest, self._rule):
             if task is not None and not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

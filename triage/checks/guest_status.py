@@ -1,10 +1,10 @@
 """Guest status check: the Proxmox VM or container behind the alert, and the node it runs on.
 
 Finds the guest through the plan's hints (vmid, names, addresses — the Proxmox client looks across all nodes), then
-reads its current status and its node's: not running, rebooted recently (uptime shorter than the window), memory
-near its limit, a lock (backup, migration, snapshot), configuration changes waiting for the next start, and a node
-that is offline, rebooted or saturated. A healthy
-guest still yields one low-scored line of context.
+reads its current status and its node's: not running, paused by QEMU (``qmpstatus`` ``io-error`` when a disk write
+failed), rebooted recently (uptime shorter than the window), memory near its limit, a lock (backup, migration,
+snapshot), configuration changes waiting for the next start, and a node that is offline, rebooted or saturated. A
+healthy guest still yields one low-scored line of context.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ NODE_CPU_HIGH = 0.9
 NODE_IOWAIT_HIGH = 0.15
 GIB = 1024**3
 PENDING_SCORE = 0.45
+# QEMU run states (``qmpstatus``) of a VM whose process runs but whose CPUs stand still: what it means, and its score
+PAUSED_STATES: dict[str, tuple[str, float]] = {
+    "io-error": ("QEMU stopped the VM because a disk write failed (a full thin pool, a storage gone)", 0.9),
+    "internal-error": ("QEMU stopped the VM on an internal emulation error", 0.85),
+    "guest-panicked": ("the guest kernel panicked (pvpanic)", 0.9),
+    "paused": ("the VM is paused (qm suspend, a migration or backup step, or a full storage)", 0.7),
+    "suspended": ("the VM is suspended (qm suspend --todisk or guest sleep)", 0.6),
+}
 MAX_PENDING_SHOWN = 4
 
 
@@ -60,8 +68,11 @@ def _guest_items(ctx: CheckContext, guest: Resource, status: GuestStatus) -> lis
             )
         )
 
+    paused = PAUSED_STATES.get(status.qmpstatus or "")
     if status.status != "running":
         add("state", f"{label} is {status.status} on {guest.node}", 0.95, detail=f"qmpstatus {status.qmpstatus or '-'}")
+    elif paused is not None:
+        add("paused", f"{label} is paused ({status.qmpstatus}) on {guest.node}", paused[1], detail=paused[0])
     elif status.uptime and ctx.now - timedelta(seconds=status.uptime) >= ctx.plan.window_start:
         booted = ctx.now - timedelta(seconds=status.uptime)
         add("reboot", f"{label} started {_ago(status.uptime)} ago (rebooted in the window)", 0.85, booted)
