@@ -130,8 +130,17 @@ async def run_world(world: World, analyser: Analyser, settings: TriageSettings) 
 class Suite:
     """The shared Prometheus for a set of scenarios, and a factory of their worlds. An async context manager."""
 
-    def __init__(self, scenarios: Sequence[Scenario], workdir: Path, *, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        workdir: Path,
+        *,
+        now: datetime | None = None,
+        loki_patterns: bool = False,
+    ) -> None:
         self.scenarios = list(scenarios)
+        # whether the fake Loki serves the patterns API (else it answers 404, as without the pattern ingester)
+        self.loki_patterns = loki_patterns
         self.workdir = workdir
         self.now = now or datetime.now(UTC).replace(microsecond=0)
         self.anchors: dict[str, Anchor] = anchors(self.scenarios, self.now)
@@ -163,6 +172,7 @@ class Suite:
             prometheus_url=self.prometheus.url,
             workdir=self.workdir / "worlds" / f"{scenario.name}{tag}",
             delays=delays,
+            loki_patterns=self.loki_patterns,
         )
 
     async def run(

@@ -344,12 +344,16 @@ async def build_world(
     prometheus_url: str,
     workdir: Path,
     delays: Delays | None = None,
+    loki_patterns: bool = False,
 ) -> World:
-    """Fill the fakes from ``scenario`` at ``anchor`` and wire clients to them (and to the shared Prometheus)."""
+    """Fill the fakes from ``scenario`` at ``anchor`` and wire clients to them (and to the shared Prometheus).
+
+    The fake Loki answers 404 on its patterns API unless ``loki_patterns`` (then it serves the patterns of its lines).
+    """
     delays = delays or Delays()
     workdir.mkdir(parents=True, exist_ok=True)
     alert = make_alert(scenario, anchor.t0)
-    loki_fake = FakeLoki(delay_s=delays.loki_s)
+    loki_fake = FakeLoki(delay_s=delays.loki_s, serve_patterns=loki_patterns)
     loki_fake.now = anchor.now
     fill_loki(loki_fake, scenario, anchor.t0)
     proxmox_fake = FakeProxmox(delay_s=delays.proxmox_s)
