@@ -7,6 +7,7 @@ requests, bytes received and time, and causal-in-top-3 per capability a scenario
     .venv/bin/python -m bench.scenarios                 # all scenarios
     .venv/bin/python -m bench.scenarios oom_leak dns_cascade -v
     .venv/bin/python -m bench.scenarios --json
+    .venv/bin/python -m bench.scenarios --loki-patterns   # the fake Loki serves its patterns API (default: 404)
 """
 
 from __future__ import annotations
@@ -120,10 +121,10 @@ def print_table(outcomes: list[Outcome], summary: dict[str, Any], *, verbose: bo
     )
 
 
-async def run(names: list[str]) -> tuple[list[Outcome], float]:
+async def run(names: list[str], *, loki_patterns: bool = False) -> tuple[list[Outcome], float]:
     scenarios = select(names)
     with tempfile.TemporaryDirectory(prefix="sre-triage-scenarios-") as tmp:
-        async with Suite(scenarios, Path(tmp)) as suite:
+        async with Suite(scenarios, Path(tmp), loki_patterns=loki_patterns) as suite:
             outcomes = [await suite.run(s) for s in scenarios]
             return outcomes, suite.startup_s
 
@@ -133,12 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the top items of every scenario")
+    parser.add_argument(
+        "--loki-patterns", action="store_true", help="the fake Loki serves its patterns API (default: it answers 404)"
+    )
     parser.add_argument("--show", type=int, default=5, metavar="N", help="how many top items to show (default 5)")
     args = parser.parse_args(argv)
     # a failing check logs a warning by design (loki_down); the table reports it
     logging.basicConfig(level=logging.ERROR)
     try:
-        outcomes, startup_s = asyncio.run(run(args.names))
+        outcomes, startup_s = asyncio.run(run(args.names, loki_patterns=args.loki_patterns))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
-"""Async client for the Loki HTTP API: ``query_range`` (log lines and metric queries), labels, label values, series.
+"""Async client for the Loki HTTP API: ``query_range`` (log lines and metric queries), labels, label values, series,
+and the pattern ingester's ``patterns`` (see :mod:`tools.loki_patterns`).
 
 Loki speaks in nanoseconds: timestamps go out as integer nanosecond strings and log entries come back as
 ``["<ns>", "<line>"]`` pairs. Queries are bounded: a range never spans more than ``max_range_s``, ``limit`` is
@@ -16,8 +17,17 @@ from typing import Any, Literal, Unpack
 
 import httpx
 
-from tools.errors import SourceError, SourceMalformedResponse, SourceQueryError
+from tools.errors import SourceError, SourceHTTPError, SourceMalformedResponse, SourceQueryError, SourceTimeout
 from tools.http import ClientOptions, SourceClient, auth_headers
+from tools.loki_patterns import (
+    AVAILABILITY,
+    UNAVAILABLE_STATUSES,
+    Availability,
+    PatternSeries,
+    PatternsMode,
+    PatternsUnavailable,
+    parse_patterns,
+)
 from tools.numbers import is_ascii_digits
 from tools.selectors import check_label_name
 from tools.types import DEFAULT_MAX_POINTS, Series, check_span, choose_step, parse_labels, parse_point
@@ -110,6 +120,8 @@ class LokiClient(SourceClient):
         max_points: int = DEFAULT_MAX_POINTS,
         max_range_s: float = DEFAULT_MAX_RANGE_S,
         max_series: int = DEFAULT_MAX_SERIES,
+        patterns_mode: PatternsMode = "auto",
+        availability: Availability = AVAILABILITY,
         **options: Unpack[ClientOptions],
     ) -> None:
         headers = auth_headers(token, username, password)
@@ -121,6 +133,8 @@ class LokiClient(SourceClient):
         self.max_points = max_points
         self.max_range_s = max_range_s
         self.max_series = max_series
+        self.patterns_mode: PatternsMode = patterns_mode
+        self.availability = availability
 
     def _upstream_error(self, response: httpx.Response, url: str) -> SourceError | None:
         """Loki answers a rejected query with 400 and a plain-text reason (parse error, limit exceeded)."""
@@ -188,6 +202,35 @@ class LokiClient(SourceClient):
             total = len(data["result"])
             return LogQueryResult(logql, "matrix", direction, limit, series=series, step_s=step, total_series=total)
         raise SourceMalformedResponse(f"unexpected resultType {str(kind)[:20]!r}", source=self.source, url=url)
+
+    async def patterns(self, selector: str, start: datetime, end: datetime, *, step_s: float) -> list[PatternSeries]:
+        """The patterns Loki's pattern ingester detected in the streams of ``selector`` over ``[start, end]``, with
+        their line counts per ``step_s`` (at least the point budget's step).
+
+        Raises :class:`PatternsUnavailable` when this Loki has no patterns API (404, 405, 501), refuses the query
+        (400) or times out, and, in ``auto`` mode, without asking while that answer is remembered; in ``off`` mode
+        always. Other failures (a 500, a refused connection) raise as usual and are not remembered.
+        """
+        path = "/loki/api/v1/patterns"
+        url = f"{self.display_url}{path}"
+        key = f"{self.display_url}|{self.tenant or ''}"
+        if self.patterns_mode == "off":
+            raise PatternsUnavailable("patterns API turned off (LOKI_PATTERNS=off)", source=self.source, url=url)
+        if self.patterns_mode == "auto" and not self.availability.available(key):
+            raise PatternsUnavailable("patterns API not available (remembered)", source=self.source, url=url)
+        self._check_range(start, end, path)
+        step = max(step_s, choose_step(start, end, max_points=self.max_points))
+        params = {"query": selector, "start": to_ns(start), "end": to_ns(end), "step": f"{step:g}"}
+        try:
+            data = await self._data(path, params)
+        except (SourceHTTPError, SourceQueryError, SourceTimeout) as exc:
+            if isinstance(exc, SourceHTTPError) and exc.status_code not in UNAVAILABLE_STATUSES:
+                raise
+            self.availability.mark_unavailable(key)
+            raise PatternsUnavailable(
+                f"patterns API not available: {str(exc.args[0])[:200]}", source=self.source, url=url
+            ) from exc
+        return parse_patterns(data, source=self.source, url=url)
 
     def _stream(self, item: Any, url: str) -> LogStream:
         if not isinstance(item, dict) or not isinstance(item.get("values"), list):

@@ -188,6 +188,11 @@ class LokiSettings(SourceSettings):
     username: str | None = None
     password: SecretStr | None = None
     tenant: str | None = None
+    patterns: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Loki's patterns API (pattern ingester) for log change detection: auto = use it when it answers "
+        "(a Loki that does not is not asked again for 10 min), on = ask every time, off = always read lines.",
+    )
 
 
 class GrafanaSettings(SourceSettings):

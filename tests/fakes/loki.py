@@ -1,7 +1,10 @@
 """A fake Loki: log lines per stream, served through Loki's HTTP API and wire formats.
 
 Endpoints: ``/loki/api/v1/query_range`` (streams for log queries, matrix for ``count_over_time``/``rate``),
-``/loki/api/v1/labels``, ``/loki/api/v1/label/{name}/values``, ``/loki/api/v1/series``, ``/ready``.
+``/loki/api/v1/labels``, ``/loki/api/v1/label/{name}/values``, ``/loki/api/v1/series``, ``/ready``, and with
+``serve_patterns`` the pattern ingester's ``/loki/api/v1/patterns`` (patterns computed from the fake's lines, see
+:mod:`tests.fakes.loki_patterns`; ``pattern_levels=False`` answers as Loki before 3.6, without ``level``). Without
+it that endpoint is a 404, as on a Loki whose pattern ingester is disabled (the default).
 Faithful where clients can go wrong: timestamps are nanosecond strings, ``direction`` orders lines and decides
 which ones ``limit`` keeps, ``limit`` above ``max_entries`` (5000, Loki's default) is a 400, ``{}`` and selectors
 without a positive matcher are rejected with Loki's messages, errors are plain text (``text/plain``) as Loki's
@@ -28,7 +31,9 @@ import httpx
 
 from tests.fakes import FakeUpstream, json_response
 from tests.fakes.logql import LogQLParseError, LogQuery, MetricQuery, duration_s, parse, parse_selector
+from tests.fakes.loki_patterns import answer as patterns_answer
 from tools.loki import LokiClient
+from tools.loki_patterns import Availability
 
 BASE_URL = "http://loki.test"
 MAX_ENTRIES = 5000
@@ -82,8 +87,12 @@ class FakeLoki(FakeUpstream):
         password: str | None = None,
         max_entries: int = MAX_ENTRIES,
         delay_s: float = 0.0,
+        serve_patterns: bool = False,
+        pattern_levels: bool = True,
     ) -> None:
         super().__init__(delay_s=delay_s)
+        self.serve_patterns = serve_patterns
+        self.pattern_levels = pattern_levels
         self.tenant = tenant
         self.token = token
         self.username = username
@@ -107,8 +116,10 @@ class FakeLoki(FakeUpstream):
             self.push(labels, line, at=at, tenant=tenant)
 
     def client(self, **kwargs: Any) -> LokiClient:
-        """A LokiClient wired to this fake with its credentials and tenant (``kwargs`` override them)."""
+        """A LokiClient wired to this fake with its credentials and tenant (``kwargs`` override them); whether the
+        patterns API answers is remembered per fake, not across fakes that share the fake's URL."""
         options: dict[str, Any] = {
+            "availability": Availability(),
             "token": self.token,
             "username": self.username,
             "password": self.password,
@@ -151,6 +162,8 @@ class FakeLoki(FakeUpstream):
                 return self._labels(tenant, params)
             if path == "/loki/api/v1/series":
                 return self._series(tenant, params)
+            if path == "/loki/api/v1/patterns" and self.serve_patterns:
+                return self._patterns(tenant, params)
             if match := _LABEL_VALUES.match(path):
                 return self._label_values(tenant, match.group(1), params)
         except LogQLParseError as exc:
@@ -297,6 +310,23 @@ class FakeLoki(FakeUpstream):
             and any(start <= t <= end for t, _ in entries)
         ]
         return self._success(found)
+
+    def _patterns(self, tenant: str, params: httpx.QueryParams) -> httpx.Response:
+        raw_query = params.get("query")
+        if not raw_query:
+            return text_error(400, "query parameter is required")
+        selector = parse_selector(raw_query)
+        start, end = self._window(params)
+        step_raw = params.get("step")
+        step_s = duration_s(step_raw) if step_raw else max(1.0, math.floor((end - start) / 1e9 / 250))
+        if step_s <= 0:
+            return text_error(
+                400, "zero or negative query resolution step widths are not accepted. Try a positive integer"
+            )
+        streams = [
+            entries for (owner, key), entries in self.streams.items() if owner == tenant and selector.selects(dict(key))
+        ]
+        return self._success(patterns_answer(streams, start, end, step_s, levels=self.pattern_levels))
 
     @staticmethod
     def _stats(lines: int) -> dict[str, Any]:

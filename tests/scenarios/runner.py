@@ -20,6 +20,7 @@ from reports.models import Evidence, Report
 from tests.scenarios.model import Scenario
 from tests.scenarios.world import Anchor, Delays, World, anchors, build_world, suite_series
 from tests.support.prometheus import PrometheusWorld
+from tools.loki_patterns import Availability
 from triage.analysis import Analyser
 from triage.deps import Deps
 from triage.pipeline import triage
@@ -130,8 +131,19 @@ async def run_world(world: World, analyser: Analyser, settings: TriageSettings) 
 class Suite:
     """The shared Prometheus for a set of scenarios, and a factory of their worlds. An async context manager."""
 
-    def __init__(self, scenarios: Sequence[Scenario], workdir: Path, *, now: datetime | None = None) -> None:
+    def __init__(
+        self,
+        scenarios: Sequence[Scenario],
+        workdir: Path,
+        *,
+        now: datetime | None = None,
+        loki_patterns: bool = False,
+    ) -> None:
         self.scenarios = list(scenarios)
+        # whether the fake Loki serves the patterns API (else it answers 404, as without the pattern ingester)
+        self.loki_patterns = loki_patterns
+        # one process's memory of whether Loki serves patterns, shared by the scenarios as by a worker's jobs
+        self.loki_availability = Availability()
         self.workdir = workdir
         self.now = now or datetime.now(UTC).replace(microsecond=0)
         self.anchors: dict[str, Anchor] = anchors(self.scenarios, self.now)
@@ -163,6 +175,8 @@ class Suite:
             prometheus_url=self.prometheus.url,
             workdir=self.workdir / "worlds" / f"{scenario.name}{tag}",
             delays=delays,
+            loki_patterns=self.loki_patterns,
+            loki_availability=self.loki_availability,
         )
 
     async def run(

@@ -29,6 +29,7 @@ from tests.support.procs import free_port
 from tests.support.prometheus import SyntheticSeries
 from tools.grafana import GrafanaClient
 from tools.loki import LokiClient
+from tools.loki_patterns import Availability
 from tools.pbs import PbsClient
 from tools.prometheus import PrometheusClient
 from tools.proxmox import ProxmoxClient
@@ -358,12 +359,18 @@ async def build_world(
     prometheus_url: str,
     workdir: Path,
     delays: Delays | None = None,
+    loki_patterns: bool = False,
+    loki_availability: Availability | None = None,
 ) -> World:
-    """Fill the fakes from ``scenario`` at ``anchor`` and wire clients to them (and to the shared Prometheus)."""
+    """Fill the fakes from ``scenario`` at ``anchor`` and wire clients to them (and to the shared Prometheus).
+
+    The fake Loki answers 404 on its patterns API unless ``loki_patterns`` (then it serves the patterns of its lines);
+    ``loki_availability`` is the memory of that answer its client shares with other worlds, as jobs of one worker do.
+    """
     delays = delays or Delays()
     workdir.mkdir(parents=True, exist_ok=True)
     alert = make_alert(scenario, anchor.t0)
-    loki_fake = FakeLoki(delay_s=delays.loki_s)
+    loki_fake = FakeLoki(delay_s=delays.loki_s, serve_patterns=loki_patterns)
     loki_fake.now = anchor.now
     fill_loki(loki_fake, scenario, anchor.t0)
     proxmox_fake = FakeProxmox(delay_s=delays.proxmox_s)
@@ -391,7 +398,7 @@ async def build_world(
         pbs_fake=pbs_fake,
         grafana_fake=grafana_fake,
         prometheus=prometheus,
-        loki=loki_fake.client(),
+        loki=loki_fake.client(availability=loki_availability or Availability()),
         grafana=grafana_fake.client(),
         proxmox=proxmox_fake.client(),
         pbs=pbs_fake.client(),

@@ -58,6 +58,7 @@ def open_source_clients(settings: Settings) -> dict[str, SourceClient]:
             username=loki.username,
             password=_secret(loki.password),
             tenant=loki.tenant,
+            patterns_mode=loki.patterns,
             **_common(loki),
         )
     grafana = settings.grafana

@@ -210,16 +210,22 @@ def _merge_new_clusters(changes: list[Change]) -> list[Change]:
 
 
 def _began(item: Template, logging_from_ns: int | None, baseline_span_s: float) -> tuple[str, float] | None:
-    """A message that did not exist while the stream was already logging others, appeared during the baseline and
-    still logs at volume: what a slow burn (a debug level left on, a retry loop) looks like, though both windows
-    contain it."""
     first = item.first_before
-    if first is None or logging_from_ns is None or item.count < BEGAN_MIN_COUNT:
+    return began(None if first is None else first.ts_ns, item.count, logging_from_ns, baseline_span_s)
+
+
+def began(
+    first_before_ns: int | None, count: int, logging_from_ns: int | None, baseline_span_s: float
+) -> tuple[str, float] | None:
+    """A message that did not exist while the stream was already logging others, appeared during the baseline (its
+    first line at ``first_before_ns``) and still logs at volume (``count`` lines in the window): what a slow burn (a
+    debug level left on, a retry loop) looks like, though both windows contain it."""
+    if first_before_ns is None or logging_from_ns is None or count < BEGAN_MIN_COUNT:
         return None
-    quiet_s = (first.ts_ns - logging_from_ns) / 1e9
+    quiet_s = (first_before_ns - logging_from_ns) / 1e9
     if quiet_s < BEGAN_QUIET_SHARE * baseline_span_s:
         return None
-    return "began in the previous window and goes on", 0.45 + 0.35 * saturate(item.count, BEGAN_COUNT_HALF)
+    return "began in the previous window and goes on", 0.45 + 0.35 * saturate(count, BEGAN_COUNT_HALF)
 
 
 def _surge(now: int, before: int, ratio: float) -> float:
@@ -234,16 +240,25 @@ def _surge(now: int, before: int, ratio: float) -> float:
 def _judge(
     item: Template, cluster_before: int, variants: int, cluster_now: Counter[int], ratio: float
 ) -> tuple[str, float] | None:
-    if item.before == 0 and cluster_before == 0:
-        return "new pattern", 0.55 + 0.45 * saturate(item.count, NEW_COUNT_HALF)
-    if item.before == 0 and variants < ROUTINE_VARIANTS:
-        return "new variant of a known message", 0.5 + 0.4 * saturate(item.count, NEW_COUNT_HALF)
-    if item.before == 0:
-        growth = _surge(cluster_now[item.cluster], cluster_before, ratio)
+    return judge(item.count, item.before, cluster_now[item.cluster], cluster_before, variants, ratio)
+
+
+def judge(
+    count: int, before: int, cluster_now: int, cluster_before: int, variants: int, ratio: float
+) -> tuple[str, float] | None:
+    """Whether a template with ``count`` lines in the window and ``before`` in the baseline, of a cluster with
+    ``cluster_now``/``cluster_before`` lines and ``variants`` templates in the baseline, is a change: its status and
+    novelty, or None. ``ratio`` is the window's span over the baseline's."""
+    if before == 0 and cluster_before == 0:
+        return "new pattern", 0.55 + 0.45 * saturate(count, NEW_COUNT_HALF)
+    if before == 0 and variants < ROUTINE_VARIANTS:
+        return "new variant of a known message", 0.5 + 0.4 * saturate(count, NEW_COUNT_HALF)
+    if before == 0:
+        growth = _surge(cluster_now, cluster_before, ratio)
         if growth < SURGE_MIN_Z:
             return None
         return f"its kind logged {cluster_before} times in the previous window", 0.7 * saturate(growth, SURGE_HALF)
-    growth = _surge(item.count, item.before, ratio)
+    growth = _surge(count, before, ratio)
     if growth < SURGE_MIN_Z:
         return None
-    return f"{item.before} in the previous window", 0.8 * saturate(growth, SURGE_HALF)
+    return f"{before} in the previous window", 0.8 * saturate(growth, SURGE_HALF)

@@ -8,6 +8,10 @@ whatever their level. Error and change words only nudge the score. A line that a
 upgrade, an OOM kill …) is reported with that change's kind, so it reads as part of the change timeline.
 
 Findings on a neighbour are weighted by its distance and say where they were found ("on node atlas").
+
+When Loki answers its patterns API (``LOKI_PATTERNS``), a place is judged from the pattern counts of both windows
+instead and only the lines of its findings are read (:mod:`triage.checks._pattern_place`); a place the API cannot
+answer for is mined as above.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from triage.checks._families import as_symptom
 from triage.checks._logs import HOST_LOG_LABELS, any_of, change_kind, choose_selectors
 from triage.checks._mining import Change, compare
 from triage.checks._neighbourhood import Place
+from triage.checks._pattern_place import pattern_changes
 from triage.checks._restating import restates
 from triage.checks._rules import LOGQL
 from triage.checks.context import CheckContext, evidence_id
@@ -157,6 +162,12 @@ async def _place(
         return []
     plan = ctx.plan
     limit = ctx.settings.log_lines_max
+    ref = " or ".join(selectors)
+    named = target if place.role != "target" else ()
+    elsewhere = others if place.role == "target" else ()
+    counted = await pattern_changes(loki, selectors, plan, lines_max=limit, wanted=PER_PLACE)
+    if counted is not None:
+        return [_evidence(ctx, place, c, ref, False, named, logql, elsewhere) for c in counted]
     previous_start = plan.previous_start
     (now, now_s), (before, before_s) = await asyncio.gather(
         _read(loki, selectors, plan.window_start, plan.window_end, limit),
@@ -171,9 +182,6 @@ async def _place(
         baseline_span_s=before_s,
         baseline_from_ns=int(previous_start.timestamp() * 1e9),
     )
-    ref = " or ".join(selectors)
-    named = target if place.role != "target" else ()
-    elsewhere = others if place.role == "target" else ()
     return [_evidence(ctx, place, c, ref, sampled, named, logql, elsewhere) for c in changes[:PER_PLACE]]
 
 
