@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from reports.models import Alert, Evidence, Report, RunbookMatch
+from reports.models import Alert, Evidence, History, Report, RunbookMatch
 from reports.store import StoreError
 from reports.store.sqlite import SqliteStore
 from tests.support.engine import EngineWorld, make_alert
 from triage import gather as gather_module
 from triage.checks import CHECKS, CheckSpec, history, runbooks
 from triage.checks.context import CheckContext
+from triage.checks.result import NO_EVIDENCE, CheckResult
 from triage.gather import gather
 
 
@@ -45,21 +46,21 @@ async def test_history_counts_earlier_reports_of_the_same_alert(
 ) -> None:
     await _fired_before(store, world, times)
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), world.deps(store=store))
-    items = await history.run(ctx)
-    assert ctx.history is not None
-    assert (ctx.history.frequency, ctx.history.count) == (frequency, times)
-    assert bool(items) == (frequency == "frequent")
+    result = await history.run(ctx)
+    assert result.history is not None
+    assert (result.history.frequency, result.history.count) == (frequency, times)
+    assert bool(result.evidence) == (frequency == "frequent")
     if times:
-        assert ctx.history.last_summary == "diagnosis 0"
-        assert ctx.history.last_fired_at == world.ago(60 * 24)
+        assert result.history.last_summary == "diagnosis 0"
+        assert result.history.last_fired_at == world.ago(60 * 24)
 
 
 async def test_history_ignores_the_report_of_this_very_occurrence(world: EngineWorld, store: SqliteStore) -> None:
     alert = make_alert({"instance": "web1:9100"}, starts_at=world.ago(5))
     await store.record_alert(alert)
     ctx = world.context(alert, world.deps(store=store))
-    await history.run(ctx)
-    assert ctx.history is not None and ctx.history.frequency == "new"
+    found = (await history.run(ctx)).history
+    assert found is not None and found.frequency == "new"
 
 
 class FakeIndex:
@@ -81,16 +82,16 @@ async def test_runbook_linked_from_the_alert_comes_first_then_index_matches(worl
         {"instance": "web1:9100"}, starts_at=world.ago(5), annotations={"runbook_url": "https://wiki.lan/rb/cpu"}
     )
     ctx = world.context(alert, world.deps(runbooks=index))
-    assert await runbooks.run(ctx) == []
-    assert [m.title for m in ctx.runbooks] == ["Runbook linked from the alert", "Disk IO"]
-    assert ctx.runbooks[0].url == "https://wiki.lan/rb/cpu"
+    result = await runbooks.run(ctx)
+    assert result.evidence == ()
+    assert [m.title for m in result.runbooks] == ["Runbook linked from the alert", "Disk IO"]
+    assert result.runbooks[0].url == "https://wiki.lan/rb/cpu"
 
 
 async def test_a_runbook_url_that_is_not_http_is_not_linked(world: EngineWorld) -> None:
     alert = make_alert({}, starts_at=world.ago(5), annotations={"runbook_url": "javascript:alert(1)"})
     ctx = world.context(alert, world.deps())
-    await runbooks.run(ctx)
-    assert ctx.runbooks == []
+    assert (await runbooks.run(ctx)).runbooks == ()
 
 
 def _spec(name: str, fn: object) -> CheckSpec:
@@ -100,17 +101,20 @@ def _spec(name: str, fn: object) -> CheckSpec:
 async def test_slow_failing_and_unconfigured_checks_become_source_entries(
     world: EngineWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def fine(ctx: CheckContext) -> list[Evidence]:
-        return [Evidence(id="same", source="t", kind="k", title="fine")]
+    linked = RunbookMatch(title="Runbook linked from the alert", source="x", section="", score=1.0)
 
-    async def also_fine(ctx: CheckContext) -> list[Evidence]:
-        return [Evidence(id="same", source="t", kind="k", title="also fine")]
+    async def fine(ctx: CheckContext) -> CheckResult:
+        return CheckResult((Evidence(id="same", source="t", kind="k", title="fine"),), runbooks=(linked,))
 
-    async def slow(ctx: CheckContext) -> list[Evidence]:
+    async def also_fine(ctx: CheckContext) -> CheckResult:
+        seen = History(frequency="rare", count=2, window_days=30)
+        return CheckResult((Evidence(id="same", source="t", kind="k", title="also fine"),), history=seen)
+
+    async def slow(ctx: CheckContext) -> CheckResult:
         await asyncio.sleep(30)
-        return []
+        return NO_EVIDENCE
 
-    async def broken(ctx: CheckContext) -> list[Evidence]:
+    async def broken(ctx: CheckContext) -> CheckResult:
         raise KeyError("secret-token-value")
 
     checks = {
@@ -123,9 +127,13 @@ async def test_slow_failing_and_unconfigured_checks_become_source_entries(
     monkeypatch.setattr(gather_module, "CHECKS", checks)
     ctx = world.context(make_alert({}, starts_at=world.ago(5)), world.deps("proxmox"))
     started = asyncio.get_running_loop().time()
-    evidence, sources = await gather(ctx, list(checks), check_timeout_s=0.3, deadline_s=5)
+    gathered = await gather(ctx, list(checks), check_timeout_s=0.3, deadline_s=5)
+    sources = gathered.sources
     assert asyncio.get_running_loop().time() - started < 2
-    assert sorted(e.id for e in evidence) == ["same", "same-2"]
+    assert sorted(e.id for e in gathered.evidence) == ["same", "same-2"]
+    assert list(gathered.results) == ["fine", "also_fine"]
+    assert gathered.runbooks == [linked]
+    assert gathered.history is not None and gathered.history.count == 2
     assert sources["fine"].ok and sources["also_fine"].ok
     assert sources["slow"].ok is False and sources["slow"].error == "did not finish within 0.3s"
     assert sources["broken"].ok is False and sources["broken"].error == "failed: KeyError"
@@ -143,13 +151,13 @@ async def test_slow_failing_and_unconfigured_checks_become_source_entries(
 async def test_the_overall_deadline_stops_checks_that_are_still_running(
     world: EngineWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def slow(ctx: CheckContext) -> list[Evidence]:
+    async def slow(ctx: CheckContext) -> CheckResult:
         await asyncio.sleep(30)
-        return []
+        return NO_EVIDENCE
 
     monkeypatch.setattr(gather_module, "CHECKS", {"slow": _spec("slow", slow)})
     ctx = world.context(make_alert({}, starts_at=world.ago(5)), world.deps("proxmox"))
-    _, sources = await gather(ctx, ["slow"], check_timeout_s=10, deadline_s=0.2)
+    sources = (await gather(ctx, ["slow"], check_timeout_s=10, deadline_s=0.2)).sources
     assert sources["slow"].error == "did not finish within the triage deadline of 0.2s"
     assert sources["slow"].state == "timeout"
 
@@ -178,7 +186,9 @@ class BrokenIndex:
 async def test_a_failing_store_or_index_fails_only_its_own_check(world: EngineWorld) -> None:
     alert = make_alert({"instance": "web1:9100"}, starts_at=world.ago(5))
     ctx = world.context(alert, world.deps("proxmox", store=BrokenStore(), runbooks=BrokenIndex()))
-    _, sources = await gather(ctx, ["history", "runbooks", "backups"], check_timeout_s=5, deadline_s=10)
+    gathered = await gather(ctx, ["history", "runbooks", "backups"], check_timeout_s=5, deadline_s=10)
+    sources = gathered.sources
     assert sources["history"].ok is False and sources["history"].error == "failed: StoreError"
     assert sources["runbooks"].ok is False and sources["runbooks"].error == "failed: RuntimeError"
     assert sources["backups"].ok is True
+    assert gathered.history is None and gathered.runbooks == []

@@ -56,7 +56,9 @@ def busy_web(world: EngineWorld) -> None:
 
 async def check(world: EngineWorld) -> tuple[list[Evidence], int]:
     deps = world.deps("loki")
-    items = await log_errors.run(world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), deps))
+    items = (
+        await log_errors.run(world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), deps))
+    ).evidence
     assert deps.loki is not None
     return items, deps.loki.stats.bytes_received
 
@@ -121,10 +123,10 @@ async def test_a_loki_without_patterns_is_not_asked_again_by_the_same_process(
     busy_web(world)
     deps = world.deps("loki")
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), deps)
-    first = await log_errors.run(ctx)
+    first = (await log_errors.run(ctx)).evidence
     asked = world.loki.paths().count(PATTERNS)
     assert asked >= 1
-    second = await log_errors.run(ctx)
+    second = (await log_errors.run(ctx)).evidence
     assert world.loki.paths().count(PATTERNS) == asked
     assert shape(second) == shape(first)
 
@@ -137,7 +139,7 @@ async def test_a_server_error_is_not_remembered(worlds: Callable[[FakeLoki], Eng
     world.loki.fail_next(1, status=500, path_prefix=PATTERNS)
     await log_errors.run(ctx)
     before = len(line_reads(world.loki))
-    items = await log_errors.run(ctx)
+    items = (await log_errors.run(ctx)).evidence
     # the second run used the patterns: only filtered reads of the finding's lines
     assert all("|=" in q for q in line_reads(world.loki)[before:])
     assert items[0].data["new"] is True

@@ -33,7 +33,7 @@ def test_templates_mask_numbers_ids_addresses_and_quoted_text() -> None:
 async def test_steady_log_lines_give_no_patterns(world: EngineWorld) -> None:
     world.loki.push_many(WEB, [(world.ago(m), f"GET /index 200 {m}ms") for m in range(1, 100, 3)])
     ctx = world.context(make_alert({"instance": "web1:9100", "job": "nginx"}, starts_at=world.ago(5)))
-    assert await log_errors.run(ctx) == []
+    assert (await log_errors.run(ctx)).evidence == ()
 
 
 async def test_a_new_error_pattern_outranks_a_steady_old_one(world: EngineWorld) -> None:
@@ -45,7 +45,7 @@ async def test_a_new_error_pattern_outranks_a_steady_old_one(world: EngineWorld)
         [(world.ago(8 - i * 0.2), f"upstream 10.0.0.{i}:5432 connect failed: connection refused") for i in range(20)],
     )
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    items = await log_errors.run(ctx)
+    items = (await log_errors.run(ctx)).evidence
     assert items[0].data["new"] is True
     assert items[0].title == "20× upstream 10.0.0.0:5432 connect failed: connection refused (new pattern)"
     assert items[0].data["template"] == "upstream <ip> connect failed: connection refused"
@@ -60,7 +60,7 @@ async def test_an_info_line_nobody_listed_is_found_because_it_is_new(world: Engi
     world.loki.push(WEB, "zed: pool tank state is DEGRADED", at=world.ago(7))
     world.loki.push(WEB, "keepalived: (VI_1) Entering BACKUP STATE", at=world.ago(6))
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    items = {e.data["template"]: e for e in await log_errors.run(ctx)}
+    items = {e.data["template"]: e for e in (await log_errors.run(ctx)).evidence}
     degraded = items["zed: pool tank state is DEGRADED"]
     assert "new variant of a known message" in degraded.title
     assert "keepalived: (VI_<n>) Entering BACKUP STATE" in items
@@ -72,7 +72,7 @@ async def test_log_query_escapes_hostile_label_values(world: EngineWorld) -> Non
     world.loki.push({"service": hostile}, "ERROR boom", at=world.ago(3))
     world.loki.push({"service": "web1"}, "ERROR other service", at=world.ago(3))
     ctx = world.context(make_alert({"service": hostile}, starts_at=world.ago(5)))
-    items = await log_errors.run(ctx)
+    items = (await log_errors.run(ctx)).evidence
     assert [e.data["template"] for e in items] == ["ERROR boom"]
 
 
@@ -91,7 +91,7 @@ async def test_changes_from_every_source_are_merged_in_time_order(world: EngineW
     world.grafana.add_annotation("deployed web 2.4.1", ["deploy"], world.epoch_ago(12) * 1000)
     world.grafana.add_annotation("report of an earlier alert", ["sre-triage"], world.epoch_ago(11) * 1000)
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    items = await changes.run(ctx)
+    items = (await changes.run(ctx)).evidence
     kinds = [(e.source, e.kind) for e in items]
     assert kinds == [("pbs", "garbage collection"), ("proxmox", "reboot"), ("grafana", "annotation")]
     assert items[-1].detail.startswith("-7 min from the alert start")
@@ -102,14 +102,14 @@ async def test_log_lines_that_announce_a_change_carry_its_kind(world: EngineWorl
     world.loki.push(WEB, "kernel: Out of memory: Killed process 4242 (php-fpm)", at=world.ago(7))
     world.loki.push(WEB, "nginx: configuration reloaded, SIGHUP received", at=world.ago(30))
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    kinds = {e.kind for e in await log_errors.run(ctx)}
+    kinds = {e.kind for e in (await log_errors.run(ctx)).evidence}
     assert kinds == {"oom", "config"}
 
 
 async def test_a_long_task_that_began_before_the_window_still_counts(world: EngineWorld) -> None:
     world.pbs.add_task("syncjob", "offsite:pull", starttime=world.epoch_ago(300))
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    (item,) = await changes.run(ctx)
+    (item,) = (await changes.run(ctx)).evidence
     assert item.kind == "sync" and "(running)" in item.title
 
 
@@ -117,7 +117,7 @@ async def test_one_failing_change_source_is_reported_while_the_others_still_coun
     world.grafana.add_annotation("deployed web 2.4.1", ["deploy"], world.epoch_ago(12) * 1000)
     world.proxmox.fail_next(50, status=503)
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    items = await changes.run(ctx)
+    items = (await changes.run(ctx)).evidence
     assert [e.source for e in items] == ["grafana"]
     assert ctx.partial_failures["changes:proxmox"].ok is False
 
@@ -137,7 +137,7 @@ async def test_a_change_line_the_host_also_logged_the_hour_before_is_not_news(wo
         world.loki.push(WEB, "systemd[1]: Started Daily apt download activities.", at=world.ago(minutes))
     world.loki.push(WEB, "systemd[1]: Started nginx-canary.service.", at=world.ago(6))
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(4)))
-    items = await log_errors.run(ctx)
+    items = (await log_errors.run(ctx)).evidence
     assert [e.title for e in items] == ["restart: systemd[1]: Started nginx-canary.service."]
 
 
@@ -145,7 +145,7 @@ async def test_a_quiet_window_has_no_changes(world: EngineWorld) -> None:
     world.loki.push(WEB, "GET /index 200", at=world.ago(3))
     world.pbs.add_datastore("main")
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    assert await changes.run(ctx) == []
+    assert (await changes.run(ctx)).evidence == ()
     assert not ctx.partial_failures
 
 
@@ -156,6 +156,6 @@ async def test_failed_maintenance_of_the_alerts_datastore_is_left_to_the_backups
             "garbage_collection", store, starttime=world.epoch_ago(30), endtime=world.epoch_ago(29), status="EIO"
         )
     alert = make_alert({"datastore": "backup-hdd"}, starts_at=world.ago(5))
-    items = await changes.run(world.context(alert, world.deps("pbs")))
+    items = (await changes.run(world.context(alert, world.deps("pbs")))).evidence
     # the failure's reason comes from the task's log
     assert [e.title for e in items] == ["PBS garbage collection fast-ssd (failed): EIO"]

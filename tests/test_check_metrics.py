@@ -92,14 +92,14 @@ async def world(metrics: tuple[str, datetime]) -> AsyncIterator[EngineWorld]:
 
 async def test_healthy_host_shows_no_meaningful_shift(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), world.deps("prometheus"))
-    items = await saturation.run(ctx)
+    items = (await saturation.run(ctx)).evidence
     assert items, "the CPU series exists, so the check reports on it"
     assert all(e.score < 0.3 for e in items), [(e.title, e.score) for e in items]
 
 
 async def test_cpu_that_jumped_before_the_alert_is_a_large_shift_with_its_onset(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"instance": "db1:9100"}, starts_at=world.ago(5)), world.deps("prometheus"))
-    items = await saturation.run(ctx)
+    items = (await saturation.run(ctx)).evidence
     cpu = next(e for e in items if e.data["metric"] == "cpu")
     assert cpu.score > 0.8
     assert cpu.title.startswith("CPU busy of db1:9100 rose from 10% to")
@@ -111,14 +111,14 @@ async def test_cpu_that_jumped_before_the_alert_is_a_large_shift_with_its_onset(
 
 async def test_time_waiting_on_disks_is_iowait_not_a_busy_processor(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"instance": "io1:9100"}, starts_at=world.ago(5)), world.deps("prometheus"))
-    items = {e.data["metric"]: e for e in await saturation.run(ctx)}
+    items = {e.data["metric"]: e for e in (await saturation.run(ctx)).evidence}
     assert items["iowait"].score > 0.8, items["iowait"].title
     assert items["cpu"].score < 0.3, items["cpu"].title
 
 
 async def test_guest_memory_climbing_to_its_limit_is_found_through_pve_exporter(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"vmid": "105"}, starts_at=world.ago(5)), world.deps("prometheus"))
-    items = await saturation.run(ctx)
+    items = (await saturation.run(ctx)).evidence
     memory = next(e for e in items if e.data["metric"] == "pve_memory")
     assert memory.score > 0.8
     assert "memory of its limit (Proxmox) of guest 105 rose from 25%" in memory.title
@@ -127,7 +127,7 @@ async def test_guest_memory_climbing_to_its_limit_is_found_through_pve_exporter(
 
 async def test_a_host_that_stopped_reporting_is_an_availability_finding_not_a_shift(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"instance": "gone1:9100"}, starts_at=world.ago(2)), world.deps("prometheus"))
-    items = await saturation.run(ctx)
+    items = (await saturation.run(ctx)).evidence
     (stopped,) = [e for e in items if e.kind == "availability"]
     assert stopped.title == f"gone1:9100 stopped reporting at {world.ago(GONE_MIN):%H:%M} UTC"
     assert stopped.at is not None and abs((stopped.at - world.ago(GONE_MIN)).total_seconds()) <= 30
@@ -139,7 +139,7 @@ async def test_a_host_that_stopped_reporting_is_an_availability_finding_not_a_sh
 
 async def test_a_live_host_gets_no_availability_finding(world: EngineWorld) -> None:
     ctx = world.context(make_alert({"instance": "db1:9100"}, starts_at=world.ago(5)), world.deps("prometheus"))
-    assert not [e for e in await saturation.run(ctx) if e.kind == "availability"]
+    assert not [e for e in (await saturation.run(ctx)).evidence if e.kind == "availability"]
 
 
 async def test_failing_prometheus_fails_the_saturation_check() -> None:
@@ -162,7 +162,7 @@ def generator(expr: str) -> str:
 async def test_alert_signal_reports_the_size_of_the_change_and_when_it_crossed(world: EngineWorld) -> None:
     expr = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="db1:9100"}[5m]))'
     alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
-    items = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    items = (await alert_signal.run(world.context(alert, world.deps("prometheus")))).evidence
     signal = items[0]
     assert signal.kind == "alert_signal" and signal.ref == expr
     # a large change, weighed as context: the signal restates the alert
@@ -177,7 +177,7 @@ async def test_alert_signal_of_a_less_than_rule_reports_the_low_point_not_the_hi
 ) -> None:
     expr = 'avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="db1:9100"}[5m])) < 0.5'
     alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
-    (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    (item,) = (await alert_signal.run(world.context(alert, world.deps("prometheus")))).evidence
     assert item.series
     lowest = min(v for _, v in item.series)
     assert lowest < 0.15 < max(v for _, v in item.series)
@@ -188,14 +188,14 @@ async def test_alert_signal_of_a_less_than_rule_reports_the_low_point_not_the_hi
 async def test_alert_signal_of_a_steady_series_is_weak(world: EngineWorld) -> None:
     expr = '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="web1:9100"}[5m]))'
     alert = make_alert({"instance": "web1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
-    items = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    items = (await alert_signal.run(world.context(alert, world.deps("prometheus")))).evidence
     assert items[0].score < 0.4
 
 
 async def test_alert_signal_without_data_says_so(world: EngineWorld) -> None:
     expr = 'up{job="gone"} == 0'
     alert = make_alert({"job": "gone"}, starts_at=world.ago(5), generator_url=generator(expr))
-    items = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    items = (await alert_signal.run(world.context(alert, world.deps("prometheus")))).evidence
     assert items[0].title.startswith("The alert's query returns no data")
 
 
@@ -206,7 +206,7 @@ async def test_alert_signal_reads_the_query_of_a_grafana_rule(world: EngineWorld
         expr='1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle",instance="db1:9100"}[5m]))',
     )
     alert = make_alert({"__alert_rule_uid__": "cpu-rule", "instance": "db1:9100"}, starts_at=world.ago(5))
-    items = await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))
+    items = (await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))).evidence
     assert items[0].kind == "alert_signal" and items[0].score > 0.8 * alert_signal.SIGNAL_WEIGHT
 
 
@@ -218,7 +218,7 @@ async def test_alert_signal_leaves_a_grafana_rule_on_loki_to_the_log_checks() ->
     try:
         w.grafana.add_rule("log-rule", "errors", expr='sum(count_over_time({job="nginx"} |= "error" [5m])) > 10')
         alert = make_alert({"__alert_rule_uid__": "log-rule"}, starts_at=w.ago(5))
-        items = await alert_signal.run(w.context(alert, w.deps("prometheus", "grafana")))
+        items = (await alert_signal.run(w.context(alert, w.deps("prometheus", "grafana")))).evidence
         assert [(e.kind, e.title) for e in items] == [
             ("note", "The rule's query A is LogQL (data source prometheus), not PromQL: its signal is not re-run")
         ]

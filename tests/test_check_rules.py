@@ -92,7 +92,7 @@ async def test_a_datasource_error_puts_the_rules_last_error_first_and_never_send
     )
     labels = {**DATASOURCE_ERROR, "__alert_rule_uid__": "ups-runtime"}
     alert = make_alert(labels, starts_at=world.ago(2), alertname="DatasourceError", annotations={"Error": REFUSED})
-    items = await alert_signal.run(world.context(alert))
+    items = (await alert_signal.run(world.context(alert))).evidence
     assert prometheus.queries == []
     first = max(items, key=lambda e: e.score)
     assert first.kind == "datasource" and first.source == "grafana"
@@ -109,9 +109,11 @@ async def test_a_datasource_error_found_by_rulename_alone_still_gets_the_rules_h
 ) -> None:
     world.grafana.add_rule("ups-runtime", "UPS battery runtime low", expr=FLUX, health="error", last_error=REFUSED)
     world.grafana.add_rule("other", "UPS battery runtime low", folder_uid="lab", folder_title="Lab", health="ok")
-    items = await alert_signal.run(
-        world.context(make_alert(DATASOURCE_ERROR, starts_at=world.ago(2), alertname="DatasourceError"))
-    )
+    items = (
+        await alert_signal.run(
+            world.context(make_alert(DATASOURCE_ERROR, starts_at=world.ago(2), alertname="DatasourceError"))
+        )
+    ).evidence
     assert [e.kind for e in items] == ["datasource"]
     assert "connection refused" in items[0].title
     assert prometheus.queries == []
@@ -126,7 +128,7 @@ async def test_a_nodata_alert_says_the_rule_gets_no_data(world: EngineWorld) -> 
         starts_at=world.ago(2),
         alertname="DatasourceNoData",
     )
-    items = await alert_signal.run(world.context(alert, world.deps("grafana")))
+    items = (await alert_signal.run(world.context(alert, world.deps("grafana")))).evidence
     assert [e.title for e in items] == [
         "Grafana rule 'Backup too old' gets no data from its query A on data source prometheus"
     ]
@@ -138,7 +140,7 @@ async def test_a_rule_healthy_again_falls_back_to_the_alerts_error_annotation(wo
     alert = make_alert(
         DATASOURCE_ERROR, starts_at=world.ago(2), alertname="DatasourceError", annotations={"Error": REFUSED}
     )
-    items = await alert_signal.run(world.context(alert, world.deps("grafana")))
+    items = (await alert_signal.run(world.context(alert, world.deps("grafana")))).evidence
     (item,) = items
     assert item.kind == "datasource" and "connection refused" in item.title
     assert "from the alert's Error annotation" in item.detail
@@ -149,7 +151,7 @@ async def test_a_promql_rule_still_runs_its_query_against_prometheus(
 ) -> None:
     world.grafana.add_rule("cpu-high", "HighCPU", expr='avg(rate(node_cpu_seconds_total{mode!="idle"}[5m])) > 0.9')
     alert = make_alert({"__alert_rule_uid__": "cpu-high", "instance": "db1:9100"}, starts_at=world.ago(5))
-    items = await alert_signal.run(world.context(alert))
+    items = (await alert_signal.run(world.context(alert))).evidence
     # the comparison's measure first (it has samples before the condition held), then the aggregation's input
     assert prometheus.queries[:2] == [
         'avg(rate(node_cpu_seconds_total{mode!="idle"}[5m]))',
@@ -163,7 +165,9 @@ async def test_a_sql_rule_gets_a_note_instead_of_a_failed_prometheus_query(
 ) -> None:
     rule = world.grafana.add_rule("orders", "Orders stalled")
     rule["data"][0]["model"] = {"rawSql": "SELECT now() AS time, count(*) FROM orders", "refId": "A"}
-    items = await alert_signal.run(world.context(make_alert({"__alert_rule_uid__": "orders"}, starts_at=world.ago(5))))
+    items = (
+        await alert_signal.run(world.context(make_alert({"__alert_rule_uid__": "orders"}, starts_at=world.ago(5))))
+    ).evidence
     assert prometheus.queries == []
     assert [e.kind for e in items] == ["note"]
     assert items[0].title.startswith("The rule's query A is SQL")
@@ -173,7 +177,7 @@ async def test_credentials_in_a_rules_last_error_do_not_reach_the_evidence(world
     leaky = 'Post "http://grafana:s3cr3tpass@influxdb:8086/api/v2/query": dial tcp: connect: connection refused'
     world.grafana.add_rule("ups-runtime", "UPS battery runtime low", expr=FLUX, health="error", last_error=leaky)
     alert = make_alert(DATASOURCE_ERROR, starts_at=world.ago(2), alertname="DatasourceError")
-    (item,) = await alert_signal.run(world.context(alert, world.deps("grafana")))
+    (item,) = (await alert_signal.run(world.context(alert, world.deps("grafana")))).evidence
     assert "s3cr3tpass" not in item.title and "connection refused" in item.title
 
 
@@ -299,7 +303,7 @@ async def test_a_less_than_rule_reports_how_low_its_value_fell_and_when_it_cross
     try:
         expr = 'node_memory_MemAvailable_bytes{instance="db1:9100"} / node_memory_MemTotal_bytes < 0.2'
         alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(6), generator_url=generator(expr))
-        (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+        (item,) = (await alert_signal.run(world.context(alert, world.deps("prometheus")))).evidence
         assert "fell to 0.03 (threshold 0.2)" in item.title, item.title
         assert "0.1813" not in item.title
         assert item.data["worst"] == 0.03 and item.data["fires"] == "below"
@@ -315,7 +319,7 @@ async def test_a_grafana_lt_threshold_reports_the_low_point_and_when_the_query_f
         )
         rule["data"][1]["model"]["conditions"] = [{"evaluator": {"type": "lt", "params": [0.2]}}]
         alert = make_alert({"__alert_rule_uid__": "mem-low", "instance": "db1:9100"}, starts_at=world.ago(4))
-        (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))
+        (item,) = (await alert_signal.run(world.context(alert, world.deps("prometheus", "grafana")))).evidence
         assert item.title.endswith("fell to 0.03 (threshold 0.2)"), item.title
         assert item.at is not None and abs((item.at - world.ago(7)).total_seconds()) <= 60
         assert item.detail.startswith(f"crossed its threshold at {item.at:%H:%M} UTC")
@@ -326,5 +330,5 @@ async def test_a_grafana_lt_threshold_reports_the_low_point_and_when_the_query_f
 async def test_a_greater_than_rule_still_reports_its_peak(world: EngineWorld) -> None:
     expr = 'avg(rate(node_cpu_seconds_total{mode!="idle"}[5m])) > 0.9'
     alert = make_alert({"instance": "db1:9100"}, starts_at=world.ago(5), generator_url=generator(expr))
-    (item,) = await alert_signal.run(world.context(alert, world.deps("prometheus")))
+    (item,) = (await alert_signal.run(world.context(alert, world.deps("prometheus")))).evidence
     assert "peaked at 1 (threshold 0.9)" in item.title, item.title

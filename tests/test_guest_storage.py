@@ -179,7 +179,7 @@ async def test_a_token_without_datastore_audit_gives_no_storage_place_and_a_note
     assert [p.role for p in await ctx.places()] == ["target", "node"]
     note = ctx.partial_failures["neighbourhood:storage"]
     assert not note.ok and "nas-nfs" in (note.error or "") and "Datastore.Audit" in (note.error or "")
-    assert await guest_storage.run(ctx) == []
+    assert (await guest_storage.run(ctx)).evidence == ()
 
 
 async def test_a_refused_storage_listing_is_a_note_not_a_failed_triage(world: EngineWorld) -> None:
@@ -195,7 +195,7 @@ async def test_a_refused_storage_listing_is_a_note_not_a_failed_triage(world: En
 async def test_an_inactive_storage_holding_the_guest_disk_is_a_strong_finding(world: EngineWorld) -> None:
     _vm_on_nfs(world, active=False)
     ctx = world.context(make_alert({"instance": "docspell:9100"}, starts_at=world.ago(5)), world.deps("proxmox"))
-    (item,) = await guest_storage.run(ctx)
+    (item,) = (await guest_storage.run(ctx)).evidence
     assert item.title == (
         "Storage nas-nfs (nfs, server nas01.lab.example) holding VM 460 (docspell)'s disk is not active on node altair"
     )
@@ -207,7 +207,7 @@ async def test_a_nearly_full_storage_scores_by_how_full_a_thin_pool_highest(worl
     world.proxmox.add_guest(491, "nextcloud", node="mimosa")
     world.proxmox.add_storage("local-lvm", "lvmthin", vgname="pve", thinpool="data", total=100 * GIB, used=100 * GIB)
     ctx = world.context(make_alert({"instance": "nextcloud:9100"}, starts_at=world.ago(5)), world.deps("proxmox"))
-    (item,) = await guest_storage.run(ctx)
+    (item,) = (await guest_storage.run(ctx)).evidence
     assert "100% full" in item.title and "thin pool pve/data" in item.title
     assert item.score == guest_storage.FULL_TOP_SCORE
     assert guest_storage.full_score(0.9, thin=False) < guest_storage.full_score(0.95, thin=False) < 0.92
@@ -221,7 +221,7 @@ async def test_a_full_or_inactive_storage_without_the_guest_disks_is_not_reporte
     world.proxmox.add_storage("nas-iso", "nfs", server="nas01", export="/iso", content="iso", active=False)
     world.proxmox.add_storage("local", "dir", path="/var/lib/vz", total=100 * GIB, used=99 * GIB)
     ctx = world.context(make_alert({"instance": "nextcloud:9100"}, starts_at=world.ago(5)), world.deps("proxmox"))
-    (item,) = await guest_storage.run(ctx)
+    (item,) = (await guest_storage.run(ctx)).evidence
     assert item.score == guest_storage.CONTEXT_SCORE
     assert "nas-iso" not in item.title and "local-lvm" in item.title
 
@@ -230,7 +230,7 @@ async def test_a_vm_paused_with_io_error_says_so(world: EngineWorld) -> None:
     world.proxmox.add_node("mimosa")
     world.proxmox.add_guest(491, "nextcloud", node="mimosa", qmpstatus="io-error")
     ctx = world.context(make_alert({"instance": "nextcloud:9100"}, starts_at=world.ago(5)), world.deps("proxmox"))
-    items = [e for e in await guest_status.run(ctx) if e.kind == "guest_status"]
+    items = [e for e in (await guest_status.run(ctx)).evidence if e.kind == "guest_status"]
     assert [i.title for i in items] == ["VM 491 (nextcloud) is paused (io-error) on mimosa"]
     assert items[0].score >= 0.9 and "disk write failed" in items[0].detail
 

@@ -91,7 +91,7 @@ def _generator(expr: str) -> str:
 async def test_a_slow_fall_in_a_series_nobody_listed_is_found_and_named_in_plain_words(world: EngineWorld) -> None:
     expr = 'postfix_queue_length{instance="mail1:9154"} > 200'
     alert = make_alert({"instance": "mail1:9154"}, starts_at=world.ago(3), generator_url=_generator(expr))
-    items = await metric_shifts.run(world.context(alert, world.deps("prometheus")))
+    items = (await metric_shifts.run(world.context(alert, world.deps("prometheus")))).evidence
     titles = [e.title for e in items]
     inodes = next(e for e in items if "node_filesystem_files_free" in e.title)
     assert inodes.title.startswith("inodes: node_filesystem_files_free{device=/dev/vdb1, mountpoint=/var} fell")
@@ -106,7 +106,7 @@ async def test_the_nodes_series_are_searched_for_a_guest_on_it(world: EngineWorl
     world.proxmox.add_node("pve9")
     world.proxmox.add_guest(610, "mail1", node="pve9")
     alert = make_alert({"instance": "mail1:9100"}, starts_at=world.ago(3))
-    items = await metric_shifts.run(world.context(alert, world.deps("prometheus", "proxmox")))
+    items = (await metric_shifts.run(world.context(alert, world.deps("prometheus", "proxmox")))).evidence
     reads = next(e for e in items if "node_disk_read_bytes_total" in e.title)
     assert reads.title.endswith("(on node pve9)") and "rate rose" in reads.title
     assert reads.data["place"] == "node"
@@ -115,7 +115,7 @@ async def test_the_nodes_series_are_searched_for_a_guest_on_it(world: EngineWorl
 async def test_a_bound_that_leaves_series_out_is_said(world: EngineWorld) -> None:
     world.settings = TriageSettings(series_max=10, metric_names_max=1)
     alert = make_alert({"instance": "mail1:9100"}, starts_at=world.ago(3))
-    items = await metric_shifts.run(world.context(alert, world.deps("prometheus")))
+    items = (await metric_shifts.run(world.context(alert, world.deps("prometheus")))).evidence
     notes = [e for e in items if e.kind == "note"]
     assert notes and "TRIAGE_METRIC_NAMES_MAX=1" in notes[0].title
 

@@ -116,7 +116,7 @@ async def test_the_nodes_kernel_log_is_searched_and_says_where_it_came_from(worl
     world.loki.push({"host": "forgejo", "job": "docker"}, "request took 5s", at=world.ago(6))
     world.loki.push({"host": "forgejo", "job": "docker"}, "cannot reach pve7: no route to host", at=world.ago(6))
     ctx = world.context(make_alert({"instance": "forgejo:9100"}, starts_at=world.ago(5)))
-    items = {e.data["template"]: e for e in await log_errors.run(ctx)}
+    items = {e.data["template"]: e for e in (await log_errors.run(ctx)).evidence}
     io_error = items["blk_update_request: I/O error, dev sdb, sector <n> op <hex>:(READ)"]
     assert io_error.title.endswith("(on node pve7)") and io_error.data["place"] == "node"
     # a line on the node that names the guest counts as the guest's own

@@ -48,7 +48,7 @@ async def test_a_failed_task_says_why_from_its_log(world: EngineWorld) -> None:
         log=["2026-03-01 11:51:00 starting migration of VM 105 to node 'pve2'", "ERROR: no space left on device"],
     )
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    (item,) = await changes.run(ctx)
+    (item,) = (await changes.run(ctx)).evidence
     assert item.title.startswith("Proxmox qmigrate of 105 on pve1 (failed: migration problems): ")
     assert item.title.endswith("migration problems") or "no space left on device" in item.title
 
@@ -61,7 +61,7 @@ async def test_a_pbs_sync_running_for_hours_says_what_it_is_doing(world: EngineW
         log=["Starting datastore sync job 'offsite:pull'", "sync group vm/101 failed - connection refused"],
     )
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    (item,) = await changes.run(ctx)
+    (item,) = (await changes.run(ctx)).evidence
     assert item.title == "PBS sync offsite:pull (running): sync group vm/101 failed - connection refused"
 
 
@@ -69,7 +69,7 @@ async def test_configuration_waiting_for_the_next_start_is_reported(world: Engin
     world.proxmox.add_node("pve1")
     world.proxmox.add_guest(105, "web1", node="pve1", pending={"memory": 2048})
     ctx = world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)))
-    items = {e.kind: e for e in await guest_status.run(ctx)}
+    items = {e.kind: e for e in (await guest_status.run(ctx)).evidence}
     pending = items["guest_config"]
     assert pending.title.startswith("VM 105 (web1) has configuration changes waiting for its next start:")
     assert pending.title.endswith("memory 4096 → 2048")

@@ -3,6 +3,8 @@
 A check that fails or runs out of time becomes an ``ok: false`` entry in the report's ``sources`` with its error and
 duration (``state`` ``failed`` or ``timeout``); it never fails the triage. Checks whose sources are not configured
 are not run and are listed with ``state: not_configured``, so a page can tell "not set up" from "broken".
+What the checks that finished returned is kept per check (:class:`Gathered`): their evidence, runbook sections and
+the alert's history.
 """
 
 from __future__ import annotations
@@ -11,23 +13,46 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from reports.models import Evidence, SourceStatus
+from reports.models import Evidence, History, RunbookMatch, SourceStatus
 from tools.errors import SourceError
 from triage.checks import CHECKS, CheckSpec
 from triage.checks.context import CheckContext, CheckFailed, describe_error
+from triage.checks.result import CheckResult
 
 log = logging.getLogger(__name__)
 
 
-async def _run_one(spec: CheckSpec, ctx: CheckContext, timeout_s: float) -> tuple[list[Evidence], SourceStatus]:
+@dataclass(frozen=True)
+class Gathered:
+    """What the checks found: the result of every check that finished, one status per check and failed sub-source."""
+
+    results: dict[str, CheckResult]
+    sources: dict[str, SourceStatus]
+
+    @property
+    def evidence(self) -> list[Evidence]:
+        """Every check's evidence in plan order; a repeated id gets a suffix."""
+        return _unique([item for result in self.results.values() for item in result.evidence])
+
+    @property
+    def runbooks(self) -> list[RunbookMatch]:
+        return [match for result in self.results.values() for match in result.runbooks]
+
+    @property
+    def history(self) -> History | None:
+        return next((r.history for r in self.results.values() if r.history is not None), None)
+
+
+async def _run_one(spec: CheckSpec, ctx: CheckContext, timeout_s: float) -> tuple[CheckResult | None, SourceStatus]:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            evidence = await spec.run(ctx)
+            result = await spec.run(ctx)
     except TimeoutError:
         ms = (time.perf_counter() - started) * 1000
-        return [], SourceStatus(
+        return None, SourceStatus(
             ok=False, ms=round(ms, 1), error=f"did not finish within {timeout_s:g}s", state="timeout"
         )
     except Exception as exc:
@@ -37,9 +62,9 @@ async def _run_one(spec: CheckSpec, ctx: CheckContext, timeout_s: float) -> tupl
             extra={"check": spec.name, "fingerprint": ctx.alert.fingerprint, "error": type(exc).__name__},
             exc_info=not _expected(exc),
         )
-        return [], SourceStatus(ok=False, ms=round(ms, 1), error=describe_error(exc), state="failed")
+        return None, SourceStatus(ok=False, ms=round(ms, 1), error=describe_error(exc), state="failed")
     ms = (time.perf_counter() - started) * 1000
-    return evidence, SourceStatus(ok=True, ms=round(ms, 1), state="ok")
+    return result, SourceStatus(ok=True, ms=round(ms, 1), state="ok")
 
 
 def _expected(exc: Exception) -> bool:
@@ -56,12 +81,10 @@ def _unique(evidence: list[Evidence]) -> list[Evidence]:
     return unique
 
 
-async def gather(
-    ctx: CheckContext, names: Sequence[str], *, check_timeout_s: float, deadline_s: float
-) -> tuple[list[Evidence], dict[str, SourceStatus]]:
-    """Run the checks ``names``; return all their evidence and one status per check (and per failed sub-source)."""
+async def gather(ctx: CheckContext, names: Sequence[str], *, check_timeout_s: float, deadline_s: float) -> Gathered:
+    """Run the checks ``names``; return what they found and one status per check (and per failed sub-source)."""
     statuses: dict[str, SourceStatus] = {}
-    tasks: dict[str, asyncio.Task[tuple[list[Evidence], SourceStatus]]] = {}
+    tasks: dict[str, asyncio.Task[tuple[CheckResult | None, SourceStatus]]] = {}
     for name in names:
         spec = CHECKS[name]
         if not spec.configured(ctx.deps):
@@ -71,7 +94,7 @@ async def gather(
             continue
         tasks[name] = asyncio.create_task(_run_one(spec, ctx, min(check_timeout_s, deadline_s)), name=f"check:{name}")
     started = time.perf_counter()
-    evidence: list[Evidence] = []
+    results: dict[str, CheckResult] = {}
     if tasks:
         done, pending = await asyncio.wait(tasks.values(), timeout=deadline_s)
         for task in pending:
@@ -79,8 +102,9 @@ async def gather(
         await asyncio.gather(*pending, return_exceptions=True)
         for name, task in tasks.items():
             if task in done:
-                found, status = task.result()
-                evidence.extend(found)
+                result, status = task.result()
+                if result is not None:
+                    results[name] = result
                 statuses[name] = status
             else:
                 ms = (time.perf_counter() - started) * 1000
@@ -92,4 +116,4 @@ async def gather(
                 )
     await ctx.close()
     statuses.update(ctx.partial_failures)
-    return _unique(evidence), statuses
+    return Gathered(results, statuses)

@@ -38,14 +38,14 @@ async def triage(
     ctx = CheckContext(
         alert=alert, plan=plan, deps=deps, now=now, history_days=settings.history_days, settings=settings
     )
-    evidence, sources = await gather(
-        ctx, plan.checks, check_timeout_s=settings.check_timeout_s, deadline_s=settings.deadline_s
-    )
-    evidence = same_events(evidence)
+    gathered = await gather(ctx, plan.checks, check_timeout_s=settings.check_timeout_s, deadline_s=settings.deadline_s)
+    sources = gathered.sources
+    evidence = same_events(gathered.evidence)
     onset = signal_onset(evidence, alert.starts_at, allowance_min=settings.slow_burn_min)
     ranked = causes_first(rank(evidence, alert.starts_at, onset=onset, persisting_half_life_min=settings.slow_burn_min))
-    history = ctx.history or History(window_days=settings.history_days)
-    analysis = await deps.analyser.analyse(alert, ranked, ctx.runbooks, history, now=now)
+    runbooks = gathered.runbooks
+    history = gathered.history or History(window_days=settings.history_days)
+    analysis = await deps.analyser.analyse(alert, ranked, runbooks, history, now=now)
     base = report or Report(id=alert.occurrence_key, alert=alert)
     done = base.model_copy(
         update={
@@ -54,7 +54,7 @@ async def triage(
             "hypotheses": analysis.hypotheses,
             "next_steps": analysis.next_steps,
             "evidence": [*ranked, *analysis.followup],
-            "runbooks": ctx.runbooks,
+            "runbooks": runbooks,
             "history": history,
             "sources": sources,
             "llm": analysis.llm,

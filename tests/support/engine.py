@@ -3,7 +3,7 @@
 world = EngineWorld()
 world.proxmox.add_node("pve1")
 ctx = world.context(make_alert({"instance": "10.0.0.12:9100"}))
-evidence = await guest_status.run(ctx)
+evidence = (await guest_status.run(ctx)).evidence
 await world.aclose()
 """
 

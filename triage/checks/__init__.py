@@ -1,4 +1,4 @@
-"""Evidence checks: one module each, ``async def run(ctx: CheckContext) -> list[Evidence]``.
+"""Evidence checks: one module each, ``async def run(ctx: CheckContext) -> CheckResult``.
 
 ``CHECKS`` maps a check name (the names :mod:`triage.plan` plans with) to its function and the data sources it
 reads; a check runs when at least one of its sources is configured (``always`` checks run regardless).
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from reports.models import Evidence
 from triage.checks import (
     alert_signal,
     backups,
@@ -23,9 +22,10 @@ from triage.checks import (
     saturation,
 )
 from triage.checks.context import CheckContext
+from triage.checks.result import CheckResult
 from triage.deps import Deps
 
-CheckFn = Callable[[CheckContext], Awaitable[list[Evidence]]]
+CheckFn = Callable[[CheckContext], Awaitable[CheckResult]]
 
 # what a user sets to configure each source (named in "not configured" entries of a report)
 SOURCE_SETTINGS = {

@@ -42,6 +42,7 @@ from triage.checks._rules import (
 )
 from triage.checks._stats import ONSET_SIGMA, Shift, departure, shift, trend
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
+from triage.checks.result import CheckResult
 from triage.ranking import saturate
 
 NAME = "alert_signal"
@@ -286,7 +287,7 @@ def _part(ctx: CheckContext, query: str, part: Part, at: datetime) -> Evidence:
     )
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """The alert's own query over the window (onset, worst value, size of the change, trend), and for a Grafana rule
     that could not be evaluated, its health and last error."""
     started = time.perf_counter()
@@ -325,7 +326,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         if len(failures) == 1:
             raise failures[0]
         raise CheckFailed("; ".join(describe_error(f) for f in failures))
-    return evidence
+    return CheckResult(tuple(evidence))
 
 
 async def _pending_s(ctx: CheckContext, rule: AlertRule | None) -> float | None:

@@ -23,6 +23,7 @@ from triage.checks._datastore import maintenance_tasks, named_datastore
 from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.changes import on_datastore
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
+from triage.checks.result import CheckResult
 
 NAME = "backups"
 SOURCES = ("pbs", "proxmox")
@@ -174,7 +175,7 @@ async def _vzdump(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
     return items
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """Backups overlapping the window (the alert's guest first), failed backups, and nearly full datastores."""
     vmid = ctx.plan.vmid
     if vmid is None and ctx.deps.proxmox is not None and ctx.plan.guest_hints:
@@ -200,4 +201,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
             raise error
     items = [item for r in results if not isinstance(r, BaseException) for item in r]
     items.sort(key=lambda e: e.score, reverse=True)
-    return items[:MAX_ITEMS]
+    return CheckResult(tuple(items[:MAX_ITEMS]))

@@ -22,6 +22,7 @@ from tools.proxmox_models import TaskBase
 from triage.checks._logs import clip
 from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.context import CheckContext, CheckFailed, evidence_id
+from triage.checks.result import CheckResult
 
 NAME = "changes"
 SOURCES = ("proxmox", "pbs", "grafana")
@@ -227,7 +228,7 @@ async def _timed(
         return None
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """Changes near the alert from Loki, Proxmox, PBS and Grafana, merged and ordered by time."""
     configured = {name: fn for name, fn in SUBSOURCES.items() if getattr(ctx.deps, name) is not None}
     results = await asyncio.gather(*(_timed(ctx, name, fn) for name, fn in configured.items()))
@@ -239,4 +240,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         :MAX_ITEMS
     ]
     near.sort(key=lambda e: e.at or ctx.alert.starts_at)
-    return near
+    return CheckResult(tuple(near))

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from reports.models import Alert, Evidence, History, RunbookMatch, SourceStatus
+from reports.models import Alert, Evidence, SourceStatus
 from tools.errors import SourceError
 from tools.grafana import AlertRule
 from tools.proxmox_models import GuestMatch
@@ -38,8 +38,6 @@ class CheckContext:
     deps: Deps
     now: datetime
     history_days: int = 30
-    runbooks: list[RunbookMatch] = field(default_factory=list)
-    history: History | None = None
     partial_failures: dict[str, SourceStatus] = field(default_factory=dict)
     settings: TriageSettings = field(default_factory=TriageSettings)
     _guest: asyncio.Task[GuestMatch | None] | None = None

@@ -17,6 +17,7 @@ from tools.errors import SourceError
 from tools.proxmox import ProxmoxClient
 from tools.proxmox_models import GuestStatus, NodeStatus, PendingChange, Resource
 from triage.checks.context import CheckContext, evidence_id
+from triage.checks.result import NO_EVIDENCE, CheckResult
 
 NAME = "guest_status"
 SOURCES = ("proxmox",)
@@ -174,11 +175,11 @@ def _pending_item(guest: Resource, changes: list[PendingChange]) -> Evidence:
     )
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """State, recent reboot, memory vs limit and lock of the alert's guest, and the health of its node."""
     proxmox = ctx.deps.proxmox
     if proxmox is None:
-        return []
+        return NO_EVIDENCE
     match, nodes = await asyncio.gather(ctx.guest(), proxmox.nodes())
     online = {n.node: n.status == "online" for n in nodes if n.node}
     wanted = list(ctx.plan.nodes)
@@ -205,4 +206,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
             items.append(_pending_item(match.guest, pending))
     for node, node_status in zip(wanted, node_results, strict=True):
         items += _node_items(ctx, node, online[node], node_status)
-    return items
+    return CheckResult(tuple(items))

@@ -13,6 +13,7 @@ from reports.models import Evidence
 from tools.proxmox_storage import THIN_TYPES, StorageStatus
 from triage.checks._disk_storage import DiskStorage, GuestStorage
 from triage.checks.context import CheckContext, evidence_id
+from triage.checks.result import NO_EVIDENCE, CheckResult
 
 NAME = "guest_storage"
 SOURCES = ("proxmox",)
@@ -94,16 +95,16 @@ def _context(found: GuestStorage, rows: dict[str, StorageStatus]) -> Evidence:
     return _evidence(found, first, "ok", title, CONTEXT_SCORE, "")
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """Inactive, disabled or nearly full storages holding the guest's disks (a line of context when all is well)."""
     proxmox = ctx.deps.proxmox
     if proxmox is None:
-        return []
+        return NO_EVIDENCE
     found = await ctx.guest_storage()
     if found is None or not found.storages:
-        return []
+        return NO_EVIDENCE
     if not any(n.node == found.node and n.status == "online" for n in await proxmox.nodes()):
-        return []  # an offline node answers nothing; the guest status check reports it
+        return NO_EVIDENCE  # an offline node answers nothing; the guest status check reports it
     rows = {row.storage: row for row in await proxmox.node_storage(found.node)}
     items = [
         finding
@@ -113,4 +114,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     known = [s for s in found.storages if s.storage in rows]
     if not items and known:
         items.append(_context(found, rows))
-    return items
+    return CheckResult(tuple(items))

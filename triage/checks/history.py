@@ -12,6 +12,7 @@ from typing import Literal
 
 from reports.models import Evidence, History
 from triage.checks.context import CheckContext, evidence_id
+from triage.checks.result import NO_EVIDENCE, CheckResult
 
 NAME = "history"
 SOURCES = ("store",)
@@ -24,11 +25,11 @@ def frequency(count: int) -> Literal["new", "rare", "frequent"]:
     return "frequent" if count >= FREQUENT_FROM else "rare"
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
-    """Earlier reports of this alert: sets ``ctx.history``; a frequent or first-time alert is also evidence."""
+async def run(ctx: CheckContext) -> CheckResult:
+    """Earlier reports of this alert as the alert's history; a frequent alert is also evidence."""
     store = ctx.deps.store
     if store is None:
-        return []
+        return NO_EVIDENCE
     days = ctx.history_days
     alert = ctx.alert
     earlier = await store.history(
@@ -40,7 +41,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     earlier = [r for r in earlier if r.alert.starts_at < alert.starts_at]
     count = len(earlier)
     last = earlier[0] if earlier else None
-    ctx.history = History(
+    history = History(
         frequency=frequency(count),
         count=count,
         window_days=days,
@@ -48,16 +49,15 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         last_fired_at=last.alert.starts_at if last else None,
         last_summary=next((r.summary for r in earlier if r.summary), None),
     )
-    if count >= FREQUENT_FROM:
-        return [
-            Evidence(
-                id=evidence_id("hist", "frequent", alert.fingerprint),
-                source="history",
-                kind="history",
-                title=f"{alert.alertname} fired {count} times in the last {days} days (chronic or flapping)",
-                detail=f"last at {last.alert.starts_at:%Y-%m-%d %H:%M} UTC" if last else "",
-                score=0.35,
-                data={"count": count},
-            )
-        ]
-    return []
+    if count < FREQUENT_FROM:
+        return CheckResult((), history=history)
+    chronic = Evidence(
+        id=evidence_id("hist", "frequent", alert.fingerprint),
+        source="history",
+        kind="history",
+        title=f"{alert.alertname} fired {count} times in the last {days} days (chronic or flapping)",
+        detail=f"last at {last.alert.starts_at:%Y-%m-%d %H:%M} UTC" if last else "",
+        score=0.35,
+        data={"count": count},
+    )
+    return CheckResult((chronic,), history=history)

@@ -32,6 +32,7 @@ from triage.checks._pattern_place import pattern_changes
 from triage.checks._restating import restates
 from triage.checks._rules import LOGQL
 from triage.checks.context import CheckContext, evidence_id
+from triage.checks.result import NO_EVIDENCE, CheckResult
 
 NAME = "log_errors"
 SOURCES = ("loki",)
@@ -198,11 +199,11 @@ async def _target_names(ctx: CheckContext, places: list[Place]) -> tuple[str, ..
     return tuple(dict.fromkeys(names))
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """New, new-variant and surged log templates of the target and its neighbours, any level."""
     loki = ctx.deps.loki
     if loki is None:
-        return []
+        return NO_EVIDENCE
     plan = ctx.plan
     previous_start = plan.previous_start
     labels, guest_name, places, logql = await asyncio.gather(
@@ -215,4 +216,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
         NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target, logql, others)
     )
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
-    return evidence[: ctx.settings.log_patterns_max]
+    return CheckResult(tuple(evidence[: ctx.settings.log_patterns_max]))

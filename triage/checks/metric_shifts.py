@@ -29,6 +29,7 @@ from triage.checks._metric_words import plain_words
 from triage.checks._neighbourhood import Place
 from triage.checks._stats import Shift, level_change
 from triage.checks.context import CheckContext, evidence_id
+from triage.checks.result import NO_EVIDENCE, CheckResult
 from triage.ranking import saturate
 
 NAME = "metric_shifts"
@@ -245,14 +246,14 @@ def _shifts(ctx: CheckContext, place: Place, series: list[Series]) -> list[Evide
     return kept[:PER_PLACE]
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """Series of the target and its neighbours, beyond the standard ones, whose level shifted at the alert."""
     prometheus = ctx.deps.prometheus
     if prometheus is None:
-        return []
+        return NO_EVIDENCE
     places = [p for p in await ctx.places() if p.names]
     if not places:
-        return []
+        return NO_EVIDENCE
     vmid = ctx.plan.vmid
     if vmid is None and ctx.deps.proxmox is not None:
         try:
@@ -264,7 +265,7 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     families = alert_families(await ctx.alert_promql())
     evidence = [as_symptom(e, "the resource the alert measures") if _restates(e, families) else e for e in evidence]
     evidence.sort(key=lambda e: e.score, reverse=True)
-    return evidence[:MAX_ITEMS]
+    return CheckResult(tuple(evidence[:MAX_ITEMS]))
 
 
 def _restates(item: Evidence, families: frozenset[str]) -> bool:

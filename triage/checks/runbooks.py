@@ -6,8 +6,9 @@ in short, into the prompt.
 
 from __future__ import annotations
 
-from reports.models import Evidence, RunbookMatch
+from reports.models import RunbookMatch
 from triage.checks.context import CheckContext
+from triage.checks.result import CheckResult
 
 NAME = "runbooks"
 SOURCES = ("runbooks",)
@@ -18,8 +19,8 @@ def linked_runbook(url: str) -> RunbookMatch:
     return RunbookMatch(title="Runbook linked from the alert", source=url, section="", score=1.0, url=url)
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
-    """Hybrid (vector + keyword) runbook matches for the alert; sets ``ctx.runbooks``, returns no evidence."""
+async def run(ctx: CheckContext) -> CheckResult:
+    """Hybrid (vector + keyword) runbook matches for the alert, the linked runbook first; no evidence."""
     matches: list[RunbookMatch] = []
     url = ctx.plan.runbook_url
     if url and url.startswith(("http://", "https://")):
@@ -27,5 +28,4 @@ async def run(ctx: CheckContext) -> list[Evidence]:
     if ctx.deps.runbooks is not None:
         found = await ctx.deps.runbooks.matches_for_alert(ctx.alert, LIMIT)
         matches.extend(m for m in found if not url or m.url != url)
-    ctx.runbooks = matches[:LIMIT]
-    return []
+    return CheckResult((), runbooks=tuple(matches[:LIMIT]))

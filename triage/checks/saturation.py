@@ -27,6 +27,7 @@ from triage.checks._families import alert_families, as_symptom
 from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
+from triage.checks.result import NO_EVIDENCE, CheckResult
 from triage.ranking import saturate
 
 NAME = "saturation"
@@ -317,16 +318,16 @@ def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Eviden
     return out
 
 
-async def run(ctx: CheckContext) -> list[Evidence]:
+async def run(ctx: CheckContext) -> CheckResult:
     """CPU, memory, disk and network of the alert's host/guest: the size of the shift since before the alert, and
     targets that stopped reporting (whose later values are not compared)."""
     prometheus = ctx.deps.prometheus
     if prometheus is None:
-        return []
+        return NO_EVIDENCE
     evidence = await _gathered(ctx, prometheus)
     evidence = restating(evidence, alert_families(await ctx.alert_promql()))
     evidence.sort(key=lambda e: e.score, reverse=True)
-    return evidence[:MAX_ITEMS]
+    return CheckResult(tuple(evidence[:MAX_ITEMS]))
 
 
 async def _gathered(ctx: CheckContext, prometheus: PrometheusClient) -> list[Evidence]:
