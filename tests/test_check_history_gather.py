@@ -162,10 +162,7 @@ async def test_the_overall_deadline_stops_checks_that_are_still_running(
     assert sources["slow"].state == "timeout"
 
 
-def test_every_planned_check_has_a_module_with_a_docstring() -> None:
-    from triage.plan import ALL_CHECKS
-
-    assert set(CHECKS) == set(ALL_CHECKS)
+def test_every_check_has_a_docstring() -> None:
     for spec in CHECKS.values():
         assert spec.run.__doc__, spec.name
 

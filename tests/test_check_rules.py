@@ -16,7 +16,6 @@ from tools.grafana import AlertRule, RuleQuery
 from triage.checks import alert_signal
 from triage.checks._condition import Condition, Kind, grafana_condition, promql_condition
 from triage.checks._rules import query_language
-from triage.plan import CHECK_ALERT_SIGNAL
 
 REFUSED = (
     '[sse.dataQueryError] failed to execute query [A]: Post "http://influxdb:8086/api/v2/query": '
@@ -81,7 +80,7 @@ def test_a_rule_query_language_comes_from_its_data_source_type_or_else_its_text(
 def test_a_datasource_error_alert_plans_the_alert_signal_check_from_its_rulename(world: EngineWorld) -> None:
     ctx = world.context(make_alert(DATASOURCE_ERROR, starts_at=world.ago(2), alertname="DatasourceError"))
     assert ctx.plan.rule_name == "UPS battery runtime low"
-    assert CHECK_ALERT_SIGNAL in ctx.plan.checks
+    assert alert_signal.NAME in ctx.plan.checks
 
 
 async def test_a_datasource_error_puts_the_rules_last_error_first_and_never_sends_flux_to_prometheus(

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import product
 
 import pytest
 
 from reports.models import Alert, AlertStatus
-from triage.plan import (
-    CHECK_ALERT_SIGNAL,
-    CHECK_GUEST_STATUS,
-    CHECK_LOG_ERRORS,
-    CHECK_SATURATION,
-    make_plan,
-)
+from triage.checks import CHECKS, alert_signal, guest_status, log_errors, registry, saturation
+from triage.plan import checks_for, make_plan
 from triage.settings import TriageSettings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -38,7 +34,7 @@ def test_an_ip_instance_becomes_an_address_for_the_guest_lookup() -> None:
     plan = make_plan(alert({"instance": "10.0.0.12:9100", "job": "node"}), SETTINGS, now=NOW)
     assert plan.addresses == ("10.0.0.12",) and plan.hosts == ()
     assert plan.guest_hints == ("10.0.0.12",)
-    assert {CHECK_SATURATION, CHECK_GUEST_STATUS, CHECK_LOG_ERRORS} <= set(plan.checks)
+    assert {saturation.NAME, guest_status.NAME, log_errors.NAME} <= set(plan.checks)
 
 
 def test_a_named_instance_becomes_a_host_name_without_the_port() -> None:
@@ -74,8 +70,8 @@ def test_an_alert_with_no_target_labels_runs_only_the_checks_that_need_none() ->
 
 def test_a_service_label_alone_enables_log_errors_but_not_host_checks() -> None:
     plan = make_plan(alert({"service": "caddy"}), SETTINGS, now=NOW)
-    assert CHECK_LOG_ERRORS in plan.checks
-    assert CHECK_SATURATION not in plan.checks and CHECK_GUEST_STATUS not in plan.checks
+    assert log_errors.NAME in plan.checks
+    assert saturation.NAME not in plan.checks and guest_status.NAME not in plan.checks
 
 
 def test_empty_huge_and_blank_label_values_are_ignored_as_targets() -> None:
@@ -104,7 +100,7 @@ def test_prometheus_generator_url_gives_the_alert_query() -> None:
     url = "http://prom:9090/graph?g0.expr=node_load1%7Binstance%3D%22a%22%7D+%3E+4&g0.tab=1"
     plan = make_plan(alert({"instance": "a"}, generator_url=url), SETTINGS, now=NOW)
     assert plan.expr == 'node_load1{instance="a"} > 4'
-    assert CHECK_ALERT_SIGNAL in plan.checks
+    assert alert_signal.NAME in plan.checks
 
 
 @pytest.mark.parametrize(
@@ -118,7 +114,7 @@ def test_prometheus_generator_url_gives_the_alert_query() -> None:
 def test_grafana_rule_uid_comes_from_the_label_or_the_generator_url(url: str | None, labels: dict[str, str]) -> None:
     plan = make_plan(alert(labels, generator_url=url), SETTINGS, now=NOW)
     assert plan.rule_uid in ("ddk3v9xq", "1afz29v7z")
-    assert CHECK_ALERT_SIGNAL in plan.checks
+    assert alert_signal.NAME in plan.checks
 
 
 def test_window_is_an_hour_before_the_start_to_now_for_a_fresh_alert() -> None:
@@ -155,4 +151,19 @@ def test_grafanas_datasource_error_alert_plans_the_alert_signal_check_by_its_rul
     labels = {"alertname": "DatasourceError", "rulename": "UPS battery runtime low", "datasource_uid": "influx-ups"}
     plan = make_plan(alert(labels), SETTINGS, now=NOW)
     assert plan.rule_name == "UPS battery runtime low" and plan.rule_uid is None
-    assert CHECK_ALERT_SIGNAL in plan.checks
+    assert alert_signal.NAME in plan.checks
+
+
+def test_every_check_the_planner_can_choose_is_registered_and_every_registered_check_can_be_chosen() -> None:
+    chosen: set[str] = set()
+    for has_target, has_logs_target, has_query in product((False, True), repeat=3):
+        names = checks_for(has_target=has_target, has_logs_target=has_logs_target, has_query=has_query)
+        assert set(names) <= set(CHECKS), names
+        assert list(names) == [name for name in CHECKS if name in names]  # the registry's order
+        chosen |= set(names)
+    assert chosen == set(CHECKS)
+
+
+def test_two_checks_with_one_name_are_refused() -> None:
+    with pytest.raises(ValueError, match="saturation"):
+        registry([saturation.CHECK, alert_signal.CHECK, saturation.CHECK])

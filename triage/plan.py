@@ -1,4 +1,4 @@
-"""The plan: from an alert's labels and annotations, which checks apply, on which targets, over which window.
+"""The planner: from an alert's labels and annotations, which checks apply, on which targets, over which window.
 
 Only label *names* decide which checks run; label *values* only become targets (escaped wherever they enter a
 query). Free text — annotations, descriptions, log lines — never changes the plan, so nothing an alert carries can
@@ -8,7 +8,6 @@ add or remove a check.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,30 +15,27 @@ from reports.grafana_target import rule_uid_of
 from reports.models import Alert
 from tools.numbers import ascii_int
 from tools.proxmox_models import host_names, split_instance
+from triage.checks import (
+    CHECKS,
+    alert_signal,
+    backups,
+    changes,
+    guest_status,
+    guest_storage,
+    history,
+    log_errors,
+    metric_shifts,
+    runbooks,
+    saturation,
+)
+from triage.plan_model import Plan
 from triage.settings import TriageSettings
 
-CHECK_ALERT_SIGNAL = "alert_signal"
-CHECK_SATURATION = "saturation"
-CHECK_METRIC_SHIFTS = "metric_shifts"
-CHECK_LOG_ERRORS = "log_errors"
-CHECK_CHANGES = "changes"
-CHECK_GUEST_STATUS = "guest_status"
-CHECK_GUEST_STORAGE = "guest_storage"
-CHECK_BACKUPS = "backups"
-CHECK_RUNBOOKS = "runbooks"
-CHECK_HISTORY = "history"
-ALL_CHECKS = (
-    CHECK_ALERT_SIGNAL,
-    CHECK_SATURATION,
-    CHECK_METRIC_SHIFTS,
-    CHECK_LOG_ERRORS,
-    CHECK_CHANGES,
-    CHECK_GUEST_STATUS,
-    CHECK_GUEST_STORAGE,
-    CHECK_BACKUPS,
-    CHECK_RUNBOOKS,
-    CHECK_HISTORY,
-)
+# which checks apply: always, when the alert has a query, a target, or something to find its logs by
+ALWAYS = (changes.CHECK, backups.CHECK, runbooks.CHECK, history.CHECK)
+WITH_QUERY = (alert_signal.CHECK,)
+WITH_TARGET = (saturation.CHECK, metric_shifts.CHECK, guest_status.CHECK, guest_storage.CHECK)
+WITH_LOGS_TARGET = (log_errors.CHECK,)
 
 HOST_LABELS = ("host", "hostname", "nodename", "server", "machine")
 NODE_LABELS = ("node", "pve_node", "proxmox_node")
@@ -49,55 +45,6 @@ MAX_TARGET_CHARS = 253
 MAX_TARGETS = 6
 
 _PVE_ID = re.compile(r"(?:qemu|lxc)/([0-9]{1,9})\Z")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to look at for one alert. Lists are ordered best guess first."""
-
-    window_start: datetime
-    window_end: datetime
-    starts_at: datetime
-    checks: tuple[str, ...]
-    instance: str | None = None
-    job: str | None = None
-    hosts: tuple[str, ...] = ()
-    addresses: tuple[str, ...] = ()
-    nodes: tuple[str, ...] = ()
-    vmid: int | None = None
-    services: tuple[str, ...] = ()
-    namespace: str | None = None
-    mountpoint: str | None = None
-    datastore: str | None = None
-    device: str | None = None
-    severity: str = ""
-    dashboard_uid: str | None = None
-    panel_id: int | None = None
-    runbook_url: str | None = None
-    rule_uid: str | None = None
-    rule_name: str | None = None
-    expr: str | None = None
-    guest_hints: tuple[str, ...] = field(default=())
-
-    @property
-    def before(self) -> tuple[datetime, datetime]:
-        """The baseline part of the window (before the alert started)."""
-        return self.window_start, min(self.starts_at, self.window_end)
-
-    @property
-    def during(self) -> tuple[datetime, datetime]:
-        """The part of the window from the alert's start on (at least one minute)."""
-        start = min(self.starts_at, self.window_end - timedelta(minutes=1))
-        return start, self.window_end
-
-    @property
-    def previous_start(self) -> datetime:
-        """Start of the window of equal length just before this one: the baseline of the checks that compare."""
-        return self.window_start - (self.window_end - self.window_start)
-
-    @property
-    def has_target(self) -> bool:
-        return bool(self.instance or self.hosts or self.addresses or self.nodes or self.vmid is not None)
 
 
 def _clean(value: str | None) -> str | None:
@@ -172,15 +119,17 @@ def _targets(labels: dict[str, str]) -> tuple[list[str], list[str], list[str], l
     return hosts, addresses, nodes, services
 
 
-def _checks(plan_has_target: bool, has_logs_target: bool, has_query: bool) -> tuple[str, ...]:
-    checks = [CHECK_CHANGES, CHECK_BACKUPS, CHECK_RUNBOOKS, CHECK_HISTORY]
+def checks_for(*, has_target: bool, has_logs_target: bool, has_query: bool) -> tuple[str, ...]:
+    """The names of the checks that apply, in the registry's order."""
+    specs = [*ALWAYS]
     if has_query:
-        checks.insert(0, CHECK_ALERT_SIGNAL)
-    if plan_has_target:
-        checks += [CHECK_SATURATION, CHECK_METRIC_SHIFTS, CHECK_GUEST_STATUS, CHECK_GUEST_STORAGE]
+        specs += WITH_QUERY
+    if has_target:
+        specs += WITH_TARGET
     if has_logs_target:
-        checks.append(CHECK_LOG_ERRORS)
-    return tuple(c for c in ALL_CHECKS if c in checks)
+        specs += WITH_LOGS_TARGET
+    chosen = {spec.name for spec in specs}
+    return tuple(name for name in CHECKS if name in chosen)
 
 
 def make_plan(alert: Alert, settings: TriageSettings, *, now: datetime | None = None) -> Plan:
@@ -206,7 +155,9 @@ def make_plan(alert: Alert, settings: TriageSettings, *, now: datetime | None = 
         window_start=start,
         window_end=end,
         starts_at=alert.starts_at,
-        checks=_checks(has_target, logs_target, bool(expr or rule_uid or rule_name)),
+        checks=checks_for(
+            has_target=has_target, has_logs_target=logs_target, has_query=bool(expr or rule_uid or rule_name)
+        ),
         instance=instance,
         job=job,
         hosts=_unique(hosts),

@@ -38,7 +38,7 @@ from tools.errors import SourceError
 from tools.proxmox import ProxmoxClient
 from tools.proxmox_models import host_names, split_instance
 from triage.constants import storm_lead_key, storm_lock_key, storm_members_key, storm_result_key
-from triage.plan import Plan
+from triage.plan_model import Plan
 
 RESULT_TTL_S = 3600
 POLL_S = 0.25

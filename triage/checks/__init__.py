@@ -1,13 +1,13 @@
 """Evidence checks: one module each, ``async def run(ctx: CheckContext) -> CheckResult``.
 
-``CHECKS`` maps a check name (the names :mod:`triage.plan` plans with) to its function and the data sources it
-reads; a check runs when at least one of its sources is configured (``always`` checks run regardless).
+Each check module declares its :class:`CheckSpec` once, as ``CHECK``: its name, its function and the data sources
+it reads. ``CHECKS`` maps every check name (the names :mod:`triage.plan` plans with, taken from the same specs) to
+its spec, in the order the checks run and report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from triage.checks import (
     alert_signal,
@@ -21,50 +21,33 @@ from triage.checks import (
     runbooks,
     saturation,
 )
-from triage.checks.context import CheckContext
-from triage.checks.result import CheckResult
-from triage.deps import Deps
+from triage.checks.spec import SOURCE_SETTINGS, CheckFn, CheckSpec
 
-CheckFn = Callable[[CheckContext], Awaitable[CheckResult]]
-
-# what a user sets to configure each source (named in "not configured" entries of a report)
-SOURCE_SETTINGS = {
-    "prometheus": "PROMETHEUS_URL",
-    "loki": "LOKI_URL",
-    "grafana": "GRAFANA_URL",
-    "proxmox": "PROXMOX_URL",
-    "pbs": "PBS_URL",
-    "runbooks": "the runbook index (sre-triage ingest)",
-    "store": "DATABASE_URL",
-}
+__all__ = ["CHECKS", "SOURCE_SETTINGS", "CheckFn", "CheckSpec", "registry"]
 
 
-@dataclass(frozen=True)
-class CheckSpec:
-    name: str
-    run: CheckFn
-    sources: tuple[str, ...]
-    always: bool = False
-
-    def configured(self, deps: Deps) -> bool:
-        return self.always or any(getattr(deps, source, None) is not None for source in self.sources)
-
-    def missing_settings(self) -> str:
-        return " or ".join(SOURCE_SETTINGS.get(s, s) for s in self.sources)
+def registry(specs: Iterable[CheckSpec]) -> dict[str, CheckSpec]:
+    """The specs by name; two checks with one name are a mistake caught at import."""
+    found: dict[str, CheckSpec] = {}
+    for spec in specs:
+        if spec.name in found:
+            raise ValueError(f"two checks are named {spec.name!r}")
+        found[spec.name] = spec
+    return found
 
 
-CHECKS: dict[str, CheckSpec] = {
-    spec.name: spec
-    for spec in (
-        CheckSpec(alert_signal.NAME, alert_signal.run, alert_signal.SOURCES),
-        CheckSpec(saturation.NAME, saturation.run, saturation.SOURCES),
-        CheckSpec(metric_shifts.NAME, metric_shifts.run, metric_shifts.SOURCES),
-        CheckSpec(log_errors.NAME, log_errors.run, log_errors.SOURCES),
-        CheckSpec(changes.NAME, changes.run, changes.SOURCES),
-        CheckSpec(guest_status.NAME, guest_status.run, guest_status.SOURCES),
-        CheckSpec(guest_storage.NAME, guest_storage.run, guest_storage.SOURCES),
-        CheckSpec(backups.NAME, backups.run, backups.SOURCES),
-        CheckSpec(runbooks.NAME, runbooks.run, runbooks.SOURCES, always=True),
-        CheckSpec(history.NAME, history.run, history.SOURCES),
+CHECKS = registry(
+    module.CHECK
+    for module in (
+        alert_signal,
+        saturation,
+        metric_shifts,
+        log_errors,
+        changes,
+        guest_status,
+        guest_storage,
+        backups,
+        runbooks,
+        history,
     )
-}
+)

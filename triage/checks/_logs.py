@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from tools.selectors import Matcher, logql_selector, regex_escape
-from triage.plan import Plan
+from triage.plan_model import Plan
 
 MAX_SELECTORS = 2
 TEMPLATE_CHARS = 200

@@ -27,7 +27,7 @@ from tools.loki import LogEntry, LokiClient
 from triage.checks._logs import clip, template
 from triage.checks._mining import NEW_COUNT_HALF, Change, Template, began, compare, judge, prior
 from triage.checks._patterns import PatternCounts, line_filters, matcher, merge_counts
-from triage.plan import Plan
+from triage.plan_model import Plan
 from triage.ranking import saturate
 
 # the counts' resolution: the two windows in this many steps, never finer than the ingester's 10 s buckets

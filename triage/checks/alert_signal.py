@@ -43,10 +43,10 @@ from triage.checks._rules import (
 from triage.checks._stats import ONSET_SIGMA, Shift, departure, shift, trend
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.checks.result import CheckResult
+from triage.checks.spec import CheckSpec
 from triage.ranking import saturate
 
 NAME = "alert_signal"
-SOURCES = ("prometheus", "grafana")
 RECENT_MIN = 5
 Z_HALF = 3.0
 # a query that only returns samples while its condition holds (``x > 0.9``) has no baseline: its presence is it
@@ -341,3 +341,6 @@ async def _pending_s(ctx: CheckContext, rule: AlertRule | None) -> float | None:
 
 async def _none() -> list[Evidence]:
     return []
+
+
+CHECK = CheckSpec(NAME, run, sources=("prometheus", "grafana"))

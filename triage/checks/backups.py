@@ -24,9 +24,9 @@ from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.changes import on_datastore
 from triage.checks.context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.checks.result import CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "backups"
-SOURCES = ("pbs", "proxmox")
 LOOKBACK = timedelta(hours=12)
 STORE_FULL = 0.9
 FULL_SOON = timedelta(days=7)
@@ -202,3 +202,6 @@ async def run(ctx: CheckContext) -> CheckResult:
     items = [item for r in results if not isinstance(r, BaseException) for item in r]
     items.sort(key=lambda e: e.score, reverse=True)
     return CheckResult(tuple(items[:MAX_ITEMS]))
+
+
+CHECK = CheckSpec(NAME, run, sources=("pbs", "proxmox"))

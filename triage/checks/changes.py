@@ -23,9 +23,9 @@ from triage.checks._logs import clip
 from triage.checks._task_logs import task_stories, worth_reading
 from triage.checks.context import CheckContext, CheckFailed, evidence_id
 from triage.checks.result import CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "changes"
-SOURCES = ("proxmox", "pbs", "grafana")
 FAILED_BONUS = 0.25
 TARGET_BONUS = 0.15
 MAX_ITEMS = 10
@@ -241,3 +241,6 @@ async def run(ctx: CheckContext) -> CheckResult:
     ]
     near.sort(key=lambda e: e.at or ctx.alert.starts_at)
     return CheckResult(tuple(near))
+
+
+CHECK = CheckSpec(NAME, run, sources=("proxmox", "pbs", "grafana"))

@@ -21,7 +21,7 @@ from triage.checks._disk_storage import GuestStorage, lookup
 from triage.checks._logs import host_candidates
 from triage.checks._neighbourhood import Place, about_backups, mount_servers, resolve, upid_node
 from triage.deps import Deps
-from triage.plan import Plan
+from triage.plan_model import Plan
 from triage.settings import TriageSettings
 
 MAX_GUEST_HINTS = 3

@@ -18,9 +18,9 @@ from tools.proxmox import ProxmoxClient
 from tools.proxmox_models import GuestStatus, NodeStatus, PendingChange, Resource
 from triage.checks.context import CheckContext, evidence_id
 from triage.checks.result import NO_EVIDENCE, CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "guest_status"
-SOURCES = ("proxmox",)
 MEMORY_HIGH = 0.9
 NODE_CPU_HIGH = 0.9
 NODE_IOWAIT_HIGH = 0.15
@@ -207,3 +207,6 @@ async def run(ctx: CheckContext) -> CheckResult:
     for node, node_status in zip(wanted, node_results, strict=True):
         items += _node_items(ctx, node, online[node], node_status)
     return CheckResult(tuple(items))
+
+
+CHECK = CheckSpec(NAME, run, sources=("proxmox",))

@@ -14,9 +14,9 @@ from tools.proxmox_storage import THIN_TYPES, StorageStatus
 from triage.checks._disk_storage import DiskStorage, GuestStorage
 from triage.checks.context import CheckContext, evidence_id
 from triage.checks.result import NO_EVIDENCE, CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "guest_storage"
-SOURCES = ("proxmox",)
 FULL_RATIO = 0.9
 # a thin pool this full fails the next allocation: the guest's writes stop
 THIN_FULL_RATIO = 0.98
@@ -115,3 +115,6 @@ async def run(ctx: CheckContext) -> CheckResult:
     if not items and known:
         items.append(_context(found, rows))
     return CheckResult(tuple(items))
+
+
+CHECK = CheckSpec(NAME, run, sources=("proxmox",))

@@ -13,9 +13,9 @@ from typing import Literal
 from reports.models import Evidence, History
 from triage.checks.context import CheckContext, evidence_id
 from triage.checks.result import NO_EVIDENCE, CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "history"
-SOURCES = ("store",)
 FREQUENT_FROM = 5
 
 
@@ -61,3 +61,6 @@ async def run(ctx: CheckContext) -> CheckResult:
         data={"count": count},
     )
     return CheckResult((chronic,), history=history)
+
+
+CHECK = CheckSpec(NAME, run, sources=("store",))

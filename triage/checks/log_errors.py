@@ -33,9 +33,9 @@ from triage.checks._restating import restates
 from triage.checks._rules import LOGQL
 from triage.checks.context import CheckContext, evidence_id
 from triage.checks.result import NO_EVIDENCE, CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "log_errors"
-SOURCES = ("loki",)
 TITLE_CHARS = 300
 # lines are discrete events: a pattern logged within this long before the start is taken as still going on
 ACTIVE_SLACK_S = 120
@@ -217,3 +217,6 @@ async def run(ctx: CheckContext) -> CheckResult:
     )
     evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
     return CheckResult(tuple(evidence[: ctx.settings.log_patterns_max]))
+
+
+CHECK = CheckSpec(NAME, run, sources=("loki",))

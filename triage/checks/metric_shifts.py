@@ -30,10 +30,10 @@ from triage.checks._neighbourhood import Place
 from triage.checks._stats import Shift, level_change
 from triage.checks.context import CheckContext, evidence_id
 from triage.checks.result import NO_EVIDENCE, CheckResult
+from triage.checks.spec import CheckSpec
 from triage.ranking import saturate
 
 NAME = "metric_shifts"
-SOURCES = ("prometheus",)
 RECENT_MIN = 15
 MIN_Z = 4.0
 Z_HALF = 4.0
@@ -271,3 +271,6 @@ async def run(ctx: CheckContext) -> CheckResult:
 def _restates(item: Evidence, families: frozenset[str]) -> bool:
     """A target's shift of the resource the alert measures (load for a CPU alert): the symptom again."""
     return item.data.get("place") == "target" and bool(alert_families(str(item.data.get("metric", ""))) & families)
+
+
+CHECK = CheckSpec(NAME, run, sources=("prometheus",))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from reports.models import RunbookMatch
 from triage.checks.context import CheckContext
 from triage.checks.result import CheckResult
+from triage.checks.spec import CheckSpec
 
 NAME = "runbooks"
-SOURCES = ("runbooks",)
 LIMIT = 5
 
 
@@ -29,3 +29,6 @@ async def run(ctx: CheckContext) -> CheckResult:
         found = await ctx.deps.runbooks.matches_for_alert(ctx.alert, LIMIT)
         matches.extend(m for m in found if not url or m.url != url)
     return CheckResult((), runbooks=tuple(matches[:LIMIT]))
+
+
+CHECK = CheckSpec(NAME, run, sources=("runbooks",), always=True)

@@ -28,10 +28,10 @@ from triage.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.checks._stats import Shift, shift
 from triage.checks.context import CheckContext, evidence_id
 from triage.checks.result import NO_EVIDENCE, CheckResult
+from triage.checks.spec import CheckSpec
 from triage.ranking import saturate
 
 NAME = "saturation"
-SOURCES = ("prometheus",)
 RECENT_MIN = 15
 Z_HALF = 3.0
 HIGH_LEVEL = 0.9
@@ -345,3 +345,6 @@ async def _gathered(ctx: CheckContext, prometheus: PrometheusClient) -> list[Evi
     if errors and len(errors) == len(results):
         raise errors[0]
     return evidence
+
+
+CHECK = CheckSpec(NAME, run, sources=("prometheus",))
