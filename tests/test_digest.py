@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from redis.asyncio import Redis
 
 from reports.digest import DigestPeriodError, build_digest, load_digest, parse_since
 from reports.models import Alert, AlertStatus, Evidence, Hypothesis, Report, ReportStatus
 from reports.store import open_store
 from tests.support import stores
 from tests.support.receivers import http_receiver
+from tests.support.worker_ctx import job_ctx
 from triage.cli import main
 from triage.job_digest import send_digest
 from triage.settings import Settings
@@ -190,7 +192,7 @@ def test_the_digest_page_needs_the_api_token_and_serves_html_json_and_markdown(
 
 
 async def test_the_weekly_job_sends_the_digest_to_every_channel(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], redis: Redis
 ) -> None:
     with http_receiver() as first, http_receiver() as second:
         settings = make_settings(
@@ -202,7 +204,7 @@ async def test_the_weekly_job_sends_the_digest_to_every_channel(
         await db.init()
         for report in reports:
             await db.save(report)
-        sent = await send_digest({"settings": settings, "store": db})
+        sent = await send_digest(job_ctx(settings, db, redis))
         await db.close()
     assert sent == 2
     assert first.requests[0].body == second.requests[0].body
@@ -220,9 +222,14 @@ async def test_the_weekly_job_sends_the_digest_to_every_channel(
     )
 
 
-async def test_no_channel_means_no_digest_is_built(make_settings: Callable[..., Settings]) -> None:
+async def test_no_channel_means_no_digest_is_built(make_settings: Callable[..., Settings], redis: Redis) -> None:
     settings = make_settings()
-    assert await send_digest({"settings": settings, "store": None}) == 0
+    db = open_store(settings.storage.database_url)
+    await db.init()
+    try:
+        assert await send_digest(job_ctx(settings, db, redis)) == 0
+    finally:
+        await db.close()
 
 
 def test_the_worker_schedules_the_digest_weekly_unless_it_is_off(make_settings: Callable[..., Settings]) -> None:

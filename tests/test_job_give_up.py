@@ -19,6 +19,7 @@ from tests.test_worker import queue as queue  # the fixture
 from triage import job_triage
 from triage.jobs import job_deadline_s, triage_alert
 from triage.settings import Settings
+from triage.worker_context import WorkerContext
 
 MAX_TRIES = 3
 
@@ -34,7 +35,8 @@ async def job_ctx(
     store = open_store(settings.storage.database_url)
     await store.init()
     deps = world.deps("proxmox", "grafana", store=store)
-    ctx: dict[str, Any] = {"settings": settings, "store": store, "redis": redis, "deps": deps, "job_try": 1}
+    ctx: dict[str, Any] = {"redis": redis, "job_try": 1}
+    WorkerContext.install(ctx, settings=settings, store=store, redis=redis, deps=deps)
     yield ctx, world
     await world.aclose()
     await store.close()
@@ -61,17 +63,18 @@ async def test_delivery_that_runs_out_of_tries_is_failed_with_its_reason(
     job_ctx: tuple[dict[str, Any], EngineWorld],
 ) -> None:
     ctx, world = job_ctx
+    worker = WorkerContext.from_ctx(ctx)
     world.grafana.fail_next(1000, status=503, path_prefix="/api/annotations")
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5)).model_dump(mode="json")
 
     with pytest.raises(Retry):
         await triage_alert(ctx, alert)
-    report = await ctx["store"].get(make_alert({}, starts_at=world.ago(5)).occurrence_key)
+    report = await worker.store.get(make_alert({}, starts_at=world.ago(5)).occurrence_key)
     assert report is not None and report.delivery is DeliveryState.pending  # tries are left
 
     ctx["job_try"] = MAX_TRIES
     await triage_alert(ctx, alert)  # the last try ends the job: the report says delivery failed, and why
-    report = await ctx["store"].get(report.id)
+    report = await worker.store.get(report.id)
     assert report is not None and report.status is ReportStatus.triaged
     assert report.delivery is DeliveryState.failed
     assert report.delivery_error is not None
@@ -84,6 +87,7 @@ async def test_a_grafana_that_never_answers_ends_in_a_failed_delivery(
     job_ctx: tuple[dict[str, Any], EngineWorld],
 ) -> None:
     ctx, world = job_ctx
+    worker = WorkerContext.from_ctx(ctx)
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
     world.grafana.fail_next(1000, status=503, path_prefix="/api/annotations")
     with pytest.raises(Retry):
@@ -94,9 +98,9 @@ async def test_a_grafana_that_never_answers_ends_in_a_failed_delivery(
     ctx["job_try"] = MAX_TRIES
     with pytest.raises(TimeoutError):
         await triage_alert(ctx, alert.model_dump(mode="json"))
-    report = await ctx["store"].get(alert.occurrence_key)
+    report = await worker.store.get(alert.occurrence_key)
     assert report is not None and report.delivery is DeliveryState.failed
-    deadline = job_deadline_s(ctx["settings"])
+    deadline = job_deadline_s(worker.settings)
     assert report.delivery_error == (
         f"gave up after {MAX_TRIES} tries: JobDeadline: the attempt did not finish within {deadline:.0f} s"
     )

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -19,12 +18,13 @@ from triage import job_triage
 from triage.cli import main
 from triage.jobs import mark_resolved
 from triage.settings import Settings
+from triage.worker_context import WorkerContext
 
 
 @pytest.fixture
 async def job_ctx(
     make_settings: Callable[..., Settings], redis: Redis
-) -> AsyncIterator[tuple[dict[str, Any], EngineWorld]]:
+) -> AsyncIterator[tuple[WorkerContext, EngineWorld]]:
     world = EngineWorld()
     world.proxmox.add_node("pve1")
     world.proxmox.add_guest(105, "jellyfin", node="pve1", uptime=86400 * 5)
@@ -34,58 +34,57 @@ async def job_ctx(
     store = open_store(settings.storage.database_url)
     await store.init()
     deps = world.deps("proxmox", "pbs", "grafana", store=store)
-    ctx: dict[str, Any] = {"settings": settings, "store": store, "redis": redis, "deps": deps}
-    yield ctx, world
+    yield WorkerContext.install({"redis": redis}, settings=settings, store=store, redis=redis, deps=deps), world
     await world.aclose()
     await store.close()
 
 
-async def test_the_job_triages_stores_and_delivers_one_annotation(job_ctx: tuple[dict[str, Any], EngineWorld]) -> None:
-    ctx, world = job_ctx
+async def test_the_job_triages_stores_and_delivers_one_annotation(job_ctx: tuple[WorkerContext, EngineWorld]) -> None:
+    worker, world = job_ctx
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    received = await ctx["store"].record_alert(alert)
-    report = await job_triage.triage_and_deliver(ctx, received)
+    received = await worker.store.record_alert(alert)
+    report = await job_triage.triage_and_deliver(worker, received)
     assert report.status is ReportStatus.triaged and report.delivery is DeliveryState.delivered
     assert report.evidence[0].kind == "backup"
-    stored = await ctx["store"].get(alert.occurrence_key)
+    stored = await worker.store.get(alert.occurrence_key)
     assert stored is not None and stored.annotation is not None and stored.evidence == report.evidence
     assert len(world.grafana.annotations) == 1
 
 
 async def test_a_triage_cancelled_midway_is_retried_into_exactly_one_report(
-    job_ctx: tuple[dict[str, Any], EngineWorld],
+    job_ctx: tuple[WorkerContext, EngineWorld],
 ) -> None:
-    ctx, world = job_ctx
+    worker, world = job_ctx
     world.proxmox.delay_s = 5.0  # the first attempt hangs on Proxmox and is cancelled, as a killed job is
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    received = await ctx["store"].record_alert(alert)
-    attempt = asyncio.create_task(job_triage.triage_and_deliver(ctx, received))
+    received = await worker.store.record_alert(alert)
+    attempt = asyncio.create_task(job_triage.triage_and_deliver(worker, received))
     await asyncio.sleep(0.3)
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):
         await attempt
-    assert (await ctx["store"].get(alert.occurrence_key)).status is ReportStatus.received  # type: ignore[union-attr]
+    assert (await worker.store.get(alert.occurrence_key)).status is ReportStatus.received  # type: ignore[union-attr]
 
     world.proxmox.delay_s = 0.0
-    retried = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
-    again = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
+    retried = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    again = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
     assert retried.id == again.id == alert.occurrence_key
-    assert await ctx["store"].count() == 1
+    assert await worker.store.count() == 1
     assert len(world.grafana.annotations) == 1
     assert again.evidence == retried.evidence  # the second run delivered, it did not triage again
 
 
 async def test_a_grafana_outage_keeps_the_triaged_report_and_asks_for_a_retry(
-    job_ctx: tuple[dict[str, Any], EngineWorld],
+    job_ctx: tuple[WorkerContext, EngineWorld],
 ) -> None:
-    ctx, world = job_ctx
+    worker, world = job_ctx
     world.grafana.fail_next(20, status=503)
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    received = await ctx["store"].record_alert(alert)
+    received = await worker.store.record_alert(alert)
     with pytest.raises(Exception) as raised:
-        await job_triage.triage_and_deliver(ctx, received)
+        await job_triage.triage_and_deliver(worker, received)
     assert getattr(raised.value, "transient", False)
-    stored = await ctx["store"].get(alert.occurrence_key)
+    stored = await worker.store.get(alert.occurrence_key)
     assert stored is not None and stored.status is ReportStatus.triaged
     assert stored.delivery is DeliveryState.pending and "503" in (stored.delivery_error or "")
 
@@ -130,14 +129,14 @@ def test_cli_rejects_a_bad_payload_with_a_message(
 
 
 async def test_resolving_extends_the_same_annotation_without_a_new_triage(
-    job_ctx: tuple[dict[str, Any], EngineWorld],
+    job_ctx: tuple[WorkerContext, EngineWorld],
 ) -> None:
-    ctx, world = job_ctx
+    worker, world = job_ctx
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    triaged = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
+    triaged = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
     requests_before = world.proxmox.request_count
-    resolved = await mark_resolved(ctx["store"], triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
-    closed = await job_triage.deliver_resolved(ctx, resolved)
+    resolved = await mark_resolved(worker.store, triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
+    closed = await job_triage.deliver_resolved(worker, resolved)
     assert closed.status is ReportStatus.resolved and closed.delivery is DeliveryState.delivered
     assert closed.annotation == triaged.annotation and len(world.grafana.annotations) == 1
     annotation = world.grafana.annotations[closed.annotation.id]  # type: ignore[union-attr]

@@ -24,6 +24,7 @@ from triage import job_triage, jobs
 from triage.jobs import mark_resolved
 from triage.notify.stats import read_delivery_stats
 from triage.settings import Settings, StartupError
+from triage.worker_context import WorkerContext
 from webhook.app import create_app
 from webhook.metrics import IntakeMetrics
 
@@ -50,7 +51,8 @@ async def notify_ctx(
     store = open_store(settings.storage.database_url)
     await store.init()
     deps = world.deps("proxmox", "grafana", store=store)
-    ctx: Ctx = {"settings": settings, "store": store, "redis": redis, "deps": deps}
+    ctx: Ctx = {"redis": redis}
+    WorkerContext.install(ctx, settings=settings, store=store, redis=redis, deps=deps)
     yield ctx, world
     await world.aclose()
     await store.close()
@@ -60,8 +62,9 @@ async def test_a_triaged_report_goes_to_grafana_and_the_channel_from_one_place(
     notify_ctx: tuple[Ctx, EngineWorld], receiver: HttpReceiver
 ) -> None:
     ctx, world = notify_ctx
+    worker = WorkerContext.from_ctx(ctx)
     alert = make_alert({"vmid": "105", "severity": "critical"}, starts_at=world.ago(5))
-    report = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
+    report = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
 
     assert report.delivery is DeliveryState.delivered and report.delivery_error is None
     assert {k: c.state for k, c in report.channels.items()} == {"grafana": "delivered", "notify-1": "delivered"}
@@ -70,7 +73,7 @@ async def test_a_triaged_report_goes_to_grafana_and_the_channel_from_one_place(
     sent = json.loads(request.body)
     assert sent["title"] == "[FIRING] HostHighCpu on vmid 105 (critical)"
     assert f"Report: http://testserver/reports/{report.id}?exp=" in sent["message"]
-    stored = await ctx["store"].get(report.id)
+    stored = await worker.store.get(report.id)
     assert stored is not None and stored.channels == report.channels
 
 
@@ -78,12 +81,13 @@ async def test_a_channel_outage_retries_the_job_without_sending_twice_to_the_oth
     notify_ctx: tuple[Ctx, EngineWorld], receiver: HttpReceiver
 ) -> None:
     ctx, world = notify_ctx
+    worker = WorkerContext.from_ctx(ctx)
     receiver.fail_next(1, status=503)
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
     with pytest.raises(Retry) as retry:
         await jobs.triage_alert({**ctx, "job_try": 1}, alert.model_dump(mode="json"))
     assert retry.value.defer_score == 5000  # JOB_RETRY_BACKOFF_S, doubled per try
-    stored = await ctx["store"].get(alert.occurrence_key)
+    stored = await worker.store.get(alert.occurrence_key)
     assert stored is not None and stored.status is ReportStatus.triaged
     assert stored.delivery is DeliveryState.pending
     notify = stored.channels["notify-1"]
@@ -92,14 +96,14 @@ async def test_a_channel_outage_retries_the_job_without_sending_twice_to_the_oth
 
     result = await jobs.triage_alert({**ctx, "job_try": 2}, alert.model_dump(mode="json"))
     assert result["status"] == "triaged"
-    again = await ctx["store"].get(alert.occurrence_key)
+    again = await worker.store.get(alert.occurrence_key)
     assert again is not None and again.delivery is DeliveryState.delivered
     assert again.channels["notify-1"].attempts == 2 and again.channels["grafana"].attempts == 1
     assert len(receiver.requests) == 2 and len(world.grafana.annotations) == 1
 
-    counted = await read_delivery_stats(ctx["redis"])
+    counted = await read_delivery_stats(worker.redis)
     assert counted == {("grafana", "delivered"): 1, ("notify-1", "pending"): 1, ("notify-1", "delivered"): 1}
-    text, _ = await IntakeMetrics().render(ctx["redis"])
+    text, _ = await IntakeMetrics().render(worker.redis)
     assert b'sre_triage_deliveries_total{channel="notify-1",state="pending"} 1.0' in text
 
 
@@ -107,11 +111,12 @@ async def test_the_last_try_marks_the_channel_failed_and_keeps_the_report(
     notify_ctx: tuple[Ctx, EngineWorld], receiver: HttpReceiver
 ) -> None:
     ctx, world = notify_ctx
+    worker = WorkerContext.from_ctx(ctx)
     receiver.fail_next(10, status=500)
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
     result = await jobs.triage_alert({**ctx, "job_try": 3}, alert.model_dump(mode="json"))
     assert result["status"] == "triaged"
-    stored = await ctx["store"].get(alert.occurrence_key)
+    stored = await worker.store.get(alert.occurrence_key)
     assert stored is not None and stored.delivery is DeliveryState.failed
     assert stored.channels["grafana"].state == "delivered"
     assert stored.channels["notify-1"].state == "failed"
@@ -127,10 +132,11 @@ async def test_resolve_sends_a_resolved_message_and_extends_the_annotation(
     notify_ctx: tuple[Ctx, EngineWorld], receiver: HttpReceiver
 ) -> None:
     ctx, world = notify_ctx
+    worker = WorkerContext.from_ctx(ctx)
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    triaged = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
-    resolved = await mark_resolved(ctx["store"], triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
-    closed = await job_triage.deliver_resolved(ctx, resolved)
+    triaged = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    resolved = await mark_resolved(worker.store, triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
+    closed = await job_triage.deliver_resolved(worker, resolved)
     assert {c.event for c in closed.channels.values()} == {"resolved"}
     assert closed.delivery is DeliveryState.delivered
     titles = [json.loads(r.body)["title"] for r in receiver.requests]

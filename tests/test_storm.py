@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from dataclasses import replace
 
 import pytest
 from redis.asyncio import Redis
@@ -20,6 +20,7 @@ from triage.analysis import Analyser
 from triage.budget import RedisTokenBudget
 from triage.plan import make_plan
 from triage.settings import LlmSettings, Settings, TriageSettings
+from triage.worker_context import WorkerContext
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def llm() -> Iterator[ScriptedLLM]:
 @pytest.fixture
 async def storm_ctx(
     make_settings: Callable[..., Settings], redis: Redis, llm: ScriptedLLM
-) -> AsyncIterator[tuple[dict[str, Any], EngineWorld]]:
+) -> AsyncIterator[tuple[WorkerContext, EngineWorld]]:
     world = EngineWorld()
     world.proxmox.add_node("pve2", online=False)
     for vmid in range(200, 212):
@@ -47,7 +48,7 @@ async def storm_ctx(
     deps.analyser = Analyser(
         LlmSettings(openai_base_url=llm.url, llm_model="test-model", llm_timeout_s=5), RedisTokenBudget(redis)
     )
-    yield {"settings": settings, "store": store, "redis": redis, "deps": deps}, world
+    yield WorkerContext.install({"redis": redis}, settings=settings, store=store, redis=redis, deps=deps), world
     await world.aclose()
     await store.close()
 
@@ -63,13 +64,13 @@ def member(world: EngineWorld, vmid: int, group_key: str = '{}:{alertname="Insta
 
 
 async def test_a_storm_of_twelve_alerts_makes_one_llm_call_and_links_every_report(
-    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM
+    storm_ctx: tuple[WorkerContext, EngineWorld], llm: ScriptedLLM
 ) -> None:
-    ctx, world = storm_ctx
-    store = ctx["store"]
+    worker, world = storm_ctx
+    store = worker.store
     alerts = [member(world, vmid) for vmid in range(200, 212)]
     received = [await store.record_alert(a) for a in alerts]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(ctx, r) for r in received))
+    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 1
     group_ids = {r.group_id for r in reports if r.group_id}
     assert len(group_ids) == 1
@@ -86,47 +87,47 @@ async def test_a_storm_of_twelve_alerts_makes_one_llm_call_and_links_every_repor
 
 
 async def test_alerts_of_different_groups_on_a_healthy_node_are_triaged_separately(
-    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM
+    storm_ctx: tuple[WorkerContext, EngineWorld], llm: ScriptedLLM
 ) -> None:
-    ctx, world = storm_ctx
+    worker, world = storm_ctx
     world.proxmox.add_node("pve1")
     world.proxmox.add_guest(300, "guest300", node="pve1")
     guest = make_alert({"vmid": "300", "node": "pve1"}, starts_at=world.ago(2), fingerprint="g", group_key="a")
     cpu = make_alert({"node": "pve1"}, starts_at=world.ago(2), alertname="NodeHighCpu", fingerprint="c", group_key="b")
-    received = [await ctx["store"].record_alert(a) for a in (guest, cpu)]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(ctx, r) for r in received))
+    received = [await worker.store.record_alert(a) for a in (guest, cpu)]
+    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 2
     assert all(r.group_id is None for r in reports)
 
 
 async def test_a_node_storm_in_several_notification_groups_makes_one_llm_call(
-    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM
+    storm_ctx: tuple[WorkerContext, EngineWorld], llm: ScriptedLLM
 ) -> None:
-    ctx, world = storm_ctx
+    worker, world = storm_ctx
     node_down = make_alert(
         {"node": "pve2"}, starts_at=world.ago(3), alertname="ProxmoxNodeDown", fingerprint="n", group_key="node-down"
     )
     alerts = [node_down, *(member(world, vmid, group_key=f"guest-{vmid % 3}") for vmid in range(200, 212))]
-    received = [await ctx["store"].record_alert(a) for a in alerts]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(ctx, r) for r in received))
+    received = [await worker.store.record_alert(a) for a in alerts]
+    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 1
     group_ids = {r.group_id for r in reports if r.group_id}
     assert len(group_ids) == 1
-    leader = await ctx["store"].get(group_ids.pop())
+    leader = await worker.store.get(group_ids.pop())
     assert leader is not None and sorted(leader.group_members) == sorted(r.id for r in reports if r.id != leader.id)
     assert sum(1 for r in reports if r.summary.startswith("Part of an alert storm")) == 12
 
 
 async def test_a_follower_whose_leader_never_finishes_triages_itself(
-    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM, redis: Redis
+    storm_ctx: tuple[WorkerContext, EngineWorld], llm: ScriptedLLM, redis: Redis
 ) -> None:
-    ctx, world = storm_ctx
-    ctx["settings"] = ctx["settings"].model_copy(update={"triage": TriageSettings(storm_wait_s=0.5)})
+    worker, world = storm_ctx
+    worker = replace(worker, settings=worker.settings.model_copy(update={"triage": TriageSettings(storm_wait_s=0.5)}))
     alert = member(world, 205)
-    plan = make_plan(alert, ctx["settings"].triage)
+    plan = make_plan(alert, worker.settings.triage)
     dead_leader = member(world, 299)
     assert await storm.join(redis, dead_leader, plan, 60)  # a leader that then died
-    report = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(alert))
+    report = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
     assert report.group_id is None and report.llm is not None and report.llm.calls == 1
     assert llm.calls == 1
 
@@ -332,28 +333,28 @@ async def test_when_proxmox_fails_or_is_slow_a_grouped_alert_keeps_its_group(
 
 
 async def test_a_node_storm_without_group_keys_makes_one_llm_call(
-    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM
+    storm_ctx: tuple[WorkerContext, EngineWorld], llm: ScriptedLLM
 ) -> None:
-    ctx, world = storm_ctx
+    worker, world = storm_ctx
     for vmid in range(200, 212):
         world.proxmox.guests[vmid]["status"] = "unknown"
-    received = [await ctx["store"].record_alert(guest_alert(world, vmid)) for vmid in range(200, 212)]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(ctx, r) for r in received))
+    received = [await worker.store.record_alert(guest_alert(world, vmid)) for vmid in range(200, 212)]
+    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 1
     assert len({r.group_id for r in reports if r.group_id}) == 1
     assert sum(1 for r in reports if r.summary.startswith("Part of an alert storm")) == 11
 
 
 async def test_a_follower_of_a_node_storm_whose_leader_died_triages_itself(
-    storm_ctx: tuple[dict[str, Any], EngineWorld], llm: ScriptedLLM, redis: Redis
+    storm_ctx: tuple[WorkerContext, EngineWorld], llm: ScriptedLLM, redis: Redis
 ) -> None:
-    ctx, world = storm_ctx
-    ctx["settings"] = ctx["settings"].model_copy(update={"triage": TriageSettings(storm_wait_s=0.5)})
+    worker, world = storm_ctx
+    worker = replace(worker, settings=worker.settings.model_copy(update={"triage": TriageSettings(storm_wait_s=0.5)}))
     dead_leader = guest_alert(world, 299)
     world.proxmox.add_guest(299, "guest299", node="pve2", status="unknown")
-    proxmox = ctx["deps"].proxmox
-    dead = await storm.join(redis, dead_leader, make_plan(dead_leader, ctx["settings"].triage), 60, proxmox=proxmox)
+    proxmox = worker.deps.proxmox
+    dead = await storm.join(redis, dead_leader, make_plan(dead_leader, worker.settings.triage), 60, proxmox=proxmox)
     assert dead is not None and dead.leads
-    report = await job_triage.triage_and_deliver(ctx, await ctx["store"].record_alert(guest_alert(world, 205)))
+    report = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(guest_alert(world, 205)))
     assert report.group_id is None and report.llm is not None and report.llm.calls == 1
     assert llm.calls == 1

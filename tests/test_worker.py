@@ -18,11 +18,13 @@ from reports.store import StoreError, open_store
 from tests.support.intake import grafana_alert, grafana_notification
 from tools.errors import SourceAuthError, SourceServerError, SourceTimeout
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
-from triage.jobs import is_transient, retry_delay_s
+from triage.job_digest import send_digest
+from triage.jobs import is_transient, purge_reports, retry_delay_s, triage_alert
 from triage.queue import dump_job, encode_job, job_for, load_job, queue_client
 from triage.settings import Settings
 from triage.stats import read_job_stats
-from triage.worker import build_worker, check_worker_health, startup, worker_settings
+from triage.worker import build_worker, check_worker_health, shutdown, startup, worker_settings
+from triage.worker_context import KEY, WorkerContext, WorkerNotStarted
 
 
 def alert(status: str = "firing", **kwargs: Any) -> Alert:
@@ -152,10 +154,12 @@ class FlakyStore:
         return getattr(self.inner, name)
 
 
-def flaky_startup(failures: int) -> Callable[[dict[str, Any]], Awaitable[None]]:
+def flaky_startup(settings: Settings, failures: int) -> Callable[[dict[str, Any]], Awaitable[None]]:
     async def on_startup(ctx: dict[str, Any]) -> None:
-        await startup(ctx)
-        ctx["store"] = FlakyStore(ctx["store"], failures)
+        await startup(settings, ctx)
+        worker = WorkerContext.from_ctx(ctx)
+        flaky = FlakyStore(worker.store, failures)
+        WorkerContext.install(ctx, settings=settings, store=flaky, redis=worker.redis, deps=worker.deps)
 
     return on_startup
 
@@ -167,7 +171,7 @@ async def test_transient_store_failures_are_retried_until_the_alert_is_stored(
     firing = alert()
     job = await enqueue(queue, firing)
 
-    worker = await run_burst(settings, on_startup=flaky_startup(2))
+    worker = await run_burst(settings, on_startup=flaky_startup(settings, 2))
 
     assert (worker.jobs_retried, worker.jobs_complete, worker.jobs_failed) == (2, 1, 0)
     assert (await stored(settings, firing.occurrence_key)) is not None
@@ -183,7 +187,7 @@ async def test_job_fails_after_max_tries_and_is_counted(make_settings: Any, redi
     settings = make_settings(redis={"job_max_tries": 2, "job_retry_backoff_s": 0.05})
     job = await enqueue(queue, alert())
 
-    worker = await run_burst(settings, on_startup=flaky_startup(100))
+    worker = await run_burst(settings, on_startup=flaky_startup(settings, 100))
 
     assert (worker.jobs_retried, worker.jobs_failed) == (1, 1)
     assert job is not None
@@ -192,6 +196,29 @@ async def test_job_fails_after_max_tries_and_is_counted(make_settings: Any, redi
     result = load_job(raw)
     assert result["s"] is False and "database is locked" in result["r"]
     assert (await read_job_stats(redis))["triage_alert"].outcomes == {"retry": 1, "failure": 1}
+
+
+async def test_a_job_outside_a_started_worker_says_what_is_missing(redis: Redis) -> None:
+    with pytest.raises(WorkerNotStarted, match="start-up did not run"):
+        await triage_alert({"redis": redis, "job_try": 1}, alert().model_dump(mode="json"))
+    with pytest.raises(WorkerNotStarted, match="WorkerContext"):
+        await purge_reports({"redis": redis, KEY: {"settings": "not a worker context"}})
+    with pytest.raises(WorkerNotStarted):
+        await send_digest({})
+    assert not await redis.keys("*")  # nothing was counted or stored
+
+
+async def test_start_up_puts_one_worker_context_in_the_job_context_and_shutdown_takes_it_out(
+    make_settings: Any, redis: Redis
+) -> None:
+    settings = make_settings()
+    ctx: dict[str, Any] = {"redis": redis}
+    await startup(settings, ctx)
+    worker = WorkerContext.from_ctx(ctx)
+    assert list(ctx) == ["redis", KEY]
+    assert worker.settings is settings and worker.redis is redis and worker.deps.store is worker.store
+    await shutdown(ctx)
+    assert list(ctx) == ["redis"]
 
 
 async def test_an_unreadable_job_fails_without_retrying(make_settings: Any, redis: Redis, queue: ArqRedis) -> None:

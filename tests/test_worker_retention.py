@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
+
 from reports.models import Alert, AlertStatus, Report
 from reports.store import open_store
+from tests.support.worker_ctx import job_ctx
 from triage.jobs import purge_reports
 from triage.worker import worker_settings
 
@@ -18,7 +21,7 @@ def report(n: int, created_at: datetime) -> Report:
     return Report(id=f"r{n}", alert=alert, created_at=created_at, updated_at=created_at)
 
 
-async def test_purge_job_deletes_reports_older_than_the_retention(make_settings: Any) -> None:
+async def test_purge_job_deletes_reports_older_than_the_retention(make_settings: Any, redis: Redis) -> None:
     settings = make_settings(storage={"report_retention_days": 30})
     store = open_store(settings.storage.database_url)
     await store.init()
@@ -27,7 +30,7 @@ async def test_purge_job_deletes_reports_older_than_the_retention(make_settings:
         await store.save(report(1, now - timedelta(days=45)))
         await store.save(report(2, now - timedelta(days=2)))
 
-        deleted = await purge_reports({"settings": settings, "store": store})
+        deleted = await purge_reports(job_ctx(settings, store, redis))
 
         assert deleted == 1
         assert await store.get("r1") is None
@@ -36,13 +39,13 @@ async def test_purge_job_deletes_reports_older_than_the_retention(make_settings:
         await store.close()
 
 
-async def test_purge_job_keeps_everything_when_retention_is_off(make_settings: Any) -> None:
+async def test_purge_job_keeps_everything_when_retention_is_off(make_settings: Any, redis: Redis) -> None:
     settings = make_settings(storage={"report_retention_days": 0, "report_retention_count": 0})
     store = open_store(settings.storage.database_url)
     await store.init()
     try:
         await store.save(report(1, datetime.now(UTC) - timedelta(days=4000)))
-        assert await purge_reports({"settings": settings, "store": store}) == 0
+        assert await purge_reports(job_ctx(settings, store, redis)) == 0
         assert await store.get("r1") is not None
     finally:
         await store.close()

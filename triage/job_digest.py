@@ -14,11 +14,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from reports.digest import Digest, load_digest
-from reports.store import ReportStore
 from triage.notify.apprise_sender import SendError
 from triage.notify.build import chat_notifiers
 from triage.notify.message import digest_message
 from triage.settings import Settings
+from triage.worker_context import WorkerContext
 
 log = logging.getLogger("triage.digest")
 
@@ -55,13 +55,13 @@ async def send_digest_to_channels(settings: Settings, digest: Digest, since: str
 async def send_digest(ctx: dict[str, Any]) -> int:
     """The worker's weekly cron job: the last ``DIGEST_PERIOD_DAYS`` of alerts to every channel; returns how many
     channels took it. Nothing is built when no channel is configured."""
-    settings: Settings = ctx["settings"]
+    worker = WorkerContext.from_ctx(ctx)
+    settings = worker.settings
     if not settings.notify.url_list:
         return 0
-    store: ReportStore = ctx["store"]
     days = settings.digest.period_days
     until = datetime.now(UTC)
-    digest = await load_digest(store, until - timedelta(days=days), until)
+    digest = await load_digest(worker.store, until - timedelta(days=days), until)
     result = await send_digest_to_channels(settings, digest, f"{days}d")
     for error in result.errors:
         log.warning("digest not sent", extra={"error": error[:300]})

@@ -10,37 +10,19 @@ already delivered are not called again. After the last try the failed channels a
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from reports.models import NotifyEvent, Report, ReportStatus, utcnow
 from reports.payloads import plausible_start
-from reports.store import ReportStore
 from triage import storm
-from triage.budget import RedisTokenBudget
-from triage.deps import Deps, build_deps
-from triage.notify.base import Notifier
-from triage.notify.build import build_notifiers
 from triage.notify.dispatch import deliver_all, give_up
 from triage.notify.stats import record_deliveries
 from triage.pipeline import triage
 from triage.plan import make_plan
-from triage.settings import Settings
+from triage.worker_context import WorkerContext
 
 log = logging.getLogger("triage.jobs")
-
-
-def job_deps(ctx: dict[str, Any]) -> Deps:
-    """The worker's shared clients (made at start-up; made here once when a caller's context lacks them)."""
-    deps = ctx.get("deps")
-    if deps is None:
-        settings: Settings = ctx["settings"]
-        budget = RedisTokenBudget(ctx["redis"]) if ctx.get("redis") is not None else None
-        deps = build_deps(settings, budget=budget, store=ctx["store"])
-        ctx["deps"] = deps
-    return deps
 
 
 class DeliveryRetry(Exception):
@@ -49,31 +31,17 @@ class DeliveryRetry(Exception):
     transient = True
 
 
-def job_notifiers(ctx: dict[str, Any]) -> list[Notifier]:
-    """The delivery channels, made once per worker context."""
-    notifiers: list[Notifier] | None = ctx.get("notifiers")
-    if notifiers is None:
-        notifiers = build_notifiers(ctx["settings"], job_deps(ctx).grafana, ctx.get("redis"))
-        ctx["notifiers"] = notifiers
-    return notifiers
-
-
-async def deliver_event(ctx: dict[str, Any], report: Report, event: NotifyEvent) -> Report:
+async def deliver_event(worker: WorkerContext, report: Report, event: NotifyEvent, *, attempt: int) -> Report:
     """Deliver ``event`` on every channel and save the states; raise :class:`DeliveryRetry` to retry the rest."""
-    settings: Settings = ctx["settings"]
-    store: ReportStore = ctx["store"]
-    result = await deliver_all(report, job_notifiers(ctx), event)
+    settings = worker.settings
+    store = worker.store
+    result = await deliver_all(report, worker.notifiers, event)
     report = result.report
-    redis: Redis | None = ctx.get("redis")
-    if redis is not None:
-        try:
-            await record_deliveries(redis, result.attempted)
-        except (RedisError, OSError) as exc:
-            log.warning(
-                "could not record delivery stats", extra={"report_id": report.id, "error_type": type(exc).__name__}
-            )
+    try:
+        await record_deliveries(worker.redis, result.attempted)
+    except (RedisError, OSError) as exc:
+        log.warning("could not record delivery stats", extra={"report_id": report.id, "error_type": type(exc).__name__})
     if result.retry:
-        attempt = int(ctx.get("job_try", 1))
         if attempt < settings.redis.job_max_tries:
             await store.save(report)
             raise DeliveryRetry(f"delivery of report {report.id} will be retried: {report.delivery_error}")
@@ -102,17 +70,13 @@ def anchored(report: Report) -> Report:
     return report.model_copy(update={"alert": alert.model_copy(update={"starts_at": report.created_at})})
 
 
-async def _triage(ctx: dict[str, Any], deps: Deps, received: Report) -> Report:
+async def _triage(worker: WorkerContext, received: Report) -> Report:
     """Triage and save; as a storm follower, take the group's report instead (see :mod:`triage.storm`)."""
     received = anchored(received)
-    settings: Settings = ctx["settings"]
-    store: ReportStore = ctx["store"]
-    redis: Redis | None = ctx.get("redis")
-    joined: storm.Storm | None = None
-    if redis is not None:
-        plan = make_plan(received.alert, settings.triage)
-        joined = await storm.join(redis, received.alert, plan, settings.triage.storm_window_s, proxmox=deps.proxmox)
-    if redis is not None and joined is not None and not joined.leads:
+    settings, store, redis, deps = worker.settings, worker.store, worker.redis, worker.deps
+    plan = make_plan(received.alert, settings.triage)
+    joined = await storm.join(redis, received.alert, plan, settings.triage.storm_window_s, proxmox=deps.proxmox)
+    if joined is not None and not joined.leads:
         group = await storm.wait_for_leader(redis, joined, store, settings.triage.storm_wait_s)
         if group is not None:
             member = storm.follower_report(received, group)
@@ -123,19 +87,18 @@ async def _triage(ctx: dict[str, Any], deps: Deps, received: Report) -> Report:
         log.warning("storm leader did not finish, triaging alone", extra={"report_id": received.id})
     report = await triage(received.alert, deps, settings.triage, report=received)
     await store.save(report)
-    if redis is not None and joined is not None and joined.leads:
+    if joined is not None and joined.leads:
         await storm.publish(redis, joined, report)
     return report
 
 
-async def triage_and_deliver(ctx: dict[str, Any], report: Report) -> Report:
+async def triage_and_deliver(worker: WorkerContext, report: Report, *, attempt: int = 1) -> Report:
     """Triage the recorded ``report``'s alert (unless an earlier attempt did), save it, deliver it, save again."""
-    deps = job_deps(ctx)
     if not already_triaged(report):
-        report = await _triage(ctx, deps, report)
-    return await deliver_event(ctx, report, "triaged")
+        report = await _triage(worker, report)
+    return await deliver_event(worker, report, "triaged", attempt=attempt)
 
 
-async def deliver_resolved(ctx: dict[str, Any], report: Report) -> Report:
+async def deliver_resolved(worker: WorkerContext, report: Report, *, attempt: int = 1) -> Report:
     """Deliver the resolve (annotation extended to the alert's end, a "resolved" message); no new triage."""
-    return await deliver_event(ctx, report, "resolved")
+    return await deliver_event(worker, report, "resolved", attempt=attempt)

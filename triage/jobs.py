@@ -8,8 +8,9 @@ looks as if it were still on its way. A job runs under a deadline a little insid
 hung job is a retried error the job sees, not a cancellation that leaves no trace. Every attempt is counted in
 :mod:`triage.stats`.
 
-The worker context (``ctx``) holds what :mod:`triage.worker` created at start-up: ``settings``, ``store`` and
-arq's ``redis`` pool.
+arq's job context (``ctx``) holds what :mod:`triage.worker` created at start-up as one
+:class:`~triage.worker_context.WorkerContext` (settings, store, Redis, the triage's clients); jobs read it through
+:meth:`~triage.worker_context.WorkerContext.from_ctx`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from triage.give_up import record_give_up
 from triage.job_triage import DeliveryRetry, deliver_resolved, triage_and_deliver
 from triage.settings import Settings
 from triage.stats import record_job
+from triage.worker_context import WorkerContext, job_try
 
 log = logging.getLogger("triage.jobs")
 
@@ -75,8 +77,9 @@ def measured(function: JobFunction) -> JobFunction:
 
     @wraps(function)
     async def run(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
-        settings: Settings = ctx["settings"]
-        job_try = int(ctx.get("job_try", 1))
+        worker = WorkerContext.from_ctx(ctx)
+        settings = worker.settings
+        attempt = job_try(ctx)
         started = time.monotonic()
         outcome = "failure"
         deadline_s = job_deadline_s(settings)
@@ -92,9 +95,9 @@ def measured(function: JobFunction) -> JobFunction:
             outcome = "success"
             return result
         except Exception as exc:
-            if is_transient(exc) and job_try < settings.redis.job_max_tries:
+            if is_transient(exc) and attempt < settings.redis.job_max_tries:
                 outcome = "retry"
-                delay_s = retry_delay_s(job_try, settings.redis.job_retry_backoff_s)
+                delay_s = retry_delay_s(attempt, settings.redis.job_retry_backoff_s)
                 log.warning(
                     "transient failure, retrying",
                     extra={
@@ -106,11 +109,11 @@ def measured(function: JobFunction) -> JobFunction:
                 )
                 raise Retry(defer=delay_s) from exc
             log.error("job failed", extra={**_keys(ctx, alert), "error_type": type(exc).__name__, "error": str(exc)})
-            await record_give_up(ctx.get("store"), alert, exc, job_try)
+            await record_give_up(worker.store, alert, exc, attempt)
             raise
         finally:
             try:
-                await record_job(ctx["redis"], function.__name__, outcome, time.monotonic() - started)
+                await record_job(worker.redis, function.__name__, outcome, time.monotonic() - started)
             except (RedisError, OSError) as exc:
                 log.warning("could not record job stats", extra={**_keys(ctx, alert), "error_type": type(exc).__name__})
 
@@ -156,31 +159,33 @@ def job_result(report: Report) -> dict[str, Any]:
 @measured
 async def triage_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
     """Triage one firing alert occurrence: record it durably, gather and analyse evidence, store and deliver."""
+    worker = WorkerContext.from_ctx(ctx)
     parsed = load_alert(alert)
-    report = await record_received(ctx["store"], parsed)
+    report = await record_received(worker.store, parsed)
     log.info("alert recorded", extra={**_keys(ctx, alert), "report_id": report.id, "alertname": parsed.alertname})
-    report = await triage_and_deliver(ctx, report)
+    report = await triage_and_deliver(worker, report, attempt=job_try(ctx))
     return job_result(report)
 
 
 @measured
 async def resolve_alert(ctx: Ctx, alert: dict[str, Any]) -> dict[str, Any]:
     """Mark the report of a resolved alert occurrence as resolved (creating it when the firing was never seen)."""
+    worker = WorkerContext.from_ctx(ctx)
     parsed = load_alert(alert)
-    report = await record_received(ctx["store"], parsed)
-    report = await mark_resolved(ctx["store"], report, parsed)
+    report = await record_received(worker.store, parsed)
+    report = await mark_resolved(worker.store, report, parsed)
     log.info("alert resolved", extra={**_keys(ctx, alert), "report_id": report.id})
-    report = await deliver_resolved(ctx, report)
+    report = await deliver_resolved(worker, report, attempt=job_try(ctx))
     return job_result(report)
 
 
 async def purge_reports(ctx: Ctx) -> int:
     """Apply report retention (``REPORT_RETENTION_DAYS``, ``REPORT_RETENTION_COUNT``); run hourly by the worker."""
-    settings: Settings = ctx["settings"]
-    storage = settings.storage
+    worker = WorkerContext.from_ctx(ctx)
+    storage = worker.settings.storage
     if not storage.report_retention_days and not storage.report_retention_count:
         return 0
-    deleted = await ctx["store"].purge(
+    deleted = await worker.store.purge(
         older_than_days=storage.report_retention_days, keep_count=storage.report_retention_count
     )
     if deleted:

@@ -1,7 +1,7 @@
 """The arq worker: its settings, built from :class:`~triage.settings.Settings`, and its start-up and shutdown.
 
-Start-up opens what jobs share for the life of the process (the report store now, data-source clients as they land)
-and puts it in the job context; shutdown closes it. arq handles SIGINT/SIGTERM: with
+Start-up opens what jobs share for the life of the process (the report store, the data-source clients) and puts it
+in the job context as one :class:`~triage.worker_context.WorkerContext`; shutdown closes it. arq handles SIGINT/SIGTERM: with
 ``WORKER_SHUTDOWN_GRACE_S`` > 0 it stops taking jobs and lets running ones finish for that long before cancelling
 them; a cancelled job is re-queued (it is retried, never lost).
 """
@@ -9,6 +9,7 @@ them; a cancelled job is re-queued (it is retried, never lost).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from arq.cron import CronJob, cron
@@ -22,6 +23,7 @@ from triage.job_digest import send_digest
 from triage.jobs import purge_reports, resolve_alert, triage_alert
 from triage.queue import JOB_EXPIRES_MS, dump_job, load_job, queue_client, redis_settings
 from triage.settings import Settings
+from triage.worker_context import WorkerContext
 from triage.worker_loop import ResilientWorker
 
 log = logging.getLogger("triage.worker")
@@ -36,24 +38,26 @@ PURGE_MINUTE = 17
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    """Open the long-lived resources jobs use: the report store (more clients join here as they land)."""
-    settings: Settings = ctx["settings"]
+async def startup(settings: Settings, ctx: dict[str, Any]) -> None:
+    """Open the long-lived resources jobs use (the report store, the triage's clients) into arq's ``ctx``."""
     store = open_store(settings.storage.database_url)
     await store.init()
-    ctx["store"] = store
-    ctx["deps"] = build_deps(settings, budget=RedisTokenBudget(ctx["redis"]), store=store)
+    redis = ctx["redis"]  # arq's pool, there before start-up
+    try:
+        deps = build_deps(settings, budget=RedisTokenBudget(redis), store=store)
+    except BaseException:
+        await store.close()
+        raise
+    WorkerContext.install(ctx, settings=settings, store=store, redis=redis, deps=deps)
     log.info("worker started", extra={"queue": QUEUE_NAME, "max_jobs": settings.redis.worker_max_jobs})
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     """Close what :func:`startup` opened, in reverse order."""
-    deps = ctx.pop("deps", None)
-    if deps is not None:
-        await close_deps(deps)
-    store = ctx.pop("store", None)
-    if store is not None:
-        await store.close()
+    worker = WorkerContext.uninstall(ctx)
+    if worker is not None:
+        await close_deps(worker.deps)
+        await worker.store.close()
     log.info("worker stopped")
 
 
@@ -79,9 +83,8 @@ def worker_settings(settings: Settings, *, conn_retries: int = STARTUP_CONN_RETR
         "cron_jobs": cron_jobs(settings),
         "queue_name": QUEUE_NAME,
         "redis_settings": redis_settings(redis.redis_url, conn_retries=conn_retries),
-        "on_startup": startup,
+        "on_startup": partial(startup, settings),
         "on_shutdown": shutdown,
-        "ctx": {"settings": settings},
         "max_jobs": redis.worker_max_jobs,
         "job_timeout": redis.job_timeout_s,
         "max_tries": redis.job_max_tries,

@@ -22,6 +22,7 @@ from triage.deps import Deps
 from triage.queue import JOB_EXPIRES_MS, UniqueEnqueuer, dump_job, load_job, redis_settings
 from triage.settings import Settings
 from triage.worker import build_worker
+from triage.worker_context import WorkerContext
 from webhook.intake import enqueue_alert
 
 POLL_DELAY_S = 0.05
@@ -63,13 +64,12 @@ async def drain(settings: Settings, store: ReportStore, deps: Callable[[Analyser
     """Run one worker in burst mode until the queue is empty; ``deps`` builds its clients around an analyser."""
 
     async def startup(ctx: dict[str, Any]) -> None:
-        ctx["store"] = store
-        ctx["deps"] = deps(Analyser(settings.llm, None))
+        clients = deps(Analyser(settings.llm, None))
+        WorkerContext.install(ctx, settings=settings, store=store, redis=ctx["redis"], deps=clients)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         # the world owns the store and the clients and closes them itself
-        ctx.pop("deps", None)
-        ctx.pop("store", None)
+        WorkerContext.uninstall(ctx)
 
     worker = build_worker(
         settings, burst=True, on_startup=startup, on_shutdown=shutdown, poll_delay=POLL_DELAY_S, handle_signals=False
