@@ -59,6 +59,7 @@ params.use_jinja = True
 params.n_ctx = ctx
 params.n_parallel = 1
 params.cache_prompt = True
+params.endpoint_metrics = True
 params.cpuparams.n_threads = threads
 params.cpuparams_batch.n_threads = threads
 server = xllamacpp.Server(params)
@@ -199,6 +200,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class ServerCounters:
+    """llama.cpp's running totals: prompt tokens it processed (cached ones are not), tokens it generated, and the
+    seconds spent on each. The difference of two readings is what one report cost the server."""
+
+    prompt_tokens: float = 0.0
+    prompt_s: float = 0.0
+    generated_tokens: float = 0.0
+    generation_s: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> ServerCounters:
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name.startswith("llamacpp:") and value:
+                values[name.removeprefix("llamacpp:")] = float(value)
+        return cls(
+            prompt_tokens=values.get("prompt_tokens_total", 0.0),
+            prompt_s=values.get("prompt_seconds_total", 0.0),
+            generated_tokens=values.get("tokens_predicted_total", 0.0),
+            generation_s=values.get("tokens_predicted_seconds_total", 0.0),
+        )
+
+    def __sub__(self, other: ServerCounters) -> ServerCounters:
+        return ServerCounters(
+            self.prompt_tokens - other.prompt_tokens,
+            self.prompt_s - other.prompt_s,
+            self.generated_tokens - other.generated_tokens,
+            self.generation_s - other.generation_s,
+        )
+
+
 class LocalServer:
     """The llama.cpp server over the installed model, on a free loopback port. A context manager."""
 
@@ -218,6 +252,11 @@ class LocalServer:
     @property
     def model_name(self) -> str:
         return MODEL_NAME
+
+    def counters(self) -> ServerCounters:
+        """The server's running totals from its Prometheus ``/metrics`` endpoint."""
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=10.0).text
+        return ServerCounters.parse(text)
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the server and wait until ``/health`` says the model is loaded."""

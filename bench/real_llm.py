@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import statistics
 import sys
@@ -34,7 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.local_model import LocalServer, default_cache, ensure_installed
+from bench.local_model import LocalServer, ServerCounters, default_cache, ensure_installed
 from reports.models import Report
 from tests.scenarios import select
 from tests.scenarios.model import Scenario
@@ -45,8 +46,9 @@ from triage.fallback import MIN_NOTABLE_SCORE, TOP_EVIDENCE
 from triage.pipeline import triage
 from triage.settings import LlmSettings, TriageSettings
 
-# a cold 1,500-token prompt takes a minute on two busy cores; the timeout only guards against a hung server
-LLM_TIMEOUT_S = 300.0
+# a cold 1,500-token prompt takes a minute on two busy cores, and on a machine shared with other model servers an
+# answer can take minutes; the timeout only guards against a hung server (a timed-out call is sent again, from scratch)
+LLM_TIMEOUT_S = 900.0
 # the README's advice for a small local model: an answer of three short hypotheses fits, a rambling one is cut
 LOCAL_MAX_OUTPUT_TOKENS = 400
 
@@ -64,6 +66,11 @@ class Side:
     completion_tokens: int
     wall_s: float
     notes: list[str]
+    # prompt tokens the server took from its cache; what it processed and generated, and the seconds for each
+    cached_tokens: int = 0
+    processed_tokens: int = 0
+    prompt_s: float = 0.0
+    generation_s: float = 0.0
 
 
 @dataclass
@@ -78,11 +85,12 @@ def _causal_ids(scenario: Scenario, report: Report) -> set[str]:
     return {e.id for e in report.evidence if scenario.causal.matches(e)}
 
 
-def score_llm(scenario: Scenario, report: Report, wall_s: float) -> Side:
-    """The LLM side: do the hypotheses cite evidence the scenario calls causal?"""
+def score_llm(scenario: Scenario, report: Report, wall_s: float, spent: ServerCounters | None = None) -> Side:
+    """The LLM side: do the hypotheses cite evidence the scenario calls causal? ``spent``: the server's share."""
     causal = _causal_ids(scenario, report)
     cites = [bool(causal & set(h.evidence)) for h in report.hypotheses]
     usage = report.llm
+    spent = spent or ServerCounters()
     return Side(
         top_cites_causal=bool(cites) and cites[0],
         any_cites_causal=any(cites),
@@ -93,6 +101,10 @@ def score_llm(scenario: Scenario, report: Report, wall_s: float) -> Side:
         completion_tokens=usage.output_tokens if usage else 0,
         wall_s=wall_s,
         notes=list(usage.notes) if usage else [],
+        cached_tokens=usage.cached_input_tokens if usage else 0,
+        processed_tokens=round(spent.prompt_tokens),
+        prompt_s=round(spent.prompt_s, 1),
+        generation_s=round(spent.generation_s, 1),
     )
 
 
@@ -150,10 +162,12 @@ async def run(scenarios: Sequence[Scenario], server: LocalServer, max_minutes: f
                     skipped.append(scenario.name)
                     continue
                 plain, plain_s = await _triage_once(suite, scenario, offline_analyser())
+                before = server.counters()
                 report, wall_s = await _triage_once(suite, scenario, analyser)
+                spent = server.counters() - before
                 row = Row(
                     scenario=scenario.name,
-                    llm=score_llm(scenario, report, wall_s),
+                    llm=score_llm(scenario, report, wall_s, spent),
                     deterministic=score_deterministic(scenario, plain, plain_s),
                     top_hypothesis=report.hypotheses[0].title if report.hypotheses else "",
                 )
@@ -172,8 +186,8 @@ def _rate(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
 
 
-def summarise(rows: list[Row], skipped: list[str], load_s: float) -> dict[str, Any]:
-    """The overall figures as plain data."""
+def summarise(rows: list[Row], skipped: list[str], load_s: float, load_average: tuple[float, float]) -> dict[str, Any]:
+    """The overall figures as plain data; ``load_average``: the machine's 1-minute load at start and end."""
     llm = [r.llm for r in rows]
     det = [r.deterministic for r in rows]
     json_counts = {k: sum(1 for s in llm if s.answer_json == k) for k in ("first_try", "after_retry", "fell_back")}
@@ -181,6 +195,7 @@ def summarise(rows: list[Row], skipped: list[str], load_s: float) -> dict[str, A
         "scenarios": len(rows),
         "skipped": skipped,
         "model_load_s": round(load_s, 1),
+        "load_average": [round(v, 2) for v in load_average],
         "llm": {
             "top_cites_causal": _rate([s.top_cites_causal for s in llm]),
             "any_cites_causal": _rate([s.any_cites_causal for s in llm]),
@@ -188,6 +203,10 @@ def summarise(rows: list[Row], skipped: list[str], load_s: float) -> dict[str, A
             "answer_json": json_counts,
             "median_prompt_tokens": _median([float(s.prompt_tokens) for s in llm]),
             "median_completion_tokens": _median([float(s.completion_tokens) for s in llm]),
+            "median_cached_tokens": _median([float(s.cached_tokens) for s in llm]),
+            "median_processed_tokens": _median([float(s.processed_tokens) for s in llm]),
+            "median_prompt_s": _median([s.prompt_s for s in llm]),
+            "median_generation_s": _median([s.generation_s for s in llm]),
             "median_wall_s": _median([s.wall_s for s in llm]),
             "max_wall_s": round(max(s.wall_s for s in llm), 1) if llm else None,
         },
@@ -206,7 +225,8 @@ def _yn(flag: bool) -> str:
 
 def print_table(rows: list[Row], summary: dict[str, Any]) -> None:
     header = (
-        f"{'scenario':<20} {'top':>4} {'any':>4} {'drop':>4} {'json':>11} {'prompt':>6} {'compl':>5} {'wall s':>6}"
+        f"{'scenario':<20} {'top':>4} {'any':>4} {'drop':>4} {'json':>11} {'prompt':>6} {'cached':>6} {'proc':>5} {'compl':>5}"
+        f" {'pp s':>5} {'gen s':>5} {'wall s':>6}"
         f" | {'det top':>7} {'det any':>7} {'det s':>5}"
     )
     print(header)
@@ -215,7 +235,8 @@ def print_table(rows: list[Row], summary: dict[str, Any]) -> None:
         m, d = r.llm, r.deterministic
         print(
             f"{r.scenario:<20} {_yn(m.top_cites_causal):>4} {_yn(m.any_cites_causal):>4} {m.dropped:>4} "
-            f"{m.answer_json:>11} {m.prompt_tokens:>6} {m.completion_tokens:>5} {m.wall_s:>6.1f}"
+            f"{m.answer_json:>11} {m.prompt_tokens:>6} {m.cached_tokens:>6} {m.processed_tokens:>5} {m.completion_tokens:>5} "
+            f"{m.prompt_s:>5.1f} {m.generation_s:>5.1f} {m.wall_s:>6.1f}"
             f" | {_yn(d.top_cites_causal):>7} {_yn(d.any_cites_causal):>7} {d.wall_s:>5.1f}"
         )
         for note in m.notes:
@@ -225,9 +246,13 @@ def print_table(rows: list[Row], summary: dict[str, Any]) -> None:
     print(
         f"LLM: top hypothesis cites the cause {llm['top_cites_causal']} · any hypothesis {llm['any_cites_causal']} · "
         f"dropped {llm['dropped_hypotheses']} · JSON {llm['answer_json']} · median prompt "
-        f"{llm['median_prompt_tokens']} / completion {llm['median_completion_tokens']} tokens · median time to "
-        f"report {llm['median_wall_s']} s (max {llm['max_wall_s']} s)"
+        f"{llm['median_prompt_tokens']} (cached {llm['median_cached_tokens']}, processed "
+        f"{llm['median_processed_tokens']}) / completion "
+        f"{llm['median_completion_tokens']} tokens · median prompt processing {llm['median_prompt_s']} s, "
+        f"generation {llm['median_generation_s']} s · median time to report {llm['median_wall_s']} s "
+        f"(max {llm['max_wall_s']} s)"
     )
+    print(f"load average (1 min) at start / end: {summary['load_average'][0]} / {summary['load_average'][1]}")
     print(
         f"deterministic: top item is the cause {det['top_cites_causal']} · cause in the summary "
         f"{det['any_cites_causal']} · median time to report {det['median_wall_s']} s"
@@ -277,13 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with LocalServer(installed, threads=args.threads) as server:
             _setup(f"model loaded in {server.load_s:.1f} s at {server.base_url}")
+            load_start = os.getloadavg()[0]
             rows, skipped = asyncio.run(run(scenarios, server, args.max_minutes))
             load_s = server.load_s
     except KeyboardInterrupt:
         _setup("interrupted; servers stopped")
         return 130
     _setup("server stopped")
-    summary = summarise(rows, skipped, load_s)
+    summary = summarise(rows, skipped, load_s, (load_start, os.getloadavg()[0]))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -176,6 +176,8 @@ class LlmUsage(BaseModel):
     model: str
     calls: int = 0
     input_tokens: int = 0
+    # of input_tokens, those the server took from its prompt cache (0 when it does not say)
+    cached_input_tokens: int = 0
     output_tokens: int = 0
     skipped_reason: str | None = None
     # how the answer's JSON came: at the first try, after one retry, or not at all (the summary answered instead)

@@ -30,6 +30,7 @@ from typing import Any
 
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, ToolCall
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -42,7 +43,7 @@ from triage.answer_json import NoJsonObject, extract_object
 from triage.budget import TokenBudget
 from triage.followup import FollowUp, followup_text, run_followup
 from triage.llm_compat import output_limit_body, text_tool_call
-from triage.prompt import build_messages, build_payload, prompt_evidence
+from triage.prompt import build_messages, build_payload, evidence_aliases, prompt_evidence, real_id, real_ids_in_text
 from triage.ranking import select_for_prompt
 from triage.settings import LlmSettings
 from triage.tokens import count_tokens
@@ -51,6 +52,15 @@ log = logging.getLogger(__name__)
 
 MAX_HYPOTHESES = 3
 MAX_STEPS = 8
+# Bounds of the answer, as maxItems/maxLength in its JSON schema only: a server that enforces the schema (llama.cpp,
+# Ollama and vLLM turn it into a grammar) stops a small model from writing at length — on a CPU every answer token
+# costs about 0.1 s — while an answer from a server that ignores them is still taken as it is.
+# Evidence ids one hypothesis cites; steps of the whole answer; characters of the summary, a title and a step.
+MAX_CITED = 3
+MAX_ANSWER_STEPS = 3
+SUMMARY_CHARS = 200
+TITLE_CHARS = 60
+STEP_CHARS = 100
 LLM_MAX_RETRIES = 1
 # local servers usually need no key, but the OpenAI client refuses to start without one
 PLACEHOLDER_API_KEY = "not-needed"
@@ -58,18 +68,28 @@ DEFAULT_TOOL_TIMEOUT_S = 20.0
 DEFAULT_TOOL_OUTPUT_CHARS = 4000
 
 
+def _short_text(chars: int) -> dict[str, Any]:
+    return {"maxLength": chars}
+
+
+def _short_list(items: int, chars: int) -> dict[str, Any]:
+    return {"maxItems": items, "items": {"type": "string", "maxLength": chars}}
+
+
 class HypothesisAnswer(BaseModel):
     """One cause the model proposes, with the ids of the evidence that supports it."""
 
-    title: str = Field(description="The cause in a few words.")
+    title: str = Field(description="The cause in a few words.", json_schema_extra=_short_text(TITLE_CHARS))
     confidence: float = Field(description="How likely this cause is, 0 to 1.")
-    evidence_ids: list[str] = Field(default_factory=list, description="Ids of supporting evidence items.")
+    evidence_ids: list[str] = Field(
+        default_factory=list,
+        description="Ids of the supporting evidence items, strongest first.",
+        json_schema_extra={"maxItems": MAX_CITED},
+    )
     next_steps: list[str] = Field(
         default_factory=list,
-        description="Actions that confirm or fix this cause.",
-        # in the schema only: a server that enforces it stops a small model from listing steps at length (output
-        # tokens are the slow part on a CPU); the answer's own steps list carries the rest
-        json_schema_extra={"maxItems": 1},
+        description="One action that confirms or fixes this cause.",
+        json_schema_extra=_short_list(1, STEP_CHARS),
     )
 
     @field_validator("confidence", mode="before")
@@ -85,12 +105,17 @@ class HypothesisAnswer(BaseModel):
 class TriageAnswer(BaseModel):
     """The structured answer of the triage call."""
 
-    summary: str = Field(description="Two or three sentences: what is happening and the most likely cause.")
+    summary: str = Field(
+        description="One sentence: what is happening and the most likely cause.",
+        json_schema_extra=_short_text(SUMMARY_CHARS),
+    )
     hypotheses: list[HypothesisAnswer] = Field(
         default_factory=list, description="Most likely cause first.", json_schema_extra={"maxItems": MAX_HYPOTHESES}
     )
     next_steps: list[str] = Field(
-        default_factory=list, description="First actions for the operator.", json_schema_extra={"maxItems": 3}
+        default_factory=list,
+        description="First actions for the operator.",
+        json_schema_extra=_short_list(MAX_ANSWER_STEPS, STEP_CHARS),
     )
 
 
@@ -150,6 +175,28 @@ def _parse_noted(text: str, usage: LlmUsage) -> TriageAnswer:
 
 def _retry_messages(messages: Messages, problem: LlmSkipped) -> Messages:
     return [*messages, ("user", RETRY_INSTRUCTION.format(reason=str(problem)))]
+
+
+def with_real_ids(answer: TriageAnswer, by_alias: dict[str, str]) -> TriageAnswer:
+    """The answer with the prompt's short evidence ids (e1, e2 …) turned back into the report's ids, in its citations
+    and wherever its text mentions one."""
+
+    def text(value: str) -> str:
+        return real_ids_in_text(value, by_alias)
+
+    hypotheses = [
+        h.model_copy(
+            update={
+                "title": text(h.title),
+                "evidence_ids": [real_id(i, by_alias) for i in h.evidence_ids],
+                "next_steps": [text(s) for s in h.next_steps],
+            }
+        )
+        for h in answer.hypotheses
+    ]
+    return TriageAnswer(
+        summary=text(answer.summary), hypotheses=hypotheses, next_steps=[text(s) for s in answer.next_steps]
+    )
 
 
 def keep_supported(answer: TriageAnswer, known_ids: set[str]) -> list[Hypothesis]:
@@ -242,6 +289,7 @@ class Analyser:
             skipped = self._fallback(alert, evidence, runbooks, history, usage, str(exc))
             skipped.followup = round_.evidence
             return skipped
+        answer = with_real_ids(answer, {a: i for i, a in evidence_aliases(prompt_evidence(chosen)).items()})
         known = {e.id for e in [*evidence, *round_.evidence]}
         hypotheses = keep_supported(answer, known)
         usage.dropped_hypotheses = sum(1 for h in answer.hypotheses if not known.intersection(h.evidence_ids))
@@ -435,6 +483,8 @@ class Analyser:
         meta = raw.usage_metadata if isinstance(raw, AIMessage) else None
         if meta:
             prompt, completion = int(meta["input_tokens"]), int(meta["output_tokens"])
+            # OpenAI, llama.cpp and vLLM say how much of the prompt came from their cache (prompt_tokens_details)
+            usage.cached_input_tokens += int(meta.get("input_token_details", {}).get("cache_read") or 0)
         else:
             prompt = sum(count_tokens(text) + 4 for _, text in messages)
             completion = count_tokens(_text_of(raw))
@@ -452,15 +502,15 @@ def _cut_reply(exc: openai.LengthFinishReasonError) -> AIMessage:
     completion = exc.completion
     content = completion.choices[0].message.content if completion.choices else ""
     usage = completion.usage
-    meta = (
-        {
+    meta: UsageMetadata | None = None
+    if usage is not None:
+        details = usage.prompt_tokens_details
+        meta = {
             "input_tokens": usage.prompt_tokens,
             "output_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
+            "input_token_details": {"cache_read": (details.cached_tokens if details else None) or 0},
         }
-        if usage is not None
-        else None
-    )
     return AIMessage(content=content or "", usage_metadata=meta, response_metadata={"finish_reason": "length"})
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from bench.local_model import ServerCounters
 from bench.real_llm import score_deterministic, score_llm
 from reports.models import Evidence, Hypothesis, LlmUsage
 from tests.fakes.grafana import FakeGrafana
@@ -100,3 +101,25 @@ def test_the_real_llm_bench_scores_a_hypothesis_by_the_evidence_it_cites() -> No
     plain = score_deterministic(scenario, report, 0.4)
     # the summary names the strongest items: memory first, the OOM kill second
     assert (plain.top_cites_causal, plain.any_cites_causal) == (False, True)
+
+
+def test_the_real_model_bench_charges_each_report_the_server_counters_it_moved() -> None:
+    before = ServerCounters.parse(
+        "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.\n"
+        "# TYPE llamacpp:prompt_tokens_total counter\n"
+        "llamacpp:prompt_tokens_total 1200\n"
+        "llamacpp:prompt_seconds_total 20.5\n"
+        "llamacpp:tokens_predicted_total 300\n"
+        "llamacpp:tokens_predicted_seconds_total 30\n"
+        "llamacpp:requests_processing 0\n"
+    )
+    after = ServerCounters.parse(
+        "llamacpp:prompt_tokens_total 1900\nllamacpp:prompt_seconds_total 32.5\n"
+        "llamacpp:tokens_predicted_total 480\nllamacpp:tokens_predicted_seconds_total 48.25\n"
+    )
+    spent = after - before
+    assert spent == ServerCounters(prompt_tokens=700, prompt_s=12.0, generated_tokens=180, generation_s=18.25)
+    scenario = select(["oom_leak"])[0]
+    usage = LlmUsage(model="m", calls=1, input_tokens=1100, cached_input_tokens=400, output_tokens=180)
+    side = score_llm(scenario, sample_report(llm=usage), 31.0, spent)
+    assert (side.cached_tokens, side.processed_tokens, side.prompt_s, side.generation_s) == (400, 700, 12.0, 18.2)

@@ -99,6 +99,8 @@ class Reply:
     structured: Any = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # of the prompt tokens, those the server says came from its prompt cache (usage.prompt_tokens_details)
+    cached_prompt_tokens: int | None = None
     chunks: list[str] | None = None
     chunk_delay_s: float = 0.0
 
@@ -275,7 +277,7 @@ def _message_for(reply: Reply, body: dict[str, Any]) -> tuple[str | None, list[d
     return content, calls
 
 
-def _completion(reply: Reply, body: dict[str, Any], model: str) -> tuple[dict[str, Any], dict[str, int]]:
+def _completion(reply: Reply, body: dict[str, Any], model: str) -> tuple[dict[str, Any], dict[str, Any]]:
     content, calls = _message_for(reply, body)
     completion_text = (content or "") + "".join(c["function"]["arguments"] + c["function"]["name"] for c in calls)
     usage = {
@@ -285,6 +287,8 @@ def _completion(reply: Reply, body: dict[str, Any], model: str) -> tuple[dict[st
         else count_tokens(completion_text) + 1,
     }
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    if reply.cached_prompt_tokens is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_prompt_tokens}
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if calls:
         message["tool_calls"] = calls
@@ -306,7 +310,7 @@ def _pieces(text: str, size: int = 12) -> Iterator[str]:
 
 
 def _stream_chunks(
-    completion: dict[str, Any], usage: dict[str, int], include_usage: bool, pieces: list[str] | None = None
+    completion: dict[str, Any], usage: dict[str, Any], include_usage: bool, pieces: list[str] | None = None
 ) -> Iterator[dict[str, Any]]:
     base = {k: completion[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
     choice = completion["choices"][0]

@@ -1,0 +1,131 @@
+"""The answer kept short by design, and the evidence ids the model sees: bounds in the answer's JSON schema (only a
+hint: a longer answer is still taken), short ids in rank order turned back into the report's ids, and the server's
+prompt-cache count in the report's usage. The real langchain-openai client against the scripted server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from reports.models import History
+from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
+from tests.test_analysis import NOW, alert, answer, evidence, hyp
+from triage.analysis import MAX_CITED, MAX_HYPOTHESES, STEP_CHARS, SUMMARY_CHARS, TITLE_CHARS, Analyser
+from triage.prompt import FENCE_CLOSE, FENCE_OPEN, SYSTEM_PROMPT
+from triage.settings import LlmSettings
+
+
+@pytest.fixture
+def llm() -> Iterator[ScriptedLLM]:
+    with ScriptedLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def analyser(llm: ScriptedLLM) -> Callable[..., Analyser]:
+    def factory(**overrides: Any) -> Analyser:
+        values = {"openai_base_url": llm.url, "llm_model": "small", "llm_timeout_s": 5.0, **overrides}
+        return Analyser(LlmSettings(**values), None)
+
+    return factory
+
+
+def shown_evidence(request: RecordedRequest) -> list[dict[str, Any]]:
+    user = request.messages[-1]["content"]
+    data: dict[str, Any] = json.loads(user.split(FENCE_OPEN, 1)[1].rsplit(FENCE_CLOSE, 1)[0])
+    return list(data["evidence"])
+
+
+async def test_the_schema_sent_bounds_the_answer_in_items_and_characters(
+    llm: ScriptedLLM, analyser: Callable[..., Analyser]
+) -> None:
+    llm.push(Reply.structured_output(answer(hyp("backup", ["e1"]))))
+    await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
+    schema = llm.requests[0].body["response_format"]["json_schema"]["schema"]
+    top = schema["properties"]
+    assert top["summary"]["maxLength"] == SUMMARY_CHARS
+    assert top["hypotheses"]["maxItems"] == MAX_HYPOTHESES
+    assert top["next_steps"]["items"]["maxLength"] == STEP_CHARS
+    hypothesis = schema["$defs"]["HypothesisAnswer"]["properties"]
+    assert hypothesis["title"]["maxLength"] == TITLE_CHARS
+    assert hypothesis["evidence_ids"]["maxItems"] == MAX_CITED
+    assert hypothesis["next_steps"]["maxItems"] == 1
+    assert hypothesis["next_steps"]["items"]["maxLength"] == STEP_CHARS
+    # the instructions ask for the same brevity, for servers that do not enforce a schema
+    assert "at most 25 words" in SYSTEM_PROMPT and "1 to 3" in SYSTEM_PROMPT
+
+
+async def test_an_answer_longer_than_the_bounds_from_a_server_that_ignores_them_is_still_taken(
+    llm: ScriptedLLM, analyser: Callable[..., Analyser]
+) -> None:
+    long_step = "check " * 40
+    rambling = {
+        "summary": "word " * 100,
+        "hypotheses": [
+            {
+                "title": "a very long title " * 10,
+                "confidence": 0.8,
+                "evidence_ids": ["e1", "e2", "e3", "ev-backup"],
+                "next_steps": [long_step, long_step],
+            }
+        ],
+        "next_steps": [long_step] * 5,
+    }
+    llm.push(Reply.json(rambling))
+    result = await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
+    assert result.llm is not None and result.llm.answer_json == "first_try" and llm.calls == 1
+    assert result.summary.startswith("word word")
+    assert result.hypotheses[0].evidence == ["ev-backup", "ev-io", "ev-log"]
+    assert len(result.hypotheses[0].next_steps) == 2 and len(result.next_steps) == 5
+
+
+async def test_the_model_sees_short_ids_in_rank_order_and_the_report_cites_the_real_ones(
+    llm: ScriptedLLM, analyser: Callable[..., Analyser]
+) -> None:
+    llm.push(
+        Reply.structured_output(
+            {
+                "summary": "The backup (e1) saturates the disk, see E2.",
+                "hypotheses": [
+                    hyp("backup IO, as e1 shows", [" E1 ", "e2"], 0.8),
+                    hyp("something new", ["e3", "e9"], 0.3),
+                    hyp("invented", ["e9"], 0.2),
+                ],
+                "next_steps": ["Compare e3 with last week"],
+            }
+        )
+    )
+    items = evidence()
+    result = await analyser().analyse(alert(), items, [], History(), now=NOW)
+    shown = shown_evidence(llm.requests[0])
+    assert [e["id"] for e in shown] == ["e1", "e2", "e3"]
+    assert [e["title"] for e in shown] == [e.title for e in items]
+    assert [(h.title, h.evidence) for h in result.hypotheses] == [
+        ("backup IO, as ev-backup shows", ["ev-backup", "ev-io"]),
+        ("something new", ["ev-log"]),
+    ]
+    assert result.summary == "The backup (ev-backup) saturates the disk, see ev-io."
+    assert result.next_steps == ["Compare ev-log with last week"]
+    assert result.llm is not None and result.llm.dropped_hypotheses == 1
+    assert result.prompt_evidence_ids == [e.id for e in items]
+
+
+async def test_the_report_counts_the_prompt_tokens_the_server_took_from_its_cache(
+    llm: ScriptedLLM, analyser: Callable[..., Analyser]
+) -> None:
+    llm.push(Reply.structured_output(answer(hyp("backup", ["e1"])), prompt_tokens=900, cached_prompt_tokens=416))
+    result = await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
+    assert result.llm is not None
+    assert (result.llm.input_tokens, result.llm.cached_input_tokens) == (900, 416)
+
+
+async def test_a_server_that_does_not_count_its_cache_leaves_the_cached_count_at_zero(
+    llm: ScriptedLLM, analyser: Callable[..., Analyser]
+) -> None:
+    llm.push(Reply.structured_output(answer(hyp("backup", ["e1"])), prompt_tokens=900))
+    result = await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
+    assert result.llm is not None and result.llm.input_tokens == 900 and result.llm.cached_input_tokens == 0
