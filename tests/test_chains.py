@@ -7,7 +7,7 @@ from typing import Any
 
 from reports.models import Evidence
 from triage.chains import CHAIN_MIN, causes_first, same_events
-from triage.checks._restating import line_filters, restates
+from triage.checks._restating import restates, rule_line_filters
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 UPID = "UPID:altair:0000A1F2:00B2C3D4:6745A0C1:qmreboot:460:root@pam:"
@@ -68,7 +68,7 @@ def test_a_log_line_announcing_a_listed_task_is_the_same_event() -> None:
 
 def test_logql_line_filters_are_read_with_both_quotings_and_escapes() -> None:
     query = 'sum(count_over_time({host="rigel"} |= "finished with \\"errors\\"" |~ `job (failed|errors)` != "x" [5m]))'
-    assert line_filters(query) == [("=", 'finished with "errors"'), ("~", "job (failed|errors)")]
+    assert rule_line_filters(query) == [("=", 'finished with "errors"'), ("~", "job (failed|errors)")]
 
 
 def test_a_line_restates_a_log_rule_only_when_it_passes_every_positive_filter() -> None:

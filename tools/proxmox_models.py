@@ -54,6 +54,11 @@ class Resource(_Model):
         """``qemu`` or ``lxc``; only meaningful for guests."""
         return "lxc" if self.type == "lxc" else "qemu"
 
+    def label(self, name: str | None = None) -> str:
+        """``VM 460 (docspell)`` or ``LXC 461 (solr)``; ``name`` when a fresher one is known."""
+        kind = "LXC" if self.kind == "lxc" else "VM"
+        return f"{kind} {self.vmid} ({name or self.name or '?'})"
+
     @property
     def tag_list(self) -> list[str]:
         """The guest's tags (PVE separates them with ``;``)."""

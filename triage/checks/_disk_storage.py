@@ -71,12 +71,6 @@ class GuestStorage:
         return [(server, tuple(ids)) for server, ids in list(by_server.items())[:MAX_SERVERS]]
 
 
-def guest_label(guest: Resource) -> str:
-    """``VM 460 (docspell)`` or ``LXC 461 (solr)``."""
-    kind = "LXC" if guest.kind == "lxc" else "VM"
-    return f"{kind} {guest.vmid} ({guest.name or '?'})"
-
-
 def disk_storages(disks: list[GuestDisk], configs: list[StorageConfig] | None) -> list[DiskStorage]:
     """The storages ``disks`` are on, in the order of their first disk, with their configuration when listed."""
     by_id = {c.storage: c for c in configs or []}
@@ -105,4 +99,4 @@ async def lookup(proxmox: ProxmoxClient, guest: Resource) -> GuestStorage | None
     error = listing if isinstance(listing, SourceError) and disks else None
     storages = disk_storages(disks, configs)
     unseen = tuple(s.storage for s in storages if s.config is None) if configs is not None else ()
-    return GuestStorage(guest.node, guest.vmid, guest.kind, guest_label(guest), tuple(storages), unseen, error)
+    return GuestStorage(guest.node, guest.vmid, guest.kind, guest.label(), tuple(storages), unseen, error)

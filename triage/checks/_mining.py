@@ -49,6 +49,7 @@ BEGAN_QUIET_SHARE = 0.25
 BEGAN_MIN_COUNT = 10
 BEGAN_COUNT_HALF = 30.0
 NEW_COUNT_HALF = 3.0
+NEW_VARIANT = "new variant of a known message"
 
 
 @dataclass
@@ -204,7 +205,7 @@ def _merge_new_clusters(changes: list[Change]) -> list[Change]:
             continue
         total = sum(c.template.count for c in group)
         others = tuple(c.template.sample for c in group[1:])
-        novelty = 0.55 + 0.45 * saturate(total, NEW_COUNT_HALF)
+        novelty = new_pattern(total)[1]
         kept.append(replace(first, novelty=novelty, prior=max(c.prior for c in group), variants=others))
     return kept
 
@@ -243,6 +244,16 @@ def _judge(
     return judge(item.count, item.before, cluster_now[item.cluster], cluster_before, variants, ratio)
 
 
+def new_pattern(count: int) -> tuple[str, float]:
+    """The status and novelty of a message never logged before, said ``count`` times."""
+    return "new pattern", 0.55 + 0.45 * saturate(count, NEW_COUNT_HALF)
+
+
+def new_variant(count: int) -> tuple[str, float]:
+    """The status and novelty of a new variant of a known message, said ``count`` times."""
+    return NEW_VARIANT, 0.5 + 0.4 * saturate(count, NEW_COUNT_HALF)
+
+
 def judge(
     count: int, before: int, cluster_now: int, cluster_before: int, variants: int, ratio: float
 ) -> tuple[str, float] | None:
@@ -250,9 +261,9 @@ def judge(
     ``cluster_now``/``cluster_before`` lines and ``variants`` templates in the baseline, is a change: its status and
     novelty, or None. ``ratio`` is the window's span over the baseline's."""
     if before == 0 and cluster_before == 0:
-        return "new pattern", 0.55 + 0.45 * saturate(count, NEW_COUNT_HALF)
+        return new_pattern(count)
     if before == 0 and variants < ROUTINE_VARIANTS:
-        return "new variant of a known message", 0.5 + 0.4 * saturate(count, NEW_COUNT_HALF)
+        return new_variant(count)
     if before == 0:
         growth = _surge(cluster_now, cluster_before, ratio)
         if growth < SURGE_MIN_Z:

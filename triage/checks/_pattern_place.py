@@ -25,10 +25,9 @@ from datetime import UTC, datetime
 from tools.errors import SourceError
 from tools.loki import LogEntry, LokiClient
 from triage.checks._logs import clip, template
-from triage.checks._mining import NEW_COUNT_HALF, Change, Template, began, compare, judge, prior
+from triage.checks._mining import Change, Template, began, compare, judge, new_variant, prior
 from triage.checks._patterns import PatternCounts, line_filters, matcher, merge_counts
 from triage.plan_model import Plan
-from triage.ranking import saturate
 
 # the counts' resolution: the two windows in this many steps, never finer than the ingester's 10 s buckets
 STEP_POINTS = 120
@@ -37,11 +36,16 @@ MIN_STEP_S = 10.0
 EXAMPLE_LINES = 20
 PROBE_MAX_LINES = 200
 PROBE_PATTERNS = 4
-NEW_VARIANT = "new variant of a known message"
 
 
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _spans(plan: Plan) -> tuple[float, float]:
+    """The seconds of the window before and of the window."""
+    baseline_s = max(1.0, (plan.window_start - plan.previous_start).total_seconds())
+    return baseline_s, max(1.0, (plan.window_end - plan.window_start).total_seconds())
 
 
 async def pattern_changes(
@@ -96,8 +100,7 @@ def _by_template(changes: list[Change]) -> list[Change]:
 
 def _judge(counts: list[PatternCounts], plan: Plan) -> list[tuple[PatternCounts, str, float]]:
     """The patterns that changed, with their status and novelty (before the wording prior)."""
-    baseline_s = max(1.0, (plan.window_start - plan.previous_start).total_seconds())
-    current_s = max(1.0, (plan.window_end - plan.window_start).total_seconds())
+    baseline_s, current_s = _spans(plan)
     ratio = current_s / baseline_s
     earliest = min((c.first_before_s for c in counts if c.first_before_s is not None), default=None)
     # a message is quiet before it began only while the streams logged something else: measure from their first line
@@ -178,8 +181,7 @@ async def _probe(loki: LokiClient, counts: list[PatternCounts], plan: Plan, line
     read = await asyncio.gather(
         *(_lines(loki, c, plan.previous_start, plan.window_end, limit, forward=False) for c in chosen)
     )
-    baseline_s = max(1.0, (plan.window_start - plan.previous_start).total_seconds())
-    current_s = max(1.0, (plan.window_end - plan.window_start).total_seconds())
+    baseline_s, current_s = _spans(plan)
     split_ns = int(plan.window_start.timestamp() * 1e9)
     out: list[Change] = []
     for c, entries in zip(chosen, read, strict=True):
@@ -188,6 +190,6 @@ async def _probe(loki: LokiClient, counts: list[PatternCounts], plan: Plan, line
         for change in compare(now, before, current_span_s=current_s, baseline_span_s=baseline_s):
             if change.template.before:
                 continue
-            novelty = 0.5 + 0.4 * saturate(change.template.count, NEW_COUNT_HALF)
-            out.append(replace(change, status=NEW_VARIANT, novelty=novelty, cluster_template=c.pattern))
+            status, novelty = new_variant(change.template.count)
+            out.append(replace(change, status=status, novelty=novelty, cluster_template=c.pattern))
     return out

@@ -18,7 +18,7 @@ _LINE_FILTER = re.compile(r'\|([=~])\s*(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)')
 _ESCAPE = re.compile(r"\\(.)")
 
 
-def line_filters(logql: str) -> list[tuple[str, str]]:
+def rule_line_filters(logql: str) -> list[tuple[str, str]]:
     """The positive line filters of a LogQL query as ``(op, text)``: ``=`` a substring, ``~`` a regular expression."""
     found: list[tuple[str, str]] = []
     for match in _LINE_FILTER.finditer(logql):
@@ -38,5 +38,5 @@ def _passes(line: str, op: str, text: str) -> bool:
 
 def restates(line: str, logql: str | None) -> bool:
     """Whether ``line`` is what the alert's LogQL query counts (it passes every positive line filter)."""
-    filters = line_filters(logql) if logql else []
+    filters = rule_line_filters(logql) if logql else []
     return bool(filters) and all(_passes(line, op, text) for op, text in filters)

@@ -331,9 +331,9 @@ async def run(ctx: CheckContext) -> CheckResult:
 
 async def _pending_s(ctx: CheckContext, rule: AlertRule | None) -> float | None:
     """How long the rule's condition must hold before it fires (a Grafana rule's ``for``), when the rule is known."""
-    if rule is None and ctx.deps.grafana is not None and ctx.plan.rule_uid:
+    if rule is None:
         try:
-            rule = await ctx.rule()  # shared with the other checks: no second request
+            rule = await ctx.rule()  # shared with the other checks: no second request; None without a rule UID
         except SourceError:
             return None
     return duration_s(rule.for_) if rule is not None else None

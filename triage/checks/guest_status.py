@@ -50,7 +50,7 @@ def _ago(seconds: int) -> str:
 
 
 def _guest_items(ctx: CheckContext, guest: Resource, status: GuestStatus) -> list[Evidence]:
-    label = f"{guest.kind.upper() if guest.kind == 'lxc' else 'VM'} {status.vmid} ({status.name or guest.name or '?'})"
+    label = guest.label(status.name)
     ref = f"/nodes/{guest.node}/{guest.kind}/{status.vmid}/status/current"
     items: list[Evidence] = []
 
@@ -160,7 +160,7 @@ async def _pending(proxmox: ProxmoxClient, guest: Resource) -> list[PendingChang
 
 
 def _pending_item(guest: Resource, changes: list[PendingChange]) -> Evidence:
-    label = f"{guest.kind.upper() if guest.kind == 'lxc' else 'VM'} {guest.vmid} ({guest.name or '?'})"
+    label = guest.label()
     shown = ", ".join(c.describe() for c in changes[:MAX_PENDING_SHOWN])
     more = f" and {len(changes) - MAX_PENDING_SHOWN} more" if len(changes) > MAX_PENDING_SHOWN else ""
     return Evidence(
