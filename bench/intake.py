@@ -236,7 +236,7 @@ async def storm(port: int, total: int, redis_url: str) -> dict[str, Any]:
 
 def _job_id(raw: dict[str, Any]) -> str:
     from reports.payloads import parse_alerts
-    from triage.queue import job_for
+    from triage.worker.queue import job_for
 
     parsed = parse_alerts("grafana", json.loads(notification([raw])))[0]
     return job_for(parsed)[1]

@@ -40,10 +40,10 @@ from reports.models import Report
 from tests.scenarios import select
 from tests.scenarios.model import Scenario
 from tests.scenarios.runner import Suite, make_deps, offline_analyser
-from triage import prompt
-from triage.analysis import Analyser
-from triage.fallback import MIN_NOTABLE_SCORE, TOP_EVIDENCE
-from triage.pipeline import triage
+from triage.analysis import triage_prompt as prompt
+from triage.analysis.analyser import Analyser
+from triage.analysis.fallback import MIN_NOTABLE_SCORE, TOP_EVIDENCE
+from triage.pipeline.run import triage
 from triage.settings import LlmSettings, TriageSettings
 
 # a cold 1,500-token prompt takes a minute on two busy cores, and on a machine shared with other model servers an

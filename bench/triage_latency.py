@@ -36,7 +36,7 @@ from tests.scenarios.runner import Suite, make_deps
 from tests.scenarios.world import REALISTIC, World
 from tests.support.llm_server import ScriptedLLM
 from tools.langchain_tools import build_tools
-from triage.pipeline import triage
+from triage.pipeline.run import triage
 from triage.settings import LlmSettings, TriageSettings
 
 DEFAULT_SCENARIOS = ["backup_io", "oom_leak", "bad_deploy_5xx", "node_down_storm", "dns_cascade"]

@@ -5,9 +5,9 @@ of the latency benchmark (Prometheus 50 ms, Loki 300 ms, Proxmox/PBS/Grafana 100
 LLM server in ``--llm-delay`` seconds (1.5 by default).
 
 ``--mode worker`` (default): the alerts are enqueued as the webhook enqueues them on a throwaway redis-server, and
-the real arq worker (``triage.worker.build_worker``, ``burst=True``) runs them — record, triage, store, deliver the
+the real arq worker (``triage.worker.arq_settings.build_worker``, ``burst=True``) runs them — record, triage, store, deliver the
 annotation — with every scenario in one homelab of fakes (:mod:`tests.scenarios.homelab`). ``--mode pipeline``:
-concurrent ``triage.pipeline.triage`` calls bounded by ``max_jobs``, one scenario world each, no queue or store.
+concurrent ``triage.pipeline.run.triage`` calls bounded by ``max_jobs``, one scenario world each, no queue or store.
 
     .venv/bin/python -m bench.triage_throughput --alerts 96 --max-jobs 8
     .venv/bin/python -m bench.triage_throughput --mode pipeline
@@ -34,8 +34,8 @@ from tests.scenarios.worker_run import drain, enqueue
 from tests.scenarios.world import REALISTIC, World
 from tests.support.llm_server import ScriptedLLM
 from tests.support.procs import RedisServer
-from triage.analysis import Analyser
-from triage.pipeline import triage
+from triage.analysis.analyser import Analyser
+from triage.pipeline.run import triage
 from triage.settings import LlmSettings, RedisSettings, TriageSettings, load_settings
 
 

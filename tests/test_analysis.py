@@ -13,13 +13,13 @@ from redis.asyncio import Redis
 
 from reports.models import Alert, AlertStatus, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
-from triage import fallback
-from triage.analysis import Analyser
-from triage.budget import KEY_TTL_S, MemoryTokenBudget, RedisTokenBudget, TokenBudget
-from triage.checks.runbooks import linked_runbook
+from triage.analysis import fallback
+from triage.analysis.analyser import Analyser
+from triage.analysis.budget import KEY_TTL_S, MemoryTokenBudget, RedisTokenBudget, TokenBudget
+from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN
 from triage.constants import llm_budget_key
-from triage.prompt import FENCE_CLOSE, FENCE_OPEN
-from triage.ranking import rank
+from triage.pipeline.checks.runbook_search import linked_runbook
+from triage.pipeline.ranking import rank
 from triage.settings import LlmSettings, Settings
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

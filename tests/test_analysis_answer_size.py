@@ -14,8 +14,8 @@ import pytest
 from reports.models import History
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
 from tests.test_analysis import NOW, alert, answer, evidence, hyp
-from triage.analysis import MAX_CITED, MAX_HYPOTHESES, STEP_CHARS, SUMMARY_CHARS, TITLE_CHARS, Analyser
-from triage.prompt import FENCE_CLOSE, FENCE_OPEN, SYSTEM_PROMPT
+from triage.analysis.analyser import MAX_CITED, MAX_HYPOTHESES, STEP_CHARS, SUMMARY_CHARS, TITLE_CHARS, Analyser
+from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN, SYSTEM_PROMPT
 from triage.settings import LlmSettings
 
 

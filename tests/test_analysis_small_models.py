@@ -16,8 +16,8 @@ from tests.support.llm_server import Reply, ScriptedLLM
 from tests.support.sample_reports import sample_report
 from tests.test_analysis import NOW, alert, answer, evidence, hyp
 from tests.test_analysis_followup import Sources, loki_call, sources  # noqa: F401  (fixture)
-from triage.analysis import NOTE_TEXT_TOOL_CALL, NOTE_TOOLS_REJECTED, Analyser
-from triage.answer_json import FENCED, PROSE, TRUNCATED
+from triage.analysis.analyser import NOTE_TEXT_TOOL_CALL, NOTE_TOOLS_REJECTED, Analyser
+from triage.analysis.answer_json import FENCED, PROSE, TRUNCATED
 from triage.deps import followup_analyser
 from triage.settings import Settings
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from triage.analysis import UnusableAnswer, parse_answer
-from triage.answer_json import FENCED, PROSE, TRUNCATED, NoJsonObject, extract_object
-from triage.llm_compat import output_limit_body, text_tool_call
+from triage.analysis.analyser import UnusableAnswer, parse_answer
+from triage.analysis.answer_json import FENCED, PROSE, TRUNCATED, NoJsonObject, extract_object
+from triage.analysis.llm_compat import output_limit_body, text_tool_call
 from triage.settings import LlmSettings
 
 ANSWER = {

@@ -23,13 +23,13 @@ from tests.fakes.loki import FakeLoki
 from tests.support.ask import API_TOKEN, Events, ask_settings, parse_sse, served
 from tests.support.llm_server import Reply, ScriptedLLM, ToolCall
 from tools.langchain_tools import build_tools
-from triage import cmd_ask
 from triage.agent.admission import AskSlots, BudgetSpent, TooManyQuestions
 from triage.agent.events import LlmFailed
 from triage.agent.service import AskService
 from triage.agent.sessions import SessionStore, owner_identity
 from triage.agent.wiring import READ_ONLY_TOOL_NAMES
-from triage.budget import MemoryTokenBudget, RedisTokenBudget, resets_at
+from triage.analysis.budget import MemoryTokenBudget, RedisTokenBudget, resets_at
+from triage.cli import cmd_ask
 from triage.settings import Settings
 from webhook.app import create_app
 

@@ -14,8 +14,8 @@ import pytest
 from reports.store.sqlite import SqliteStore
 from tests.support.ask import recent_report
 from tests.support.llm_server import Reply, ScriptedLLM, ToolCall
-from triage import cmd_ask
-from triage.cli import main
+from triage.cli import cmd_ask
+from triage.cli.main import main
 from triage.settings import Settings
 
 

@@ -20,9 +20,9 @@ from tests.fakes.loki import FakeLoki
 from tests.support.ask import API_TOKEN, SECRET_VALUES, Events, ask_settings, parse_sse, served
 from tests.support.llm_server import Reply, ScriptedLLM, ToolCall
 from tools.langchain_tools import build_tools
-from triage.agent.redact import MASK, Redactor
 from triage.agent.service import AskService
 from triage.agent.sessions import SessionStore, owner_identity
+from triage.agent.stream_redaction import MASK, Redactor
 from triage.constants import ASK_SESSION_PREFIX
 from webhook.app import create_app
 

@@ -6,8 +6,8 @@ import pytest
 
 from reports.delivery import retry_delay_s as delivery_delay_s
 from tools.backoff import backoff_delay_s
-from triage.jobs import retry_delay_s as job_delay_s
-from triage.worker_loop import backoff_s as poll_delay_s
+from triage.worker.jobs import retry_delay_s as job_delay_s
+from triage.worker.loop import backoff_s as poll_delay_s
 
 
 def test_doubles_from_the_first_delay_up_to_the_cap() -> None:

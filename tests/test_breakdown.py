@@ -6,7 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tools.types import Point, Series
-from triage.checks._breakdown import breakdown_query, distinguishing, dominant, measured_side, movers, query_metrics
+from triage.pipeline.checks._breakdown import (
+    breakdown_query,
+    distinguishing,
+    dominant,
+    measured_side,
+    movers,
+    query_metrics,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

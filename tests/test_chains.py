@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reports.models import Evidence
-from triage.chains import CHAIN_MIN, causes_first, same_events
-from triage.checks._restating import restates, rule_line_filters
+from triage.pipeline.chains import CHAIN_MIN, causes_first, same_events
+from triage.pipeline.checks._restating import restates, rule_line_filters
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 UPID = "UPID:altair:0000A1F2:00B2C3D4:6745A0C1:qmreboot:460:root@pam:"

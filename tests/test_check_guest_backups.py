@@ -8,9 +8,9 @@ import pytest
 
 from tests.support.engine import EngineWorld, make_alert
 from tools.errors import SourceError
-from triage.checks import backups, guest_status
-from triage.checks.context import CheckFailed
-from triage.ranking import rank
+from triage.pipeline.checks import backups, guest_status
+from triage.pipeline.checks.check_context import CheckFailed
+from triage.pipeline.ranking import rank
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from reports.models import Alert, Evidence, History, Report, RunbookMatch
 from reports.store import StoreError
 from reports.store.sqlite import SqliteStore
 from tests.support.engine import EngineWorld, make_alert
-from triage import gather as gather_module
-from triage.checks import CHECKS, CheckSpec, history, runbooks
-from triage.checks.context import CheckContext
-from triage.checks.result import NO_EVIDENCE, CheckResult
-from triage.gather import gather
+from triage.pipeline import gather as gather_module
+from triage.pipeline.checks import CHECKS, CheckSpec, history, runbook_search
+from triage.pipeline.checks.check_context import CheckContext
+from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
+from triage.pipeline.gather import gather
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ async def test_runbook_linked_from_the_alert_comes_first_then_index_matches(worl
         {"instance": "web1:9100"}, starts_at=world.ago(5), annotations={"runbook_url": "https://wiki.lan/rb/cpu"}
     )
     ctx = world.context(alert, world.deps(runbooks=index))
-    result = await runbooks.run(ctx)
+    result = await runbook_search.run(ctx)
     assert result.evidence == ()
     assert [m.title for m in result.runbooks] == ["Runbook linked from the alert", "Disk IO"]
     assert result.runbooks[0].url == "https://wiki.lan/rb/cpu"
@@ -91,7 +91,7 @@ async def test_runbook_linked_from_the_alert_comes_first_then_index_matches(worl
 async def test_a_runbook_url_that_is_not_http_is_not_linked(world: EngineWorld) -> None:
     alert = make_alert({}, starts_at=world.ago(5), annotations={"runbook_url": "javascript:alert(1)"})
     ctx = world.context(alert, world.deps())
-    assert (await runbooks.run(ctx)).runbooks == ()
+    assert (await runbook_search.run(ctx)).runbooks == ()
 
 
 def _spec(name: str, fn: object) -> CheckSpec:

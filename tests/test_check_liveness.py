@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from tools.prometheus_models import QueryResult
 from tools.types import Point, Series
-from triage.checks._liveness import liveness, liveness_query, until
-from triage.checks._stats import shift
+from triage.pipeline.checks._liveness import liveness, liveness_query, until
+from triage.pipeline.checks._stats import shift
 
 END = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SCRAPE_S = 15

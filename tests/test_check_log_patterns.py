@@ -13,7 +13,7 @@ from reports.models import Evidence
 from tests.fakes.logql import LogQuery, parse
 from tests.fakes.loki import FakeLoki
 from tests.support.engine import EngineWorld, make_alert
-from triage.checks import log_errors
+from triage.pipeline.checks import log_errors
 
 WEB = {"job": "nginx", "host": "web1"}
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -221,7 +221,7 @@ async def test_a_new_variant_hidden_in_a_placeholder_is_still_found(
 
 def test_counts_merge_levels_and_selectors_and_split_at_the_window() -> None:
     from tools.loki_patterns import PatternSeries
-    from triage.checks._patterns import merge_counts
+    from triage.pipeline.checks._patterns import merge_counts
 
     a = PatternSeries("disk <_> failed", ((100, 2), (200, 3)), "error")
     b = PatternSeries("disk <_> failed", ((150, 1), (260, 4)), "unknown")
@@ -231,7 +231,7 @@ def test_counts_merge_levels_and_selectors_and_split_at_the_window() -> None:
 
 
 def test_line_filters_take_the_longest_literal_words_in_order_and_quote_them() -> None:
-    from triage.checks._patterns import line_filters, matcher
+    from triage.pipeline.checks._patterns import line_filters, matcher
 
     pattern = '<_> level=error msg="dial tcp <_>: i/o timeout" a b `x`'
     assert line_filters(pattern) == [

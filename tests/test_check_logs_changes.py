@@ -8,9 +8,9 @@ import pytest
 
 from tests.support.engine import EngineWorld, make_alert
 from tools.errors import SourceError
-from triage.checks import changes, log_errors
-from triage.checks._logs import template
-from triage.checks.context import CheckFailed
+from triage.pipeline.checks import changes, log_errors
+from triage.pipeline.checks._log_selectors import template
+from triage.pipeline.checks.check_context import CheckFailed
 
 WEB = {"job": "nginx", "host": "web1"}
 

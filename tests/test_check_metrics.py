@@ -13,7 +13,7 @@ import pytest
 from tests.support.engine import EngineWorld, make_alert
 from tests.support.prometheus import PrometheusWorld, SyntheticSeries
 from tools.errors import SourceError
-from triage.checks import alert_signal, saturation
+from triage.pipeline.checks import alert_signal, saturation
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ import pytest
 
 from tests.support.engine import EngineWorld, make_alert
 from tools.grafana import AlertRule, RuleQuery
-from triage.checks import alert_signal
-from triage.checks._condition import Condition, Kind, grafana_condition, promql_condition
-from triage.checks._rules import query_language
+from triage.pipeline.checks import alert_signal
+from triage.pipeline.checks._condition import Condition, Kind, grafana_condition, promql_condition
+from triage.pipeline.checks._rules import query_language
 
 REFUSED = (
     '[sse.dataQueryError] failed to execute query [A]: Post "http://influxdb:8086/api/v2/query": '

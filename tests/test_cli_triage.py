@@ -24,7 +24,7 @@ import pytest
 from reports.links import LinkSigner
 from reports.store.sqlite import SqliteStore
 from tests.support.prometheus import PrometheusWorld, SyntheticSeries
-from triage.cli import COMMANDS
+from triage.cli.main import COMMANDS
 from triage.settings import load_settings
 
 SRE_TRIAGE = Path(sys.executable).parent / "sre-triage"
@@ -148,7 +148,7 @@ def test_help_lists_all_seven_commands(tmp_path: Path) -> None:
 def test_help_does_not_load_the_llm_client_or_the_runbook_index(tmp_path: Path) -> None:
     # building the parser imports every command module; what they need to run must wait until they run
     probe = (
-        "import sys, triage.cli; triage.cli.build_parser(); "
+        "import sys, triage.cli.main; triage.cli.main.build_parser(); "
         "print(','.join(sorted(m for m in ('langchain_core', 'langchain_openai', 'openai', 'chromadb') "
         "if m in sys.modules)))"
     )

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from triage.cli import COMMANDS, build_parser
+from triage.cli.main import COMMANDS, build_parser
 from triage.settings import all_env_names
 
 ROOT = Path(__file__).resolve().parent.parent

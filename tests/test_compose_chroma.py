@@ -60,7 +60,7 @@ def cli(args: list[str], chroma_url: str, **extra: str) -> subprocess.CompletedP
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDINGS_", "CHROMA_", "EXTRA_DOCS"))}
     env.update(CHROMA_URL=chroma_url, **extra)
     return subprocess.run(
-        [sys.executable, "-m", "triage.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "triage.cli.main", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
 

@@ -20,10 +20,10 @@ from reports.store import open_store
 from tests.support import stores
 from tests.support.receivers import http_receiver
 from tests.support.worker_ctx import job_ctx
-from triage.cli import main
-from triage.job_digest import send_digest
+from triage.cli.main import main
 from triage.settings import Settings
-from triage.worker import cron_jobs
+from triage.worker.arq_settings import cron_jobs
+from triage.worker.digest_job import send_digest
 from webhook.app import create_app
 
 store_factory = stores.store_factory

@@ -9,9 +9,9 @@ import pytest
 
 from tests.support.engine import EngineWorld, make_alert
 from tools.proxmox_storage import GuestDisk, StorageConfig, StorageStatus, guest_disks, parse_disk, portal_host
-from triage.checks import guest_status, guest_storage
-from triage.checks._disk_storage import DiskStorage, disk_storages
-from triage.checks._neighbourhood import WEIGHTS, resolve
+from triage.pipeline.checks import guest_status, guest_storage
+from triage.pipeline.checks._disk_storage import DiskStorage, disk_storages
+from triage.pipeline.checks._neighbourhood import WEIGHTS, resolve
 
 GIB = 1 << 30
 

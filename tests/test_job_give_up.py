@@ -16,10 +16,10 @@ from tests.support.engine import EngineWorld, make_alert
 from tests.test_worker import alert as grafana_job_alert
 from tests.test_worker import enqueue, run_burst, stored
 from tests.test_worker import queue as queue  # the fixture
-from triage import job_triage
-from triage.jobs import job_deadline_s, triage_alert
 from triage.settings import Settings
-from triage.worker_context import WorkerContext
+from triage.worker import triage_job
+from triage.worker.jobs import job_deadline_s, triage_alert
+from triage.worker.state import WorkerContext
 
 MAX_TRIES = 3
 
@@ -48,7 +48,7 @@ async def test_a_job_that_fails_for_good_leaves_a_failed_report_with_the_reason(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("no retry can fix this")
 
-    monkeypatch.setattr(job_triage, "triage", broken)  # any error that is not transient
+    monkeypatch.setattr(triage_job, "triage", broken)  # any error that is not transient
     settings = make_settings()
     item = grafana_job_alert()
     await enqueue(queue, item)

@@ -14,11 +14,11 @@ from reports.models import DeliveryState, ReportStatus
 from reports.store import open_store
 from tests.support.engine import EngineWorld, make_alert
 from tests.support.intake import grafana_alert, grafana_notification, load_payload
-from triage import job_triage
-from triage.cli import main
-from triage.jobs import mark_resolved
+from triage.cli.main import main
 from triage.settings import Settings
-from triage.worker_context import WorkerContext
+from triage.worker import triage_job
+from triage.worker.jobs import mark_resolved
+from triage.worker.state import WorkerContext
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ async def test_the_job_triages_stores_and_delivers_one_annotation(job_ctx: tuple
     worker, world = job_ctx
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
     received = await worker.store.record_alert(alert)
-    report = await job_triage.triage_and_deliver(worker, received)
+    report = await triage_job.triage_and_deliver(worker, received)
     assert report.status is ReportStatus.triaged and report.delivery is DeliveryState.delivered
     assert report.evidence[0].kind == "backup"
     stored = await worker.store.get(alert.occurrence_key)
@@ -58,7 +58,7 @@ async def test_a_triage_cancelled_midway_is_retried_into_exactly_one_report(
     world.proxmox.delay_s = 5.0  # the first attempt hangs on Proxmox and is cancelled, as a killed job is
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
     received = await worker.store.record_alert(alert)
-    attempt = asyncio.create_task(job_triage.triage_and_deliver(worker, received))
+    attempt = asyncio.create_task(triage_job.triage_and_deliver(worker, received))
     await asyncio.sleep(0.3)
     attempt.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -66,8 +66,8 @@ async def test_a_triage_cancelled_midway_is_retried_into_exactly_one_report(
     assert (await worker.store.get(alert.occurrence_key)).status is ReportStatus.received  # type: ignore[union-attr]
 
     world.proxmox.delay_s = 0.0
-    retried = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
-    again = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    retried = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    again = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(alert))
     assert retried.id == again.id == alert.occurrence_key
     assert await worker.store.count() == 1
     assert len(world.grafana.annotations) == 1
@@ -82,7 +82,7 @@ async def test_a_grafana_outage_keeps_the_triaged_report_and_asks_for_a_retry(
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
     received = await worker.store.record_alert(alert)
     with pytest.raises(Exception) as raised:
-        await job_triage.triage_and_deliver(worker, received)
+        await triage_job.triage_and_deliver(worker, received)
     assert getattr(raised.value, "transient", False)
     stored = await worker.store.get(alert.occurrence_key)
     assert stored is not None and stored.status is ReportStatus.triaged
@@ -133,10 +133,10 @@ async def test_resolving_extends_the_same_annotation_without_a_new_triage(
 ) -> None:
     worker, world = job_ctx
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    triaged = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    triaged = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(alert))
     requests_before = world.proxmox.request_count
     resolved = await mark_resolved(worker.store, triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
-    closed = await job_triage.deliver_resolved(worker, resolved)
+    closed = await triage_job.deliver_resolved(worker, resolved)
     assert closed.status is ReportStatus.resolved and closed.delivery is DeliveryState.delivered
     assert closed.annotation == triaged.annotation and len(world.grafana.annotations) == 1
     annotation = world.grafana.annotations[closed.annotation.id]  # type: ignore[union-attr]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tools.loki import LogEntry
-from triage.checks._mining import PRIOR_PLAIN, compare, prior
+from triage.pipeline.checks._mining import PRIOR_PLAIN, compare, prior
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR_S = 3600.0

@@ -13,9 +13,9 @@ import pytest
 from tests.support.engine import EngineWorld, make_alert
 from tests.support.prometheus import PrometheusWorld, SyntheticSeries
 from tools.types import Point, Series
-from triage.checks import metric_shifts
-from triage.checks._stats import Shift
-from triage.checks.metric_shifts import describe, rates, running_out, stem
+from triage.pipeline.checks import metric_shifts
+from triage.pipeline.checks._stats import Shift
+from triage.pipeline.checks.metric_shifts import describe, rates, running_out, stem
 from triage.settings import TriageSettings
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.engine import EngineWorld, make_alert
-from triage.checks import log_errors
-from triage.checks._neighbourhood import WEIGHTS, about_backups, remote_server, resolve, upid_node
+from triage.pipeline.checks import log_errors
+from triage.pipeline.checks._neighbourhood import WEIGHTS, about_backups, remote_server, resolve, upid_node
 from triage.topology import Topology
 
 

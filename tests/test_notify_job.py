@@ -20,11 +20,11 @@ from reports.store import open_store
 from tests.support.engine import EngineWorld, make_alert
 from tests.support.receivers import HttpReceiver, http_receiver
 from tests.support.sample_reports import sample_report
-from triage import job_triage, jobs
-from triage.jobs import mark_resolved
 from triage.notify.stats import read_delivery_stats
 from triage.settings import Settings, StartupError
-from triage.worker_context import WorkerContext
+from triage.worker import jobs, triage_job
+from triage.worker.jobs import mark_resolved
+from triage.worker.state import WorkerContext
 from webhook.app import create_app
 from webhook.metrics import IntakeMetrics
 
@@ -64,7 +64,7 @@ async def test_a_triaged_report_goes_to_grafana_and_the_channel_from_one_place(
     ctx, world = notify_ctx
     worker = WorkerContext.from_ctx(ctx)
     alert = make_alert({"vmid": "105", "severity": "critical"}, starts_at=world.ago(5))
-    report = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    report = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(alert))
 
     assert report.delivery is DeliveryState.delivered and report.delivery_error is None
     assert {k: c.state for k, c in report.channels.items()} == {"grafana": "delivered", "notify-1": "delivered"}
@@ -134,9 +134,9 @@ async def test_resolve_sends_a_resolved_message_and_extends_the_annotation(
     ctx, world = notify_ctx
     worker = WorkerContext.from_ctx(ctx)
     alert = make_alert({"vmid": "105"}, starts_at=world.ago(5))
-    triaged = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    triaged = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(alert))
     resolved = await mark_resolved(worker.store, triaged, alert.model_copy(update={"ends_at": world.ago(1)}))
-    closed = await job_triage.deliver_resolved(worker, resolved)
+    closed = await triage_job.deliver_resolved(worker, resolved)
     assert {c.event for c in closed.channels.values()} == {"resolved"}
     assert closed.delivery is DeliveryState.delivered
     titles = [json.loads(r.body)["title"] for r in receiver.requests]

@@ -10,10 +10,10 @@ import pytest
 from reports.models import ReportStatus
 from tests.support.engine import EngineWorld, make_alert
 from tests.support.llm_server import Reply, ScriptedLLM
-from triage.analysis import Analyser
-from triage.budget import MemoryTokenBudget
-from triage.pipeline import triage
-from triage.prompt import FENCE_CLOSE, FENCE_OPEN
+from triage.analysis.analyser import Analyser
+from triage.analysis.budget import MemoryTokenBudget
+from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN
+from triage.pipeline.run import triage
 from triage.settings import LlmSettings
 
 INJECTION = (

@@ -8,8 +8,8 @@ from itertools import product
 import pytest
 
 from reports.models import Alert, AlertStatus
-from triage.checks import CHECKS, alert_signal, guest_status, log_errors, registry, saturation
-from triage.plan import checks_for, make_plan
+from triage.pipeline.checks import CHECKS, alert_signal, guest_status, log_errors, registry, saturation
+from triage.pipeline.plan import checks_for, make_plan
 from triage.settings import TriageSettings
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 
 from tests.support.engine import EngineWorld, make_alert
 from tools.proxmox_models import PendingChange
-from triage.checks import changes, guest_status
-from triage.checks._task_logs import telling_line
+from triage.pipeline.checks import changes, guest_status
+from triage.pipeline.checks._task_logs import telling_line
 
 
 @pytest.fixture

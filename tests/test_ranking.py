@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reports.models import Evidence
-from triage.ranking import prompt_view, proximity, rank, saturate, select_for_prompt, signal_onset, view_tokens
+from triage.analysis.evidence_view import prompt_view, select_for_prompt, view_tokens
+from triage.pipeline.ranking import proximity, rank, saturate, signal_onset
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

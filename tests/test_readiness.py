@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from tests.support.intake import api
 from tools.runbooks.collection import COLLECTION_NAME, make_client, open_collection
 from tools.runbooks.embeddings import make_embedder
-from triage.cmd_search import LOCAL_MODEL
 from triage.constants import HEALTH_CHECK_KEY
+from triage.runbook_index import LOCAL_MODEL
 from webhook.app import all_routers
 from webhook.health import Degraded, NotReady, runbook_readiness
 

@@ -18,9 +18,9 @@ from bench.real_llm import llm_analyser
 from reports.models import Report
 from tests.scenarios import select
 from tests.scenarios.runner import Suite, make_deps
-from triage.analysis import NOTE_TEXT_TOOL_CALL
+from triage.analysis.analyser import NOTE_TEXT_TOOL_CALL
 from triage.deps import followup_analyser
-from triage.pipeline import triage
+from triage.pipeline.run import triage
 from triage.settings import Settings, TriageSettings
 
 # a scenario whose cause is one clear item and whose prompt is among the shorter ones (it took 1-2 min in the bench)

@@ -14,7 +14,7 @@ from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import MAX_PER_DOCUMENT, RunbookHit, RunbookIndex, diversify
 from tools.runbooks.ingest import ingest_blocking
 from triage.agent.report_tools import RunbookSearch
-from triage.runbooks import RunbookMatcher
+from triage.pipeline.runbook_matches import RunbookMatcher
 
 # a long bundled runbook: every section is about NFS, so in plain rank order it fills the whole top five
 BUNDLED_NFS = """---

@@ -23,8 +23,8 @@ from tools.runbooks.collection import IndexModelMismatch, make_client
 from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import EMPTY_REASON, RunbookIndex
 from tools.runbooks.ingest import ingest_blocking
-from triage.cli import main
-from triage.cmd_ingest import EXIT_MODEL_MISMATCH
+from triage.cli.cmd_ingest import EXIT_MODEL_MISMATCH
+from triage.cli.main import main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -291,7 +291,7 @@ def cli(args: list[str], chroma_url: str) -> subprocess.CompletedProcess[str]:
     env["CHROMA_URL"] = chroma_url
     # a fresh process per command: chromadb's HTTP client keeps its sockets until interpreter exit
     return subprocess.run(
-        [sys.executable, "-m", "triage.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
+        [sys.executable, "-m", "triage.cli.main", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=90
     )
 
 

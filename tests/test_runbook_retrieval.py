@@ -19,7 +19,7 @@ from tools.runbooks.embeddings import OnnxMiniLmEmbedding
 from tools.runbooks.index import SECTION_B, RunbookIndex, descriptive_sections, query_for_alert, section_texts
 from tools.runbooks.ingest import ingest_blocking
 from tools.runbooks.keywords import KeywordIndex
-from triage.runbooks import RunbookMatcher
+from triage.pipeline.runbook_matches import RunbookMatcher
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -180,7 +180,19 @@ def test_a_fresh_process_searches_the_index_through_the_cli(index_dir: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EMBEDDINGS_", "CHROMA_"))}
     env["CHROMA_DIR"] = str(index_dir)
     proc = subprocess.run(
-        [sys.executable, "-m", "triage.cli", "search", "UPS", "low", "battery", "runtime", "--json", "--limit", "2"],
+        [
+            sys.executable,
+            "-m",
+            "triage.cli.main",
+            "search",
+            "UPS",
+            "low",
+            "battery",
+            "runtime",
+            "--json",
+            "--limit",
+            "2",
+        ],
         cwd=REPO,
         env=env,
         capture_output=True,

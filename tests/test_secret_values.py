@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from tools.credentials import secret_values
-from triage.agent.redact import Redactor
-from triage.logs import configure_logging
+from triage.agent.stream_redaction import Redactor
+from triage.json_logs import configure_logging
 from triage.settings import GROUPS
 
 SECRET_ENDINGS = ("_TOKEN", "_PASSWORD", "_KEY", "_SECRET")

@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 
 from tests.support.intake import api
 from tests.support.procs import require_binary
-from triage.budget import RedisTokenBudget
+from triage.analysis.budget import RedisTokenBudget
 from triage.notify.stats import record_deliveries
-from triage.stats import record_job
+from triage.worker.job_stats import record_job
 
 ROOT = Path(__file__).resolve().parent.parent
 MONITORING = ROOT / "monitoring"

@@ -78,7 +78,7 @@ async def test_a_full_store_is_not_ready_its_jobs_retry_and_finish_once_space_is
 
         item = alert(fingerprint="full-disk", alertname="DiskFull" * 200)
         await enqueue(queue, item)
-        with caplog.at_level(logging.WARNING, logger="triage.jobs"):
+        with caplog.at_level(logging.WARNING, logger="triage.worker.jobs"):
             first = await run_burst(settings, max_burst_jobs=1)
         assert first.jobs_retried == 1 and first.jobs_failed == 0
         retry_logs = [r for r in caplog.records if r.getMessage() == "transient failure, retrying"]

@@ -15,12 +15,12 @@ from reports.models import Alert
 from reports.store import open_store
 from tests.support.engine import EngineWorld, make_alert
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
-from triage import job_triage, storm
-from triage.analysis import Analyser
-from triage.budget import RedisTokenBudget
-from triage.plan import make_plan
+from triage.analysis.analyser import Analyser
+from triage.analysis.budget import RedisTokenBudget
+from triage.pipeline.plan import make_plan
 from triage.settings import LlmSettings, Settings, TriageSettings
-from triage.worker_context import WorkerContext
+from triage.worker import storm, triage_job
+from triage.worker.state import WorkerContext
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ async def test_a_storm_of_twelve_alerts_makes_one_llm_call_and_links_every_repor
     store = worker.store
     alerts = [member(world, vmid) for vmid in range(200, 212)]
     received = [await store.record_alert(a) for a in alerts]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
+    reports = await asyncio.gather(*(triage_job.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 1
     group_ids = {r.group_id for r in reports if r.group_id}
     assert len(group_ids) == 1
@@ -95,7 +95,7 @@ async def test_alerts_of_different_groups_on_a_healthy_node_are_triaged_separate
     guest = make_alert({"vmid": "300", "node": "pve1"}, starts_at=world.ago(2), fingerprint="g", group_key="a")
     cpu = make_alert({"node": "pve1"}, starts_at=world.ago(2), alertname="NodeHighCpu", fingerprint="c", group_key="b")
     received = [await worker.store.record_alert(a) for a in (guest, cpu)]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
+    reports = await asyncio.gather(*(triage_job.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 2
     assert all(r.group_id is None for r in reports)
 
@@ -109,7 +109,7 @@ async def test_a_node_storm_in_several_notification_groups_makes_one_llm_call(
     )
     alerts = [node_down, *(member(world, vmid, group_key=f"guest-{vmid % 3}") for vmid in range(200, 212))]
     received = [await worker.store.record_alert(a) for a in alerts]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
+    reports = await asyncio.gather(*(triage_job.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 1
     group_ids = {r.group_id for r in reports if r.group_id}
     assert len(group_ids) == 1
@@ -127,7 +127,7 @@ async def test_a_follower_whose_leader_never_finishes_triages_itself(
     plan = make_plan(alert, worker.settings.triage)
     dead_leader = member(world, 299)
     assert await storm.join(redis, dead_leader, plan, 60)  # a leader that then died
-    report = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(alert))
+    report = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(alert))
     assert report.group_id is None and report.llm is not None and report.llm.calls == 1
     assert llm.calls == 1
 
@@ -339,7 +339,7 @@ async def test_a_node_storm_without_group_keys_makes_one_llm_call(
     for vmid in range(200, 212):
         world.proxmox.guests[vmid]["status"] = "unknown"
     received = [await worker.store.record_alert(guest_alert(world, vmid)) for vmid in range(200, 212)]
-    reports = await asyncio.gather(*(job_triage.triage_and_deliver(worker, r) for r in received))
+    reports = await asyncio.gather(*(triage_job.triage_and_deliver(worker, r) for r in received))
     assert llm.calls == 1
     assert len({r.group_id for r in reports if r.group_id}) == 1
     assert sum(1 for r in reports if r.summary.startswith("Part of an alert storm")) == 11
@@ -355,6 +355,6 @@ async def test_a_follower_of_a_node_storm_whose_leader_died_triages_itself(
     proxmox = worker.deps.proxmox
     dead = await storm.join(redis, dead_leader, make_plan(dead_leader, worker.settings.triage), 60, proxmox=proxmox)
     assert dead is not None and dead.leads
-    report = await job_triage.triage_and_deliver(worker, await worker.store.record_alert(guest_alert(world, 205)))
+    report = await triage_job.triage_and_deliver(worker, await worker.store.record_alert(guest_alert(world, 205)))
     assert report.group_id is None and report.llm is not None and report.llm.calls == 1
     assert llm.calls == 1

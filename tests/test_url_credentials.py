@@ -17,8 +17,8 @@ from tests.support.sample_reports import sample_report
 from tools.credentials import credential_forms, secret_values, split_userinfo, url_secret_forms
 from tools.errors import SourceHTTPError
 from tools.grafana import GrafanaClient
-from triage.agent.redact import Redactor
-from triage.logs import configure_logging
+from triage.agent.stream_redaction import Redactor
+from triage.json_logs import configure_logging
 
 USER, PASSWORD = "user", "pw"
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tests.support.intake import api, basic, bearer, grafana_notification, sign
-from triage import cmd_serve
+from triage.cli import cmd_serve
 from triage.settings import StartupError, load_settings
 from webhook.app import create_app
 

@@ -20,7 +20,7 @@ from tests.support.intake import (
     queued_job_ids,
 )
 from triage.constants import JOB_RESOLVE, JOB_TRIAGE, QUEUE_NAME, RESOLVE_JOB_PREFIX, TRIAGE_JOB_PREFIX
-from triage.queue import load_job, queue_client
+from triage.worker.queue import load_job, queue_client
 
 
 @pytest.fixture

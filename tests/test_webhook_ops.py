@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from tests.support.intake import api, bearer, grafana_alert, grafana_notification
 from tests.support.procs import RedisServer, free_port
 from triage.constants import HEALTH_CHECK_KEY
-from triage.logs import configure_logging
-from triage.stats import record_job
+from triage.json_logs import configure_logging
+from triage.worker.job_stats import record_job
 from webhook.app import all_routers
 
 

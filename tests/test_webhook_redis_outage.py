@@ -12,7 +12,7 @@ from reports.payloads import parse_alerts
 from reports.store import open_store
 from tests.support.intake import api, bearer, grafana_alert, grafana_notification
 from tests.support.procs import RedisServer
-from triage.worker import build_worker
+from triage.worker.arq_settings import build_worker
 
 
 async def drain(settings: Any) -> None:

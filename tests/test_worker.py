@@ -18,13 +18,13 @@ from reports.store import StoreError, open_store
 from tests.support.intake import grafana_alert, grafana_notification
 from tools.errors import SourceAuthError, SourceServerError, SourceTimeout
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
-from triage.job_digest import send_digest
-from triage.jobs import is_transient, purge_reports, retry_delay_s, triage_alert
-from triage.queue import dump_job, encode_job, job_for, load_job, queue_client
 from triage.settings import Settings
-from triage.stats import read_job_stats
-from triage.worker import build_worker, check_worker_health, shutdown, startup, worker_settings
-from triage.worker_context import KEY, WorkerContext, WorkerNotStarted
+from triage.worker.arq_settings import build_worker, check_worker_health, shutdown, startup, worker_settings
+from triage.worker.digest_job import send_digest
+from triage.worker.job_stats import read_job_stats
+from triage.worker.jobs import is_transient, purge_reports, retry_delay_s, triage_alert
+from triage.worker.queue import dump_job, encode_job, job_for, load_job, queue_client
+from triage.worker.state import KEY, WorkerContext, WorkerNotStarted
 
 
 def alert(status: str = "firing", **kwargs: Any) -> Alert:

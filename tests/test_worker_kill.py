@@ -19,9 +19,9 @@ from reports.payloads import parse_alerts
 from reports.store import open_store
 from tests.support.intake import grafana_alert, grafana_notification
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
-from triage.queue import job_for, queue_client
 from triage.settings import Settings
-from triage.worker import build_worker
+from triage.worker.arq_settings import build_worker
+from triage.worker.queue import job_for, queue_client
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ async def test_a_killed_worker_s_job_is_retried_and_produces_one_report(
             "JOB_TIMEOUT_S": str(JOB_TIMEOUT_S),
         }
         first = subprocess.Popen(
-            [sys.executable, "-m", "triage.cli", "worker"],
+            [sys.executable, "-m", "triage.cli.main", "worker"],
             env=env,
             cwd=Path(__file__).resolve().parent.parent,
             stdout=subprocess.DEVNULL,

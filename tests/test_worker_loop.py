@@ -10,8 +10,8 @@ import pytest
 from redis.exceptions import RedisError
 
 from tests.support.procs import RedisServer
-from triage.worker import build_worker
-from triage.worker_loop import BACKOFF_MAX_S, backoff_s
+from triage.worker.arq_settings import build_worker
+from triage.worker.loop import BACKOFF_MAX_S, backoff_s
 
 
 def test_backoff_doubles_from_half_a_second_up_to_the_cap() -> None:

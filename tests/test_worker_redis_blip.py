@@ -19,7 +19,7 @@ from reports.store import open_store
 from tests.support.intake import grafana_alert, grafana_notification
 from tests.support.procs import RedisServer
 from triage.constants import HEALTH_CHECK_KEY
-from triage.queue import job_for, queue_client
+from triage.worker.queue import job_for, queue_client
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ async def test_worker_rides_out_a_redis_restart_and_still_ends_on_sigterm(
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "triage.cli", "worker"],
+            [sys.executable, "-m", "triage.cli.main", "worker"],
             env=worker_env(tmp_path, redis_server.url, database_url),
             cwd=Path(__file__).resolve().parent.parent,
             stdout=log,
@@ -134,7 +134,7 @@ async def test_sigterm_ends_the_worker_while_redis_is_down(
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "triage.cli", "worker"],
+            [sys.executable, "-m", "triage.cli.main", "worker"],
             env=worker_env(tmp_path, redis_server.url, settings.storage.database_url),
             cwd=Path(__file__).resolve().parent.parent,
             stdout=log,

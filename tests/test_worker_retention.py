@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from reports.models import Alert, AlertStatus, Report
 from reports.store import open_store
 from tests.support.worker_ctx import job_ctx
-from triage.jobs import purge_reports
-from triage.worker import worker_settings
+from triage.worker.arq_settings import worker_settings
+from triage.worker.jobs import purge_reports
 
 
 def report(n: int, created_at: datetime) -> Report:

@@ -14,9 +14,9 @@ from tools.loki import LokiClient
 from tools.pbs import PbsClient
 from tools.prometheus import PrometheusClient
 from tools.proxmox import ProxmoxClient
-from triage.analysis import Analyser
-from triage.budget import TokenBudget
-from triage.runbooks import RunbookMatcher
+from triage.analysis.analyser import Analyser
+from triage.analysis.budget import TokenBudget
+from triage.pipeline.runbook_matches import RunbookMatcher
 from triage.settings import Settings
 from triage.topology import Topology
 
@@ -47,7 +47,7 @@ def _runbook_index(settings: Settings) -> RunbookSearch | None:
     knowledge = settings.knowledge
     if not knowledge.chroma_url and not knowledge.chroma_dir.exists():
         return None  # nothing was ingested yet: the runbook check still links the alert's runbook_url
-    from triage.cmd_search import index_from_settings
+    from triage.runbook_index import index_from_settings
 
     try:
         return RunbookMatcher(index_from_settings(knowledge), knowledge.runbooks_base_url)

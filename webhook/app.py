@@ -20,8 +20,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from reports.store import open_store
-from triage.queue import UniqueEnqueuer, queue_client
 from triage.settings import Settings, StartupError, load_settings
+from triage.worker.queue import UniqueEnqueuer, queue_client
 from webhook.auth import WebhookAuth
 from webhook.errors import install_error_handlers
 from webhook.logging import AccessLogMiddleware

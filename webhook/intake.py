@@ -4,8 +4,8 @@ The order matters. Header credentials are checked before the body is read, so an
 us buffer anything; the body is read as a stream and abandoned as soon as it passes the limit; the HMAC signature
 (which covers the raw bytes) is checked before the JSON is parsed.
 
-Each alert becomes one arq job whose id is the dedup key (:func:`triage.queue.job_for`): a second job with an id
-that is queued, running or whose result is still kept is refused (:class:`triage.queue.UniqueEnqueuer`, arq's
+Each alert becomes one arq job whose id is the dedup key (:func:`triage.worker.queue.job_for`): a second job with an id
+that is queued, running or whose result is still kept is refused (:class:`triage.worker.queue.UniqueEnqueuer`, arq's
 rule in one round trip), and that is a duplicate. Any Redis failure answers 503, so the sender retries; alerts
 already enqueued by the failed attempt are duplicates on the retry, none is lost and none is triaged twice.
 
@@ -30,7 +30,7 @@ from reports.payloads import Notification, PayloadError, Source, normalise, pars
 from reports.sender_check import is_test_alert, receipt_report
 from reports.store import ReportStore, StoreError
 from tools.numbers import ascii_int
-from triage.queue import UniqueEnqueuer, job_for
+from triage.worker.queue import UniqueEnqueuer, job_for
 from webhook.auth import WebhookAuth
 from webhook.errors import ApiError, InvalidPayload, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType
 from webhook.metrics import IntakeMetrics
@@ -100,7 +100,7 @@ async def enqueue_alert(queue: UniqueEnqueuer, alert: Alert) -> Enqueued:
 
 async def enqueue_all(queue: UniqueEnqueuer, alerts: list[Alert]) -> list[Enqueued]:
     """Enqueue every alert; raise :class:`ServiceUnavailable` unless each is enqueued or a known duplicate."""
-    # each Redis call is bounded by the pool's connect and socket timeouts (triage.queue), so this cannot hang
+    # each Redis call is bounded by the pool's connect and socket timeouts (triage.worker.queue), so this cannot hang
     results: list[Enqueued | BaseException]
     if len(alerts) == 1:
         # the common case: no task per alert

@@ -1,4 +1,4 @@
-"""Access log of the API as JSON lines (formatting and secret redaction live in :mod:`triage.logs`).
+"""Access log of the API as JSON lines (formatting and secret redaction live in :mod:`triage.json_logs`).
 
 One line per request with method, path, status and duration. Query strings are left out: a client may put a
 token there.

@@ -2,7 +2,7 @@
 channel and the hour's LLM token spend read from Redis.
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests) do not
-clash. The worker's job outcomes and durations come from the Redis hash of :mod:`triage.stats`, read at scrape time.
+clash. The worker's job outcomes and durations come from the Redis hash of :mod:`triage.worker.job_stats`, read at scrape time.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from triage.budget import RedisTokenBudget
+from triage.analysis.budget import RedisTokenBudget
 from triage.constants import QUEUE_NAME
 from triage.notify.stats import read_delivery_stats
-from triage.stats import FunctionStats, bucket_labels, read_job_stats
+from triage.worker.job_stats import FunctionStats, bucket_labels, read_job_stats
 
 # receiver names come from the payload: cap how many distinct label values one process creates
 MAX_RECEIVERS = 50

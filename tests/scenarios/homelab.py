@@ -35,7 +35,7 @@ from tools.loki import LokiClient
 from tools.pbs import PbsClient
 from tools.prometheus import PrometheusClient
 from tools.proxmox import ProxmoxClient
-from triage.analysis import Analyser
+from triage.analysis.analyser import Analyser
 from triage.deps import Deps
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from reports.models import Alert, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ToolCall
-from triage.analysis import Analyser, Analysis
+from triage.analysis.analyser import Analyser, Analysis
 
 _EVIDENCE_ID = re.compile(r'"id": ?"([^"\\]{1,200})"')
 

@@ -21,9 +21,9 @@ from tests.scenarios.model import Scenario
 from tests.scenarios.world import Anchor, Delays, World, anchors, build_world, suite_series
 from tests.support.prometheus import PrometheusWorld
 from tools.loki_patterns import Availability
-from triage.analysis import Analyser
+from triage.analysis.analyser import Analyser
 from triage.deps import Deps
-from triage.pipeline import triage
+from triage.pipeline.run import triage
 from triage.settings import LlmSettings, TriageSettings
 from triage.topology import Topology
 

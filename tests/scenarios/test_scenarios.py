@@ -16,8 +16,8 @@ from tests.scenarios.model import Expect, Scenario
 from tests.scenarios.runner import TOP_K, Suite
 from tests.scenarios.world import anchors, make_alert, suite_series
 from tests.support.llm_server import ScriptedLLM
-from triage.analysis import Analyser
-from triage.checks import CHECKS
+from triage.analysis.analyser import Analyser
+from triage.pipeline.checks import CHECKS
 from triage.settings import LlmSettings
 
 SCENARIOS = all_scenarios()

@@ -1,6 +1,6 @@
 """Run alerts through the real arq worker, as production does: enqueue like the webhook, drain in burst mode.
 
-The worker is ``triage.worker.build_worker`` with its start-up replaced so that its store and data-source clients
+The worker is ``triage.worker.arq_settings.build_worker`` with its start-up replaced so that its store and data-source clients
 are the scenario world's (fakes and the suite's Prometheus) instead of ones built from URLs in the settings.
 """
 
@@ -16,13 +16,13 @@ from arq.connections import ArqRedis, create_pool
 
 from reports.models import Alert
 from reports.store import ReportStore
-from triage.analysis import Analyser
+from triage.analysis.analyser import Analyser
 from triage.constants import QUEUE_NAME
 from triage.deps import Deps
-from triage.queue import JOB_EXPIRES_MS, UniqueEnqueuer, dump_job, load_job, redis_settings
 from triage.settings import Settings
-from triage.worker import build_worker
-from triage.worker_context import WorkerContext
+from triage.worker.arq_settings import build_worker
+from triage.worker.queue import JOB_EXPIRES_MS, UniqueEnqueuer, dump_job, load_job, redis_settings
+from triage.worker.state import WorkerContext
 from webhook.intake import enqueue_alert
 
 POLL_DELAY_S = 0.05

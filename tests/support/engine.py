@@ -23,11 +23,11 @@ from tools.loki import LokiClient
 from tools.pbs import PbsClient
 from tools.prometheus import PrometheusClient
 from tools.proxmox import ProxmoxClient
-from triage.analysis import Analyser
-from triage.budget import MemoryTokenBudget
-from triage.checks.context import CheckContext
+from triage.analysis.analyser import Analyser
+from triage.analysis.budget import MemoryTokenBudget
 from triage.deps import Deps
-from triage.plan import make_plan
+from triage.pipeline.checks.check_context import CheckContext
+from triage.pipeline.plan import make_plan
 from triage.settings import LlmSettings, TriageSettings
 
 

@@ -7,10 +7,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from reports.store import ReportStore
-from triage.analysis import Analyser
+from triage.analysis.analyser import Analyser
 from triage.deps import Deps
 from triage.settings import Settings
-from triage.worker_context import WorkerContext
+from triage.worker.state import WorkerContext
 
 
 def job_ctx(settings: Settings, store: ReportStore, redis: Redis, deps: Deps | None = None) -> dict[str, Any]:

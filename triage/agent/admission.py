@@ -1,7 +1,7 @@
 """What /ask may spend: the hourly LLM token budget it shares with triage, and the questions one process runs at once.
 
 Budget: every model call of a question reserves its estimated tokens (prompt plus the completion limit) from the
-same hourly counter the triage worker uses (:mod:`triage.budget`), and settles the reservation with the usage the
+same hourly counter the triage worker uses (:mod:`triage.analysis.budget`), and settles the reservation with the usage the
 endpoint reported once the call is over. A question is refused before it starts when what is left of the hour cannot
 pay for one reply; a call whose reservation does not fit raises :class:`BudgetSpent`, whose message says when the
 budget resets.
@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from langchain_core.messages import BaseMessage
 
 from triage.agent.events import AskError
-from triage.budget import TokenBudget, resets_at
-from triage.tokens import count_tokens
+from triage.analysis.budget import TokenBudget, resets_at
+from triage.analysis.tokens import count_tokens
 
 # Per-message framing the chat endpoints bill on top of the text (role, separators).
 MESSAGE_OVERHEAD_TOKENS = 4

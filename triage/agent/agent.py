@@ -42,11 +42,11 @@ from triage.agent.admission import AskBudget, BudgetSpent, Reservation
 from triage.agent.answer_stream import AnswerStream, text_of
 from triage.agent.events import AskEvent, AskResult, AskSource, AskUsage, LlmFailed
 from triage.agent.llm import describe_llm_error
-from triage.agent.redact import Redactor
+from triage.agent.stream_redaction import Redactor
 from triage.agent.toolrun import ToolOutcome, run_tool_calls
-from triage.llm_compat import text_tool_call
+from triage.analysis.llm_compat import text_tool_call
+from triage.analysis.tokens import count_tokens
 from triage.settings import AskSettings
-from triage.tokens import count_tokens
 
 Emit = Callable[[AskEvent], Awaitable[None]]
 

@@ -3,7 +3,7 @@
 One :class:`AnswerStream` follows every model reply of a question. A reply's text is shown while no tool call has
 appeared in it (tool-call chunks are never text). A reply that turns to tool calls after some text (a preamble such as
 "let me check the logs") takes that text back with ``answer_delta {"text": "", "reset": true}``, so what the deltas
-add up to is always the answer being written. Text leaves through a :class:`~triage.agent.redact.RedactedStream`:
+add up to is always the answer being written. Text leaves through a :class:`~triage.agent.stream_redaction.RedactedStream`:
 whole words only, and a secret split across chunks is masked whole. The rest of the answer (its last word, the note on
 what was cut) is sent by the service once the answer is complete.
 """
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from langchain_core.messages import AIMessageChunk, BaseMessage
 
 from triage.agent.events import AskEvent
-from triage.agent.redact import RedactedStream, Redactor
+from triage.agent.stream_redaction import RedactedStream, Redactor
 
 Emit = Callable[[AskEvent], Awaitable[None]]
 

@@ -8,7 +8,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from triage.agent.events import LlmNotConfigured
-from triage.llm_compat import output_limit_body
+from triage.analysis.llm_compat import output_limit_body
 from triage.settings import LlmSettings
 
 NOT_CONFIGURED = (

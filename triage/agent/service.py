@@ -23,12 +23,12 @@ from tools.credentials import secret_values
 from triage.agent.admission import AskBudget, AskSlot, AskSlots
 from triage.agent.agent import AskAgent, AskLimits
 from triage.agent.answer_stream import RESET_EVENT, delta_event
+from triage.agent.ask_prompt import build_system_prompt
 from triage.agent.events import AskError, AskEvent, AskResult
 from triage.agent.llm import build_chat_model
-from triage.agent.prompt import build_system_prompt
-from triage.agent.redact import Redactor
 from triage.agent.sessions import Session, SessionStore, Turn
-from triage.budget import TokenBudget
+from triage.agent.stream_redaction import Redactor
+from triage.analysis.budget import TokenBudget
 from triage.settings import Settings
 
 log = logging.getLogger("triage.agent")

@@ -24,8 +24,8 @@ from tools.proxmox import ProxmoxClient
 from triage.agent.report_tools import REPORT_TOOL_NAMES, RunbookSearcher, build_report_tools
 from triage.agent.service import AskService
 from triage.agent.sessions import SessionStore
-from triage.budget import RedisTokenBudget
-from triage.cmd_search import index_from_settings
+from triage.analysis.budget import RedisTokenBudget
+from triage.runbook_index import index_from_settings
 from triage.settings import Settings, SourceSettings
 
 

@@ -1,4 +1,4 @@
-"""Delivery counters per channel and state, in a Redis hash the API's ``/metrics`` reads (like :mod:`triage.stats`).
+"""Delivery counters per channel and state, in a Redis hash the API's ``/metrics`` reads (like :mod:`triage.worker.job_stats`).
 
 Hash fields are ``<channel>|<state>`` (``grafana|delivered``, ``notify-1|pending``): channel keys, never URLs.
 """

@@ -1,0 +1,1 @@
+"""The triage pipeline: plan, the checks, gather, rank, chains, runbook matches."""

@@ -1,0 +1,1 @@
+"""The worker: arq jobs, the queue they share with the API, storms, job counters."""
