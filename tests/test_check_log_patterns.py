@@ -13,6 +13,7 @@ from reports.models import Evidence
 from tests.fakes.logql import LogQuery, parse
 from tests.fakes.loki import FakeLoki
 from tests.support.engine import EngineWorld, make_alert
+from tools.loki import LokiClient
 from triage.pipeline.checks import log_errors
 
 WEB = {"job": "nginx", "host": "web1"}
@@ -59,8 +60,8 @@ async def check(world: EngineWorld) -> tuple[list[Evidence], int]:
     items = (
         await log_errors.run(world.context(make_alert({"instance": "web1:9100"}, starts_at=world.ago(5)), deps))
     ).evidence
-    assert deps.loki is not None
-    return items, deps.loki.stats.bytes_received
+    assert isinstance(deps.logs, LokiClient)
+    return items, deps.logs.stats.bytes_received
 
 
 def shape(items: list[Evidence]) -> list[tuple[str, str, str, dict[str, object]]]:

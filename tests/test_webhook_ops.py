@@ -16,6 +16,7 @@ from tests.support.intake import api, bearer, grafana_alert, grafana_notificatio
 from tests.support.procs import RedisServer, free_port
 from triage.constants import HEALTH_CHECK_KEY
 from triage.json_logs import configure_logging
+from triage.sources import SOURCES
 from triage.worker.job_stats import record_job
 from webhook.app import all_routers
 
@@ -226,6 +227,22 @@ async def test_health_probes_the_sources_once_per_cache_period(make_settings: An
     assert {a.json()["dependencies"]["grafana"]["status"] for a in answers} == {"healthy"}
     assert again.json() == answers[0].json()
     assert upstream.requests == 3  # 21 unauthenticated calls, one probe of each of the three sources
+
+
+async def test_health_lists_every_registered_source(make_settings: Any, redis: Redis) -> None:
+    token = {"token_id": "triage@pve!ro", "token_secret": "s3cret"}
+    with CountingUpstream() as upstream:
+        settings = make_settings(
+            prometheus={"url": upstream.url},
+            loki={"url": upstream.url},
+            grafana={"url": upstream.url, "token": "glsa_health_token"},
+            proxmox={"url": upstream.url, **token},
+            pbs={"url": upstream.url, **token},
+        )
+        async with api(settings) as (_, client):
+            dependencies = (await client.get("/health")).json()["dependencies"]
+    assert {spec.name for spec in SOURCES} <= set(dependencies)
+    assert upstream.requests == len(SOURCES)
 
 
 async def test_the_api_docs_are_served_only_when_asked_for(make_settings: Any, redis: Redis) -> None:

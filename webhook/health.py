@@ -8,6 +8,7 @@ shows only its type, since its text may hold a URL with credentials), and may re
 ``/health`` reports the component as degraded with the reason.
 ``/health`` is for people and dashboards: every configured dependency is ``healthy``, ``degraded`` or ``unhealthy``
 with a short reason, and the overall status is the worst of them. Probes run concurrently, each with a deadline.
+The data sources probed, and where, come from the source registry (:data:`triage.sources.SOURCES`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from reports.store import ReportStore, StoreError
 from tools.errors import SourceError
 from tools.http import tls_verify
 from triage.constants import HEALTH_CHECK_KEY, QUEUE_NAME
-from triage.settings import Settings, SourceSettings
+from triage.settings import Settings
+from triage.sources import SOURCE_BY_NAME, SOURCES
 from webhook.errors import error_body
 
 router = APIRouter()
@@ -35,14 +37,6 @@ router = APIRouter()
 PROBE_TIMEOUT_S = 3.0
 # A queue this deep with a live worker means the workers cannot keep up.
 BACKLOG_DEGRADED = 1000
-# Where each data source answers cheaply; any HTTP answer below 500 means it is reachable.
-SOURCE_PROBE_PATHS = {
-    "prometheus": "/-/ready",
-    "loki": "/ready",
-    "grafana": "/api/health",
-    "proxmox": "/api2/json/version",
-    "pbs": "/api2/json/version",
-}
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 ReadyCheck = Callable[[], Awaitable[Any]]
@@ -114,15 +108,18 @@ async def probe_http(url: str, *, verify: Any) -> Check:
     return Check("healthy", f"answered HTTP {response.status_code}")
 
 
-def _sources(settings: Settings) -> dict[str, SourceSettings]:
-    groups: dict[str, SourceSettings] = {
-        "prometheus": settings.prometheus,
-        "loki": settings.loki,
-        "grafana": settings.grafana,
-        "proxmox": settings.proxmox,
-        "pbs": settings.pbs,
-    }
-    return {name: group for name, group in groups.items() if group.configured}
+def source_probes(settings: Settings) -> dict[str, str]:
+    """Source name → the URL ``/health`` probes, for every registered source with an address (in registry order).
+
+    A source with an address is probed even when its client is not opened for want of a token (Grafana): the
+    address is configured, and whether it answers is worth knowing.
+    """
+    probes: dict[str, str] = {}
+    for spec in SOURCES:
+        group = spec.group(settings)
+        if group.configured and group.url is not None:
+            probes[spec.name] = group.url + spec.health_path
+    return probes
 
 
 class NotReady(Exception):
@@ -237,10 +234,9 @@ async def _health(request: Request) -> tuple[dict[str, Any], int]:
         _timed("store", probe_store(request.app.state.store)),
         _timed("worker", probe_worker(request)),
     ]
-    for name, source in _sources(settings).items():
-        assert source.url is not None
-        verify = tls_verify(source.verify_tls, source.ca_file)
-        probes.append(_timed(name, probe_http(source.url + SOURCE_PROBE_PATHS[name], verify=verify)))
+    for name, url in source_probes(settings).items():
+        group = SOURCE_BY_NAME[name].group(settings)
+        probes.append(_timed(name, probe_http(url, verify=tls_verify(group.verify_tls, group.ca_file))))
     if settings.llm.openai_base_url:
         probes.append(_timed("llm", probe_http(settings.llm.openai_base_url.rstrip("/") + "/models", verify=True)))
     extra: dict[str, ReadyCheck] = getattr(request.app.state, "ready_checks", {})

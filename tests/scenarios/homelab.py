@@ -58,7 +58,7 @@ class Homelab:
         return Deps(
             analyser=analyser,
             prometheus=self.prometheus,
-            loki=self.loki,
+            logs=self.loki,
             grafana=self.grafana,
             proxmox=self.proxmox,
             pbs=self.pbs,

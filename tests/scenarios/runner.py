@@ -103,7 +103,7 @@ def make_deps(world: World, analyser: Analyser) -> Deps:
     return Deps(
         analyser=analyser,
         prometheus=world.prometheus,
-        loki=world.loki,
+        logs=world.loki,
         grafana=world.grafana,
         proxmox=world.proxmox,
         pbs=world.pbs,

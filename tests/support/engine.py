@@ -81,7 +81,7 @@ class EngineWorld:
         if "grafana" in wanted:
             clients["grafana"] = self._keep(self.grafana.client())
         if "loki" in wanted:
-            clients["loki"] = self._keep(self.loki.client())
+            clients["logs"] = self._keep(self.loki.client())
         if "prometheus" in wanted and (self.prometheus_url or self.prometheus_transport):
             clients["prometheus"] = self._keep(
                 PrometheusClient(

@@ -12,14 +12,10 @@ from datetime import UTC, datetime
 from langchain_core.tools import BaseTool
 
 from triage.settings import Settings
+from triage.sources import SOURCES
 
-SOURCE_NAMES: dict[str, str] = {
-    "prometheus": "Prometheus (metrics)",
-    "loki": "Loki (logs)",
-    "grafana": "Grafana (alert rules, annotations)",
-    "proxmox": "Proxmox VE (guests, nodes, tasks)",
-    "pbs": "Proxmox Backup Server (backup tasks, datastores)",
-}
+# how the prompt names each source, in registry order
+SOURCE_NAMES: dict[str, str] = {spec.name: spec.title for spec in SOURCES}
 
 RULES = """\
 Rules:
@@ -39,7 +35,7 @@ If the evidence is missing or a tool failed, say so instead of guessing.
 
 def configured_sources(settings: Settings) -> list[str]:
     """Names of the data sources that have a URL set, in a fixed order."""
-    return [name for name in SOURCE_NAMES if getattr(settings, name).configured]
+    return [spec.name for spec in SOURCES if spec.group(settings).configured]
 
 
 def build_system_prompt(

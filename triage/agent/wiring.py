@@ -1,121 +1,36 @@
 """Building the /ask service from settings: one client per configured source, the read-only tools, the sessions.
 
-Used by the API's lifespan and by ``sre-triage ask``; the clients live as long as the service and are closed with it.
+The clients, their tools and the runbook index come from the composition root (:mod:`triage.deps`), which opens
+them through the source registry (:mod:`triage.sources`). Used by the API's lifespan and by ``sre-triage ask``;
+the clients live as long as the service and are closed with it.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import cast
 
 from langchain_core.tools import BaseTool
 from redis.asyncio import Redis
 
 from reports.links import LinkSigner
 from reports.store import ReportStore
-from tools.grafana import GrafanaClient
 from tools.http import SourceClient
-from tools.langchain_tools import build_tools
-from tools.loki import LokiClient
-from tools.pbs import PbsClient
-from tools.prometheus import PrometheusClient
-from tools.proxmox import ProxmoxClient
 from triage.agent.report_tools import REPORT_TOOL_NAMES, RunbookSearcher, build_report_tools
 from triage.agent.service import AskService
 from triage.agent.sessions import SessionStore
 from triage.analysis.budget import RedisTokenBudget
-from triage.runbook_index import index_from_settings
-from triage.settings import Settings, SourceSettings
+from triage.deps import build_source_tools, open_runbook_index, open_source_clients
+from triage.settings import Settings
+from triage.sources import SOURCE_TOOL_NAMES
 
-
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def _common(group: SourceSettings) -> dict[str, Any]:
-    assert group.url is not None
-    return {"timeout_s": group.timeout_s, "verify": group.verify_tls, "ca_file": group.ca_file}
-
-
-def open_source_clients(settings: Settings) -> dict[str, SourceClient]:
-    """A client for every configured data source, keyed by source name."""
-    clients: dict[str, SourceClient] = {}
-    prom = settings.prometheus
-    if prom.url:
-        clients["prometheus"] = PrometheusClient(
-            prom.url,
-            token=_secret(prom.token),
-            username=prom.username,
-            password=_secret(prom.password),
-            **_common(prom),
-        )
-    loki = settings.loki
-    if loki.url:
-        clients["loki"] = LokiClient(
-            loki.url,
-            token=_secret(loki.token),
-            username=loki.username,
-            password=_secret(loki.password),
-            tenant=loki.tenant,
-            patterns_mode=loki.patterns,
-            **_common(loki),
-        )
-    grafana = settings.grafana
-    if grafana.url and grafana.token:
-        clients["grafana"] = GrafanaClient(
-            grafana.url,
-            token=grafana.token.get_secret_value(),
-            org_id=grafana.org_id,
-            org_tokens=grafana.org_token_map,
-            **_common(grafana),
-        )
-    pve = settings.proxmox
-    if pve.url and pve.token_id and pve.token_secret:
-        clients["proxmox"] = ProxmoxClient(
-            pve.url, token_id=pve.token_id, token_secret=pve.token_secret.get_secret_value(), **_common(pve)
-        )
-    pbs = settings.pbs
-    if pbs.url and pbs.token_id and pbs.token_secret:
-        clients["pbs"] = PbsClient(
-            pbs.url, token_id=pbs.token_id, token_secret=pbs.token_secret.get_secret_value(), **_common(pbs)
-        )
-    return clients
-
+__all__ = ["READ_ONLY_TOOL_NAMES", "SOURCE_TOOL_NAMES", "open_ask_service"]
 
 # The tools /ask may register. An allowlist, not a blocklist: a tool added to tools/ reaches the agent only once it
-# is listed here, after someone checked that it cannot change anything.
-SOURCE_TOOL_NAMES = frozenset(
-    {
-        "prometheus_query",
-        "prometheus_range_summary",
-        "prometheus_alert_rules",
-        "prometheus_label_values",
-        "loki_query",
-        "grafana_alert_rules",
-        "grafana_annotations",
-        "grafana_dashboard",
-        "proxmox_guest_status",
-        "proxmox_tasks",
-        "proxmox_nodes",
-        "pbs_tasks",
-        "pbs_datastores",
-        "pbs_snapshots",
-    }
-)
+# is listed, after someone checked that it cannot change anything (a source's tools in its registry entry,
+# triage.sources.SourceSpec.tool_names; the report tools in triage.agent.report_tools).
 READ_ONLY_TOOL_NAMES = SOURCE_TOOL_NAMES | REPORT_TOOL_NAMES
-
-
-def build_source_tools(clients: dict[str, SourceClient], *, budget_chars: int) -> list[BaseTool]:
-    """The read-only tools over ``clients`` (keyed by source name), each answer within ``budget_chars``."""
-    return build_tools(
-        prometheus=cast(PrometheusClient | None, clients.get("prometheus")),
-        loki=cast(LokiClient | None, clients.get("loki")),
-        grafana=cast(GrafanaClient | None, clients.get("grafana")),
-        proxmox=cast(ProxmoxClient | None, clients.get("proxmox")),
-        pbs=cast(PbsClient | None, clients.get("pbs")),
-        budget_chars=budget_chars,
-    )
 
 
 @contextlib.asynccontextmanager
@@ -137,9 +52,9 @@ async def open_ask_service(
     try:
         if source_tools is None:
             clients = open_source_clients(settings)
-            source_tools = build_source_tools(clients, budget_chars=settings.ask.tool_output_chars)
+            source_tools = build_source_tools(clients.values(), budget_chars=settings.ask.tool_output_chars)
         if runbooks is None:
-            owned_index = index_from_settings(settings.knowledge)
+            owned_index = open_runbook_index(settings)
             runbooks = cast(RunbookSearcher, owned_index)
         tools = [
             *source_tools,

@@ -1,7 +1,7 @@
 """The log pattern check through Loki's patterns API, for one place: changes judged from complete pattern counts.
 
 Per selector of the place, Loki's pattern ingester answers the patterns of the window before and the window with
-their line counts per step (:meth:`tools.loki.LokiClient.patterns`); no line is shipped for that. Patterns are then
+their line counts per step (:meth:`triage.log_source.LogSource.patterns`); no line is shipped for that. Patterns are then
 judged as the mined templates are (:mod:`triage.pipeline.checks._mining`): new, surged, or began during the window before and
 going on. Only the patterns that become findings are read, a few lines each, so their titles show a real line and
 their times are exact.
@@ -23,7 +23,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from tools.errors import SourceError
-from tools.loki import LogEntry, LokiClient
+from tools.loki import LogEntry
+from triage.log_source import LogSource
 from triage.pipeline.checks._log_selectors import clip, template
 from triage.pipeline.checks._mining import Change, Template, began, compare, judge, new_variant, prior
 from triage.pipeline.checks._patterns import PatternCounts, line_filters, matcher, merge_counts
@@ -49,7 +50,7 @@ def _spans(plan: Plan) -> tuple[float, float]:
 
 
 async def pattern_changes(
-    loki: LokiClient, selectors: list[str], plan: Plan, *, lines_max: int, wanted: int
+    loki: LogSource, selectors: list[str], plan: Plan, *, lines_max: int, wanted: int
 ) -> list[Change] | None:
     """At most ``wanted`` changes of the place whose streams ``selectors`` select (best first, with the new
     variants found in the lines of quiet patterns), or None when the patterns API cannot answer for it."""
@@ -120,7 +121,7 @@ def _judge(counts: list[PatternCounts], plan: Plan) -> list[tuple[PatternCounts,
 
 
 async def _lines(
-    loki: LokiClient, c: PatternCounts, start: datetime, end: datetime, limit: int, *, forward: bool
+    loki: LogSource, c: PatternCounts, start: datetime, end: datetime, limit: int, *, forward: bool
 ) -> list[LogEntry]:
     """The pattern's lines in ``[start, end]`` (oldest first when ``forward``), from every selector that had it."""
     filters = " ".join(line_filters(c.pattern))
@@ -136,7 +137,7 @@ async def _lines(
 
 
 async def _example(
-    loki: LokiClient, c: PatternCounts, status: str, novelty: float, plan: Plan, step_s: float
+    loki: LogSource, c: PatternCounts, status: str, novelty: float, plan: Plan, step_s: float
 ) -> Change | None:
     """The change with the pattern's first real line (of the window, or of the window before for a slow burn)
     and its last one in the window."""
@@ -164,7 +165,7 @@ async def _example(
     return Change(item, status, novelty, prior(first.line), c.pattern)
 
 
-async def _probe(loki: LokiClient, counts: list[PatternCounts], plan: Plan, lines_max: int) -> list[Change]:
+async def _probe(loki: LogSource, counts: list[PatternCounts], plan: Plan, lines_max: int) -> list[Change]:
     """New variants in the lines of the quiet patterns that have a placeholder and occur in both windows."""
     quiet = [
         c

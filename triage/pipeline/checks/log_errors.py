@@ -22,8 +22,9 @@ from datetime import datetime
 
 from reports.models import Evidence
 from tools.errors import SourceError
-from tools.loki import LogEntry, LokiClient
+from tools.loki import LogEntry
 from tools.selectors import logql_selector
+from triage.log_source import LogSource
 from triage.pipeline.checks._families import as_symptom
 from triage.pipeline.checks._log_selectors import HOST_LOG_LABELS, any_of, change_kind, choose_selectors
 from triage.pipeline.checks._mining import Change, compare
@@ -34,6 +35,7 @@ from triage.pipeline.checks._rules import LOGQL
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.sources import sources_in
 
 NAME = "log_errors"
 TITLE_CHARS = 300
@@ -56,7 +58,7 @@ def place_selectors(available: set[str], ctx: CheckContext, place: Place, guest_
 
 
 async def _read(
-    loki: LokiClient, selectors: list[str], start: datetime, end: datetime, limit: int
+    loki: LogSource, selectors: list[str], start: datetime, end: datetime, limit: int
 ) -> tuple[list[LogEntry], float]:
     """Every line of ``selectors`` in ``[start, end]`` (newest first, ``limit`` per selector) and the seconds the
     lines cover (less than the window when a limit cut it)."""
@@ -150,7 +152,7 @@ def _named_places(line: str, places: tuple[Place, ...]) -> list[str]:
 
 async def _place(
     ctx: CheckContext,
-    loki: LokiClient,
+    loki: LogSource,
     available: set[str],
     place: Place,
     guest_name: str | None,
@@ -201,7 +203,7 @@ async def _target_names(ctx: CheckContext, places: list[Place]) -> tuple[str, ..
 
 async def run(ctx: CheckContext) -> CheckResult:
     """New, new-variant and surged log templates of the target and its neighbours, any level."""
-    loki = ctx.deps.loki
+    loki = ctx.deps.logs
     if loki is None:
         return NO_EVIDENCE
     plan = ctx.plan
@@ -219,4 +221,4 @@ async def run(ctx: CheckContext) -> CheckResult:
     return CheckResult(tuple(evidence[: ctx.settings.log_patterns_max]))
 
 
-CHECK = CheckSpec(NAME, run, sources=("loki",))
+CHECK = CheckSpec(NAME, run, sources=sources_in("logs"))

@@ -9,16 +9,14 @@ from dataclasses import dataclass
 from triage.deps import Deps
 from triage.pipeline.checks.check_context import CheckContext
 from triage.pipeline.checks.result import CheckResult
+from triage.sources import SOURCES, slot_of
 
 CheckFn = Callable[[CheckContext], Awaitable[CheckResult]]
 
-# what a user sets to configure each source (named in "not configured" entries of a report)
+# what a user sets to configure each source (named in "not configured" entries of a report): the data sources'
+# from the registry, then what a triage reads besides them
 SOURCE_SETTINGS = {
-    "prometheus": "PROMETHEUS_URL",
-    "loki": "LOKI_URL",
-    "grafana": "GRAFANA_URL",
-    "proxmox": "PROXMOX_URL",
-    "pbs": "PBS_URL",
+    **{spec.name: spec.enable_setting for spec in SOURCES},
     "runbooks": "the runbook index (sre-triage ingest)",
     "store": "DATABASE_URL",
 }
@@ -26,7 +24,11 @@ SOURCE_SETTINGS = {
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """A check runs when at least one of its ``sources`` is configured on :class:`Deps`, or ``always``."""
+    """A check runs when at least one of its ``sources`` is configured on :class:`Deps`, or ``always``.
+
+    ``sources`` are source names (:data:`triage.sources.SOURCES`) or the other fields of :class:`Deps` a check reads
+    (``runbooks``, ``store``); a source is configured when its Deps field (its ``slot``) holds a client.
+    """
 
     name: str
     run: CheckFn
@@ -34,7 +36,7 @@ class CheckSpec:
     always: bool = False
 
     def configured(self, deps: Deps) -> bool:
-        return self.always or any(getattr(deps, source, None) is not None for source in self.sources)
+        return self.always or any(getattr(deps, slot_of(source), None) is not None for source in self.sources)
 
     def missing_settings(self) -> str:
         return " or ".join(SOURCE_SETTINGS.get(s, s) for s in self.sources)
