@@ -72,3 +72,32 @@ def test_a_secret_setting_is_masked_in_logs_and_in_ask_output(
         logging.getLogger().handlers.clear()
     line = stream.getvalue()
     assert "upstream answered" in line and "[redacted]" in line and secret not in line, line
+
+
+def _masked_everywhere(settings: Any, secret: str) -> None:
+    text = f"upstream answered with {secret} in it"
+    assert secret not in Redactor(secret_values(settings)).redact(text)
+
+
+def test_each_grafana_organisation_token_is_masked_on_its_own(make_settings: Any) -> None:
+    settings = make_settings(
+        grafana={"url": "http://grafana.lan:3000", "token": "glsa_main", "org_tokens": "2=glsa_second_org,3=glsa_third"}
+    )
+    for token in ("glsa_second_org", "glsa_third", "2=glsa_second_org"):
+        _masked_everywhere(settings, token)
+
+
+def test_each_notification_url_and_its_tokens_are_masked_on_their_own(make_settings: Any) -> None:
+    discord = "discord://1234567890123456789/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    ntfy = "ntfys://alerts:ntfy-pass-word@ntfy.lan/homelab"
+    settings = make_settings(notify={"urls": f"{discord},{ntfy}"})
+    for secret in (discord, ntfy, "1234567890123456789", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "ntfy-pass-word"):
+        _masked_everywhere(settings, secret)
+    # a short topic is not a token: it stays readable where it appears for other reasons
+    assert "homelab" in Redactor(secret_values(settings)).redact("the homelab topic")
+
+
+def test_a_plain_secret_is_not_split() -> None:
+    from tools.credentials import list_item_forms
+
+    assert list_item_forms("a-single-token") == []

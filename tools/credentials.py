@@ -78,10 +78,35 @@ def credential_forms(values: Iterable[str]) -> list[str]:
     return sorted((f for f in forms if len(f) >= MIN_FORM_CHARS), key=len, reverse=True)
 
 
+# a path segment or host of a notification URL this long is a token (webhook ids and tokens, bot tokens); shorter
+# ones are topics, channels and host names that may appear in text for other reasons
+TOKEN_SEGMENT_CHARS = 16
+
+
+def list_item_forms(value: str) -> list[str]:
+    """What each item of a secret holding several may show on its own: the comma-separated items, the token of an
+    ``ID=TOKEN`` item (``GRAFANA_ORG_TOKENS``), and for a URL item (``NOTIFY_URLS``) its userinfo forms and the
+    token-long parts of its host and path (``discord://WEBHOOK_ID/WEBHOOK_TOKEN``, ``tgram://BOT_TOKEN/CHAT``)."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if len(items) < 2 and not any("=" in item or "://" in item for item in items):
+        return []
+    forms: list[str] = []
+    for item in items:
+        forms.append(item)
+        if "://" in item:
+            forms.extend(url_secret_forms(item))
+            rest = item.partition("://")[2].partition("?")[0]
+            forms.extend(part for part in rest.replace("@", "/").split("/") if len(part) >= TOKEN_SEGMENT_CHARS)
+        elif "=" in item:
+            forms.append(item.partition("=")[2].strip())
+    return forms
+
+
 def secret_values(settings: BaseModel) -> list[str]:
     """Every secret of a settings tree in every form: SecretStr values (every ``*_TOKEN``, ``*_PASSWORD``,
     ``*_KEY`` …), the userinfo of URL settings, and the Basic credential of a group's ``username`` + ``password``
-    (what the clients send). Longest first. The one list both the log formatter and the /ask redactor mask."""
+    (what the clients send), and each item of a secret that lists several (:func:`list_item_forms`). Longest first.
+    The one list both the log formatter and the /ask redactor mask."""
     found: list[str] = []
 
     def walk(model: BaseModel) -> None:
@@ -92,6 +117,7 @@ def secret_values(settings: BaseModel) -> list[str]:
                 walk(value)
             elif isinstance(value, SecretStr):
                 found.append(value.get_secret_value())
+                found.extend(list_item_forms(value.get_secret_value()))
             elif isinstance(value, str) and "://" in value:
                 found.extend(url_secret_forms(value))
         for user_field, password_field in _BASIC_PAIRS:
