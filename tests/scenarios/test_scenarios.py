@@ -22,16 +22,7 @@ from triage.settings import LlmSettings
 
 SCENARIOS = all_scenarios()
 # Scenarios the engine does not solve yet, with the reason; strict, so a fix shows up as XPASS and must be removed here.
-KNOWN_GAPS: dict[str, str] = {
-    "corosync_link_lost_node_leaves_quorum": 'pve_exporter\'s id="node/<node>" label does not name the node as the '
-    "target, so its logs are never searched",
-    "fan_stops_node_throttles_cpu": "a node's throttle counter that starts counting scores as a measure that moved, "
-    "below the guest's CPU symptoms",
-    "pbs_verify_starves_running_backup": "no link from PBS maintenance on a datastore to the backup into it that it "
-    "slows; the running backup outranks it",
-    "redis_maxmemory_lowered_evictions": "no notion of a configured limit lowered: the restart lines outrank the "
-    "limit's fall, which they are taken to announce",
-}
+KNOWN_GAPS: dict[str, str] = {}
 MAX_LLM_CALLS = 2
 MAX_PROMPT_TOKENS = 6000
 REQUIRED_INCIDENTS = {
