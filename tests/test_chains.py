@@ -113,6 +113,36 @@ def test_floods_old_messages_other_places_and_shifts_long_after_explain_nothing(
     assert [e.id for e in causes_first(ranked)] == [e.id for e in ranked]
 
 
+def test_a_lowered_limit_is_not_the_footprint_of_the_restart_that_applied_it() -> None:
+    lowered = item("maxmemory", "metric_shift", 0.9, -17.9, ours=False, source="prometheus", where="pollux")
+    lowered.data["limit_lowered"] = 0.75
+    ranked = [lowered, line("restart", 0.85, -18)]
+    result = causes_first(ranked)
+    assert [e.id for e in result] == ["maxmemory", "restart"]
+    assert "consequence" not in result[1].data
+
+
+def _task(ident: str, kind: str, score: float, minutes: float, until: float | None, store: str) -> Evidence:
+    began = int((START + timedelta(minutes=minutes)).timestamp())
+    ended = None if until is None else int((START + timedelta(minutes=until)).timestamp())
+    return item(ident, kind, score, minutes, source="pbs", store=store, active_from=began, active_until=ended)
+
+
+def test_maintenance_running_on_the_datastore_a_backup_writes_to_is_lifted_above_the_backup() -> None:
+    backup = _task("backup", "backup", 0.9, -20, None, "hdd")
+    verify = _task("verify", "verify", 0.45, -45, None, "hdd")
+    result = causes_first([backup, verify])
+    assert [e.id for e in result] == ["verify", "backup"]
+    assert result[0].data["consequence"] == "backup"
+    # another datastore, maintenance that ended before the backup began, or began after it: no link
+    for other in (
+        _task("gc", "garbage collection", 0.5, -45, None, "ssd"),
+        _task("gc", "garbage collection", 0.5, -60, -30, "hdd"),
+        _task("gc", "garbage collection", 0.5, -10, None, "hdd"),
+    ):
+        assert [e.id for e in causes_first([backup, other])] == ["backup", "gc"]
+
+
 def test_the_place_a_target_error_names_is_looked_at_around_the_error() -> None:
     error = item("econnrefused", "log_pattern", 0.92, -4.8, points_at=["pgdb01"], place="target", where="photos01")
     panic = item("panic", "log_pattern", 0.46, -5.2, ours=False, place="dependency", where="pgdb01")

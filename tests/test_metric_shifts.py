@@ -15,7 +15,7 @@ from tests.support.prometheus import PrometheusWorld, SyntheticSeries
 from tools.types import Point, Series
 from triage.pipeline.checks import metric_shifts
 from triage.pipeline.checks._stats import Shift
-from triage.pipeline.checks.metric_shifts import describe, rates, running_out, stem
+from triage.pipeline.checks.metric_shifts import describe, events_began, limit_lowered, rates, running_out, stem
 from triage.settings import TriageSettings
 
 pytestmark = pytest.mark.slow
@@ -154,3 +154,35 @@ def test_a_gauge_of_what_is_left_runs_out_when_three_quarters_of_it_are_gone() -
     series, _ = _fell_to(1e8)
     rose = Shift(4e9, 1e8, 6e9, 7e9, 20.0, None, None)
     assert running_out("node_memory_SwapFree_bytes", series, rose, counter=False) is None
+
+
+def test_a_configured_limit_lowered_to_half_or_less_is_a_limit_lowered() -> None:
+    assert limit_lowered("redis_memory_max_bytes", *_fell_to(1e9), counter=False) == pytest.approx(0.75)
+    assert limit_lowered("container_spec_memory_limit_bytes", *_fell_to(2e9), counter=False) == pytest.approx(0.5)
+    assert limit_lowered("pg_settings_max_connections", *_fell_to(1e9), counter=False) == pytest.approx(0.75)
+    assert limit_lowered("node_filefd_maximum", *_fell_to(1e9), counter=False) == pytest.approx(0.75)
+    assert limit_lowered("redis_memory_max_bytes", *_fell_to(3e9), counter=False) is None  # three quarters kept
+    # an observed maximum falling is something that ended, not a limit
+    assert limit_lowered("pg_stat_activity_max_tx_duration", *_fell_to(1e8), counter=False) is None
+    assert limit_lowered("redis_memory_used_bytes", *_fell_to(1e8), counter=False) is None
+    assert limit_lowered("node_limit_hits_total", *_fell_to(1e8), counter=True) is None
+    series, _ = _fell_to(1e8)
+    raised = Shift(4e9, 1e8, 6e9, 7e9, 20.0, None, None)
+    assert limit_lowered("redis_memory_max_bytes", series, raised, counter=False) is None
+
+
+def test_a_counter_of_events_that_counted_none_before_has_events_that_began() -> None:
+    began = Shift(0.0, 1e-6, 1.3, 1.5, 1e6, None, None)
+    assert events_began("node_cpu_package_throttles_total", began, counter=True)
+    assert events_began("node_network_receive_errs_total", began, counter=True)
+    # an amount (time stalled, bytes moved) that rose from nothing is a measure that moved
+    assert not events_began("node_pressure_memory_stalled_seconds_total", began, counter=True)
+    assert not events_began("node_network_transmit_bytes_total", began, counter=True)
+    # events that happened before too, fewer now, or a gauge
+    assert not events_began(
+        "node_cpu_package_throttles_total", Shift(0.2, 0.05, 1.3, 1.5, 22.0, None, None), counter=True
+    )
+    assert not events_began(
+        "node_cpu_package_throttles_total", Shift(0.0, 1e-6, 0.0, 0.0, -1.0, None, None), counter=True
+    )
+    assert not events_began("node_throttled", began, counter=False)

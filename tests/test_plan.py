@@ -55,6 +55,13 @@ def test_pve_exporter_id_label_gives_the_vmid_first_in_the_lookup_hints() -> Non
     assert plan.nodes == ("pve1",)
 
 
+def test_pve_exporter_node_id_names_the_proxmox_node() -> None:
+    plan = make_plan(alert({"id": "node/pve2", "instance": "pve-exporter:9221", "job": "pve"}), SETTINGS, now=NOW)
+    assert plan.nodes == ("pve2",)
+    assert plan.vmid is None
+    assert make_plan(alert({"id": "/system.slice/nginx.service"}), SETTINGS, now=NOW).nodes == ()
+
+
 def test_vmid_and_service_labels_are_both_kept() -> None:
     plan = make_plan(alert({"vmid": "204", "service": "nextcloud", "container": "nextcloud-db"}), SETTINGS, now=NOW)
     assert plan.vmid == 204

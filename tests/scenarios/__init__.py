@@ -16,6 +16,7 @@ def all_scenarios() -> list[Scenario]:
         catalog_changes,
         catalog_crossing,
         catalog_drift,
+        catalog_fresh,
         catalog_neighbourhood,
         catalog_outages,
         catalog_resources,
@@ -29,6 +30,7 @@ def all_scenarios() -> list[Scenario]:
         *catalog_neighbourhood.SCENARIOS,
         *catalog_drift.SCENARIOS,
         *catalog_crossing.SCENARIOS,
+        *catalog_fresh.SCENARIOS,
     ]
     names = [s.name for s in scenarios]
     duplicates = sorted({n for n in names if names.count(n) > 1})

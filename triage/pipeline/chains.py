@@ -14,14 +14,20 @@ together:
 - **An announcement and its mark on the metrics.** A message a place never logged before, said once or a few times
   (:data:`ANNOUNCE_MAX`), right before a series of the same place left its usual level (from
   :data:`ANNOUNCE_BEFORE_MIN` before to :data:`ANNOUNCE_AFTER_MIN` after the line): the message names the activity
-  ("resilver started", "reindex begins"), the shift is its footprint. A flood of lines is not an announcement.
+  ("resilver started", "reindex begins"), the shift is its footprint. A flood of lines is not an announcement, and
+  a configured limit that was lowered (``data["limit_lowered"]``) is a setting someone changed, not the footprint
+  of an activity: the restart that applied it does not explain it.
+
+- **Maintenance a backup competes with.** A PBS garbage collection, verification, prune or sync that was already
+  running on a datastore when a backup into the same datastore (``data["store"]``) started: both read and write
+  the same disks, so the backup crawls (and holds up the guest it copies) while the maintenance runs.
 
 - **An error that names where it comes from.** A line of the target that names another place of the neighbourhood
   (``connect ECONNREFUSED 10.0.24.20:5432``, ``nfs: server apollo not responding``; ``data["points_at"]``) sends
   the look there: the strongest finding of that place from :data:`POINTED_BEFORE_MIN` before the line to
   :data:`POINTED_AFTER_MIN` after it is what the target suffers from.
 
-In all three, the later or bigger finding would outrank the one that explains it, so the explaining finding takes
+In all of them, the later or bigger finding would outrank the one that explains it, so the explaining finding takes
 the score of the strongest finding it explains (a hair above it) and says what followed. Several findings that
 explain the same one are ordered by time, earliest first: a package list announced before the restart it led to.
 """
@@ -43,6 +49,8 @@ CONSEQUENCES = frozenset({"reboot", "restart", "start", "stop", "oom"})
 ANNOUNCE_MAX = 3
 ANNOUNCE_BEFORE_MIN = 1.0
 ANNOUNCE_AFTER_MIN = 5.0
+# PBS maintenance (``changes``' kinds) that shares a datastore's disks with the backups written into it
+MAINTENANCE = frozenset({"garbage collection", "verify", "prune", "sync"})
 POINTED_BEFORE_MIN = 15.0
 POINTED_AFTER_MIN = 2.0
 _UPID = re.compile(r"UPID:[^\s:]+:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8}:[0-9A-Fa-f]{8}:[^\s]+")
@@ -88,9 +96,28 @@ def _announced(cause: Evidence, effect: Evidence) -> bool:
     where = cause.data.get("where")
     if effect.kind != "metric_shift" or where is None or effect.data.get("where") != where:
         return False
+    if effect.data.get("limit_lowered") is not None:
+        return False
     assert cause.at is not None and effect.at is not None
     before, after = timedelta(minutes=ANNOUNCE_BEFORE_MIN), timedelta(minutes=ANNOUNCE_AFTER_MIN)
     return cause.at - before <= effect.at <= cause.at + after
+
+
+def _contended(cause: Evidence, effect: Evidence) -> bool:
+    """``cause`` is PBS maintenance of a datastore that was running when ``effect``, a backup into it, started."""
+    if cause.source != "pbs" or cause.kind not in MAINTENANCE or effect.kind != "backup":
+        return False
+    store = cause.data.get("store")
+    if not store or effect.data.get("store") != store:
+        return False
+    began, ended, backup_began = (
+        cause.data.get("active_from"),
+        cause.data.get("active_until"),
+        effect.data.get("active_from"),
+    )
+    if not isinstance(began, int) or not isinstance(backup_began, int):
+        return False
+    return began <= backup_began and (not isinstance(ended, int) or backup_began <= ended)
 
 
 def _pointed(ranked: Sequence[Evidence]) -> list[tuple[Evidence, Evidence]]:
@@ -120,9 +147,12 @@ def _pointed(ranked: Sequence[Evidence]) -> list[tuple[Evidence, Evidence]]:
 
 def causes_first(ranked: Sequence[Evidence]) -> list[Evidence]:
     """Ranked ``ranked`` with each finding that explains others (a change and what applied it, an announcement and
-    its mark on the metrics, the place a target's error names) lifted just above the strongest of them; best first."""
+    its mark on the metrics, maintenance a backup competes with, the place a target's error names) lifted just above
+    the strongest of them; best first."""
     dated = [e for e in ranked if e.at is not None]
-    links = [(c, e) for c in dated for e in dated if e is not c and (_applied(c, e) or _announced(c, e))]
+    links = [
+        (c, e) for c in dated for e in dated if e is not c and (_applied(c, e) or _announced(c, e) or _contended(c, e))
+    ]
     links += _pointed(dated)
     strongest: dict[str, tuple[Evidence, Evidence]] = {}
     for cause, effect in links:

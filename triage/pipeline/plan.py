@@ -45,6 +45,8 @@ MAX_TARGET_CHARS = 253
 MAX_TARGETS = 6
 
 _PVE_ID = re.compile(r"(?:qemu|lxc)/([0-9]{1,9})\Z")
+# pve_exporter names a node's own series ``id="node/pve1"`` (its guests' ``qemu/105``, ``lxc/105``)
+_PVE_NODE_ID = re.compile(r"node/(\S+)\Z")
 
 
 def _clean(value: str | None) -> str | None:
@@ -115,6 +117,9 @@ def _targets(labels: dict[str, str]) -> tuple[list[str], list[str], list[str], l
         elif host_names(host):
             hosts.append(host.lower().rstrip("."))
     nodes = [v for v in (_clean(labels.get(k)) for k in NODE_LABELS) if v and host_names(v)]
+    node_id = _PVE_NODE_ID.match(_clean(labels.get("id")) or "")
+    if node_id and host_names(node_id.group(1)):
+        nodes.append(node_id.group(1))
     services = [v for v in (_clean(labels.get(k)) for k in SERVICE_LABELS) if v]
     return hosts, addresses, nodes, services
 

@@ -54,6 +54,7 @@ def _item(
     ours: bool,
     ref: str,
     story: str | None = None,
+    store: str | None = None,
 ) -> Evidence | None:
     overlaps, covers = _overlap(start_s, end_s, ctx)
     if not overlaps:
@@ -77,7 +78,7 @@ def _item(
         at=started,
         score=min(1.0, score),
         ref=ref,
-        data={"active_from": start_s, "active_until": end_s, "failed": failed},
+        data={"active_from": start_s, "active_until": end_s, "failed": failed, **({"store": store} if store else {})},
     )
 
 
@@ -120,6 +121,7 @@ async def _pbs(ctx: CheckContext, vmid: int | None) -> list[Evidence]:
             ours=ours,
             ref="/nodes/localhost/tasks",
             story=stories.get(task.upid),
+            store=worker.split(":", 1)[0] or None,
         )
         if item:
             items.append(item)

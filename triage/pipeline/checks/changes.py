@@ -177,6 +177,7 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
                     "type": task.worker_type,
                     "active_from": task.starttime,
                     "active_until": task.endtime,
+                    **({"store": task.worker_id.split(":", 1)[0]} if task.worker_id else {}),
                 },
             )
         )

@@ -27,7 +27,7 @@ from triage.pipeline.checks._breakdown import query_metrics
 from triage.pipeline.checks._families import alert_families, as_symptom
 from triage.pipeline.checks._metric_words import plain_words
 from triage.pipeline.checks._neighbourhood import Place
-from triage.pipeline.checks._stats import Shift, level_change
+from triage.pipeline.checks._stats import MIN_SPREAD_ABS, Shift, level_change
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
@@ -67,6 +67,20 @@ LEFT = re.compile(r"(?i)(free|avail|remaining)")
 NOT_LEFT = re.compile(r"^node_memory_MemFree_bytes$")
 # at most this share of its usual level left
 RUNNING_OUT_SHARE = 0.25
+# a gauge of a configured limit (``redis_memory_max_bytes``, ``container_spec_memory_limit_bytes``,
+# ``node_filefd_maximum``, ``pg_settings_max_connections``): it moves only when someone changes the configuration,
+# and what uses the resource then hits the new limit; an observed maximum (``pg_stat_activity_max_tx_duration``)
+# is no limit
+LIMIT = re.compile(
+    r"(?i)((^|_)(limit|limits|max|maximum)(_(bytes|seconds|connections|entries|count))?$"
+    r"|(^|_)(config|settings|spec|variables)_)"
+)
+# at most this share of its usual level kept
+LIMIT_LOWERED_SHARE = 0.5
+# a counter of events: Prometheus names a counter of an amount by its base unit (``_seconds_total``,
+# ``_bytes_total``), one of occurrences (throttles, errors, drops, kills) without one
+EVENTS = re.compile(r"_total$")
+AMOUNT = re.compile(r"_(seconds|bytes|joules|watts|volts|amperes|celsius|meters|grams|ratio|percent|hertz)_total$")
 _LABELS_SHOWN = frozenset({"__name__", "instance", "job", "host", "hostname", "nodename", "server", "id"})
 
 
@@ -127,19 +141,44 @@ def running_out(metric: str, series: Series, found: Shift, *, counter: bool) -> 
     return 1.0 - left if left <= RUNNING_OUT_SHARE else None
 
 
+def limit_lowered(metric: str, series: Series, found: Shift, *, counter: bool) -> float | None:
+    """How much of a configured limit was taken away (0..1) when ``metric`` is a limit lowered to at most
+    :data:`LIMIT_LOWERED_SHARE` of its usual level; None otherwise."""
+    if counter or found.z >= 0 or found.baseline_mean <= 0 or not series.points or not LIMIT.search(metric):
+        return None
+    kept = max(0.0, series.points[-1].value) / found.baseline_mean
+    return 1.0 - kept if kept <= LIMIT_LOWERED_SHARE else None
+
+
+def events_began(metric: str, found: Shift, *, counter: bool) -> bool:
+    """Whether ``metric`` counts events (not an amount) and counted none in the baseline but does now."""
+    if not counter or found.z <= 0 or abs(found.baseline_mean) > MIN_SPREAD_ABS:
+        return False
+    return bool(EVENTS.search(metric)) and not AMOUNT.search(metric)
+
+
 def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, found: Shift) -> Evidence:
     metric = series.labels.get("__name__", "series")
     what = describe(metric, series.labels, counter)
     direction = "rose" if found.z >= 0 else "fell"
     gone = running_out(metric, series, found, counter=counter)
+    lowered = limit_lowered(metric, series, found, counter=counter)
+    began = events_began(metric, found, counter=counter)
     title = place.describe(
         f"{what} {direction} from {_fmt(found.baseline_mean)} to {_fmt(found.recent_mean)} ({found.z:+.1f}σ)"
         + (f", {gone:.0%} of it gone" if gone is not None else "")
+        + (f", a limit lowered by {lowered:.0%}" if lowered is not None else "")
+        + (", none before" if began else "")
     )
     anomaly = saturate(abs(found.z), Z_HALF) * DISCOVERED_WEIGHT
-    if gone is not None:
-        # running out outweighs any shift of a measure that only moves: it is what the others wait on
-        anomaly = max(anomaly, 0.75 + 0.25 * gone)
+    if began:
+        # events that did not happen in the baseline and now do (throttles, errors, drops): weighed like a new log
+        # message rather than as a measure that moved
+        anomaly = 1.0
+    if gone is not None or lowered is not None:
+        # running out, or a limit lowered, outweighs any shift of a measure that only moves: it is what the others
+        # wait on or hit
+        anomaly = max(anomaly, 0.75 + 0.25 * max(gone or 0.0, lowered or 0.0))
     detail = f"baseline {_fmt(found.baseline_mean)} ± {_fmt(found.baseline_std)}, recent peak {_fmt(found.recent_peak)}"
     if found.onset is not None:
         offset = (found.onset - ctx.alert.starts_at).total_seconds() / 60
@@ -163,6 +202,7 @@ def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, fo
             "where": place.name,
             "persisting": True,
             **({"running_out": round(gone, 3)} if gone is not None else {}),
+            **({"limit_lowered": round(lowered, 3)} if lowered is not None else {}),
         },
     )
 
