@@ -24,6 +24,20 @@ from reports.grafana_links import GrafanaLinks
 from reports.models import Report
 from reports.text import fmt_duration, fmt_time, md_code_block, md_inline, md_text, md_url
 
+# The HTTP headers of every rendered page (reports, the list, the digest, their error pages). The templates carry no
+# JavaScript and the policy forbids scripts outright; forms (the list's filters, log out) may only post to this site.
+# ``same-origin`` referrers keep a signed report URL from leaking to the runbook and Grafana links on the page, while
+# our own forms still carry their Origin (``no-referrer`` would make it ``null`` and fail the CSRF check).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "private, no-store",
+}
 # Grafana stores annotation text in a TEXT column, but tooltips become unreadable long before any limit.
 MAX_ANNOTATION_CHARS = 1_000
 

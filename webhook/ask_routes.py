@@ -6,8 +6,9 @@
 * ``GET /ask/reports`` → the newest triage reports (JSON), for the chat page
 * ``GET /`` → the chat page, ``GET /chat/{chat.js,chat.css}`` its assets (``webhook/static``; no external assets)
 
-Both /ask endpoints require ``Authorization: Bearer $API_TOKEN`` or the browser login cookie (then from this site
-only: :mod:`webhook.browser_auth`); a session belongs to the token that opened it.
+Both /ask endpoints and ``/ask/reports`` require ``Authorization: Bearer $API_TOKEN`` or the browser login cookie (then
+from this site only), the dependency :func:`webhook.browser_auth.api_access`; a session belongs to the token that
+opened it. The chat page and its assets are static and public.
 Problems found before the stream starts (credentials, no model configured, unknown session, empty question) are
 JSON errors with their status; a failure during the run is an ``error`` event. When the client disconnects, the
 stream's generator is cancelled and it cancels the run: the model call and the tool calls stop.
@@ -24,10 +25,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
@@ -39,7 +40,7 @@ from triage.agent.service import AskService, answer_event
 from triage.agent.sessions import Session
 from triage.agent.wiring import open_ask_service
 from triage.settings import Settings
-from webhook.browser_auth import check_access
+from webhook.browser_auth import Access, api_access
 from webhook.errors import ApiError, ServiceUnavailable
 from webhook.health import RunbookIndexLike, runbook_readiness
 
@@ -99,9 +100,8 @@ class AskFailed(ApiError):
         self.code = exc.code
 
 
-def _owner(request: Request) -> str:
-    """The session owner for the request's credentials (API_TOKEN as bearer, or the login cookie)."""
-    return check_access(request).owner
+# the caller's credentials (API_TOKEN as bearer, or the login cookie); its owner is the one of the sessions it opens
+Caller = Annotated[Access, Depends(api_access)]
 
 
 def _service(request: Request) -> AskService:
@@ -111,9 +111,8 @@ def _service(request: Request) -> AskService:
     return service
 
 
-async def _prepare(request: Request, body: AskRequest) -> tuple[AskService, Session, AskSlot]:
+async def _prepare(request: Request, body: AskRequest, owner: str) -> tuple[AskService, Session, AskSlot]:
     """Everything that can refuse a question, before any work starts; the caller releases the slot."""
-    owner = _owner(request)
     service = _service(request)
     try:
         service.check_question(body.question)
@@ -146,9 +145,9 @@ class _SlotStreamingResponse(StreamingResponse):
 
 
 @router.post("/ask")
-async def ask(request: Request, body: AskRequest) -> JSONResponse:
+async def ask(request: Request, body: AskRequest, caller: Caller) -> JSONResponse:
     """Answer a question; the answer names its sources. 502 when the model fails, 503 when none is configured."""
-    service, session, slot = await _prepare(request, body)
+    service, session, slot = await _prepare(request, body, caller.owner)
     events: list[AskEvent] = []
 
     async def collect(event: AskEvent) -> None:
@@ -164,9 +163,9 @@ async def ask(request: Request, body: AskRequest) -> JSONResponse:
 
 
 @router.post("/ask/stream")
-async def ask_stream(request: Request, body: AskRequest) -> StreamingResponse:
+async def ask_stream(request: Request, body: AskRequest, caller: Caller) -> StreamingResponse:
     """The same, as server-sent events while the work happens."""
-    service, session, slot = await _prepare(request, body)
+    service, session, slot = await _prepare(request, body, caller.owner)
 
     async def frames() -> AsyncIterator[str]:
         try:
@@ -183,10 +182,9 @@ async def ask_stream(request: Request, body: AskRequest) -> StreamingResponse:
     )
 
 
-@router.get("/ask/reports")
+@router.get("/ask/reports", dependencies=[Depends(api_access)])
 async def recent_reports(request: Request) -> dict[str, Any]:
     """The newest triage reports, for the chat page's report list."""
-    _owner(request)
     signer = LinkSigner.from_settings(request.app.state.settings)
     store = getattr(request.app.state, "store", None)
     if store is None:

@@ -10,8 +10,13 @@ must come from our own origin: its ``Origin`` header (or, when a browser sends n
 PUBLIC_URL's origin or the origin the request was addressed to. A bearer request is not checked; no browser
 adds that header on its own.
 
-:func:`api_access` is the FastAPI dependency every protected route uses (``Depends(api_access)``); without
-credentials a browser is redirected to ``/login?next=…``, an API client gets a JSON 401.
+Every protected route takes its access as a FastAPI dependency: :func:`api_access` (``/ask``, the chat page's API)
+or :func:`page_access` (the report list and the digest; one report, which also opens with a signed link, builds on
+:func:`logged_in` in :mod:`webhook.reports_routes`). Without credentials a browser's GET is redirected to
+``/login?next=…`` and an API client gets a JSON 401 with the bearer challenge. The two differ in how a refusal
+reads — a refused page (:class:`PageRefused`) shows a browser an HTML error page with the pages' headers and names
+the bearer token in its message — and in the cross-site check, which only :func:`api_access` needs (the pages are
+read-only).
 """
 
 from __future__ import annotations
@@ -24,16 +29,21 @@ from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request, Response
+from fastapi.responses import HTMLResponse
 
+from reports.render import PAGE_HEADERS, render_error_html
 from triage.agent.sessions import owner_identity
 from triage.settings import Settings
 from webhook.bearer import BEARER_CHALLENGE, bearer_token, secret_equal
-from webhook.errors import Forbidden, ServiceUnavailable, Unauthorized, wants_html
+from webhook.errors import ApiError, Forbidden, ServiceUnavailable, Unauthorized, wants_html
 
 COOKIE_NAME = "sre_triage_session"
 KEY_CONTEXT = b"sre-triage browser sessions v1"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_COOKIE_CHARS = 100
+MISSING_BEARER = "missing bearer token (Authorization: Bearer $API_TOKEN)"
+INVALID_BEARER = "invalid bearer token"
+PAGE_ERROR_TITLES = {401: "Not authorised", 503: "Unavailable"}
 
 
 class LoginRequired(Unauthorized):
@@ -44,7 +54,37 @@ class LoginRequired(Unauthorized):
         self.browser_location = login_location(next_path)
 
 
-__all__ = ["Access", "Forbidden", "LoginRequired", "api_access", "check_access", "wants_html"]
+class PageRefused(ApiError):
+    """A refused report page or digest: the JSON error for API clients; a browser is sent to the login page, returning
+    to ``login_next`` afterwards (given when the request had no credentials and logins are enabled), or shown an
+    HTML error page."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, challenge: bool = False, login_next: str | None = None
+    ) -> None:
+        super().__init__(message, headers=BEARER_CHALLENGE if challenge else None)
+        self.status, self.code = status, code
+        if login_next is not None:
+            self.browser_location = login_location(login_next)
+
+    def browser_page(self) -> Response:
+        title = PAGE_ERROR_TITLES.get(self.status, "Error")
+        html = render_error_html(self.status, title, self.message)
+        return HTMLResponse(html, status_code=self.status, headers={**PAGE_HEADERS, **(self.headers or {})})
+
+
+__all__ = [
+    "Access",
+    "Forbidden",
+    "LoginRequired",
+    "PageRefused",
+    "api_access",
+    "check_access",
+    "logged_in",
+    "login_next",
+    "page_access",
+    "wants_html",
+]
 
 
 # what a request shows for API_TOKEN (see :func:`presented`)
@@ -146,9 +186,29 @@ def presented(request: Request, settings: Settings) -> Presented:
     return "cookie" if cookie_valid(settings, request.cookies.get(COOKIE_NAME)) else "none"
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _target(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def login_next(request: Request) -> str | None:
+    """Where the login page returns to after logging in: the path and query of ``request``; None when logins are
+    disabled (API_TOKEN unset)."""
+    return _target(request) if _settings(request).api.api_token is not None else None
+
+
+def logged_in(request: Request) -> bool:
+    """A valid bearer token, or (without an Authorization header) a valid login cookie."""
+    return presented(request, _settings(request)) in ("bearer", "cookie")
+
+
 def check_access(request: Request) -> Access:
     """Bearer token or login cookie; raise 503 (API_TOKEN unset), 401 (LoginRequired) or 403 (cross-site)."""
-    settings: Settings = request.app.state.settings
+    settings = _settings(request)
     if settings.api.api_token is None:
         raise ServiceUnavailable("the API is disabled: set API_TOKEN on the server")
     owner = owner_identity(settings.api.api_token.get_secret_value())
@@ -156,14 +216,13 @@ def check_access(request: Request) -> Access:
     if shown == "bearer":
         return Access(via="bearer", owner=owner)
     if shown == "wrong_bearer":
-        raise Unauthorized("invalid bearer token", headers=BEARER_CHALLENGE)
+        raise Unauthorized(INVALID_BEARER, headers=BEARER_CHALLENGE)
     if shown == "not_bearer":
-        raise Unauthorized("missing bearer token (Authorization: Bearer $API_TOKEN)", headers=BEARER_CHALLENGE)
+        raise Unauthorized(MISSING_BEARER, headers=BEARER_CHALLENGE)
     if shown == "none":
         cookie = request.cookies.get(COOKIE_NAME)
         message = "the login has expired; log in again" if cookie else "log in at /login or send a bearer token"
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(message, next_path=target)
+        raise LoginRequired(message, next_path=_target(request))
     if request.method not in SAFE_METHODS and not same_origin(request, settings):
         raise Forbidden("cross-site request refused: the Origin of a logged-in request must be this site")
     return Access(via="cookie", owner=owner)
@@ -172,3 +231,20 @@ def check_access(request: Request) -> Access:
 async def api_access(request: Request) -> Access:
     """FastAPI dependency: the caller's :class:`Access`, or the error that refuses it (see :func:`check_access`)."""
     return check_access(request)
+
+
+async def page_access(request: Request) -> Access:
+    """FastAPI dependency of the report list and the digest (read-only pages): bearer token or login cookie, else
+    :class:`PageRefused` — 503 with API_TOKEN unset, 401 (a browser: the login page) without credentials, 401 for
+    a wrong token or another scheme."""
+    settings = _settings(request)
+    if settings.api.api_token is None:
+        raise PageRefused(503, "unavailable", "the report API is disabled: set API_TOKEN on the server")
+    shown = presented(request, settings)
+    if shown == "none":
+        raise PageRefused(401, "unauthorized", MISSING_BEARER, challenge=True, login_next=login_next(request))
+    if shown not in ("bearer", "cookie"):
+        raise PageRefused(401, "unauthorized", INVALID_BEARER, challenge=True)
+    return Access(
+        via="bearer" if shown == "bearer" else "cookie", owner=owner_identity(settings.api.api_token.get_secret_value())
+    )

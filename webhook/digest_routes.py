@@ -1,8 +1,8 @@
 """The alert digest as a page: ``/digest`` (HTML for browsers, JSON otherwise), ``/digest.json``, ``/digest.md``.
 
-Same access as the report list (``Authorization: Bearer $API_TOKEN`` or the login cookie): the digest spans many reports, so no signed
-link opens it. ``since`` is a duration (``7d``, ``24h``, ``2w``) or a date; a bad value is a 422 that says what
-is accepted.
+Same access as the report list, a dependency of the whole router (:func:`webhook.browser_auth.page_access`:
+``Authorization: Bearer $API_TOKEN`` or the login cookie): the digest spans many reports, so no signed link opens
+it. ``since`` is a duration (``7d``, ``24h``, ``2w``) or a date; a bad value is a 422 that says what is accepted.
 """
 
 from __future__ import annotations
@@ -10,25 +10,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from reports.digest import Digest, DigestPeriodError, load_digest, parse_since
-from reports.render import render_digest_html, render_digest_markdown
+from reports.render import PAGE_HEADERS, render_digest_html, render_digest_markdown
+from webhook.browser_auth import page_access
 from webhook.errors import error_body, wants_html
-from webhook.reports_routes import PAGE_HEADERS, _check_bearer, _Denied, _denied_response, _settings, _store
+from webhook.reports_routes import _settings, _store
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], dependencies=[Depends(page_access)])
 
 Since = Annotated[str, Query(max_length=40, description="7d, 24h, 90m, 2w or an ISO date")]
 _NO_STORE = {"Cache-Control": "private, no-store"}
 
 
 async def _digest(request: Request, since: str) -> Digest | Response:
-    try:
-        _check_bearer(request)
-    except _Denied as denied:
-        return _denied_response(request, denied)
     until = datetime.now(UTC)
     try:
         start = parse_since(since, until)

@@ -11,8 +11,9 @@ Every error body is ``{"error": {"status": int, "code": str, "message": str}}``.
     └── ServiceUnavailable        503 Redis or the store cannot take the work now (the sender should retry)
 
 Third-party exceptions that reach a handler are mapped by :data:`EXCEPTION_STATUS`; anything unmapped is a 500
-whose message never echoes the exception text (it may hold a URL with credentials). An error carrying a
-``browser_location`` (the login page) redirects browsers there instead of showing them JSON.
+whose message never echoes the exception text (it may hold a URL with credentials). A browser (:func:`wants_html`)
+is not shown the JSON of an error that says better: one with a ``browser_location`` (the login page) redirects a
+GET there, one with a :meth:`ApiError.browser_page` shows that page.
 """
 
 from __future__ import annotations
@@ -34,11 +35,17 @@ log = logging.getLogger("webhook.errors")
 class ApiError(Exception):
     status = 500
     code = "internal_error"
+    # where a browser's GET goes instead of seeing this error (the login page); None: nowhere
+    browser_location: str | None = None
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers
+
+    def browser_page(self) -> Response | None:
+        """The page a browser is shown instead of the JSON error; None: the JSON error."""
+        return None
 
 
 class Unauthorized(ApiError):
@@ -120,9 +127,12 @@ def wants_html(request: Request) -> bool:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    location = getattr(exc, "browser_location", None)
-    if isinstance(location, str) and request.method == "GET" and wants_html(request):
-        return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
+    if wants_html(request):
+        if exc.browser_location is not None and request.method == "GET":
+            return RedirectResponse(exc.browser_location, status_code=303, headers={"Cache-Control": "no-store"})
+        page = exc.browser_page()
+        if page is not None:
+            return page
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 

@@ -46,6 +46,7 @@ from triage.agent.stream_redaction import Redactor
 from triage.agent.toolrun import ToolOutcome, run_tool_calls
 from triage.analysis.llm_compat import text_tool_call
 from triage.analysis.tokens import count_tokens
+from triage.analysis.tool_calls import tool_allowlist
 from triage.settings import AskSettings
 
 Emit = Callable[[AskEvent], Awaitable[None]]
@@ -130,11 +131,8 @@ class AskAgent:
         redactor: Redactor | None = None,
         budget: AskBudget | None = None,
     ) -> None:
-        names = [t.name for t in tools]
-        if len(set(names)) != len(names):
-            raise ValueError(f"duplicate tool names: {sorted(n for n in names if names.count(n) > 1)}")
         self.model = model
-        self.tools = {t.name: t for t in tools}
+        self.tools = tool_allowlist(tools)
         self.limits = limits
         self.model_name = model_name
         # tool output can carry a secret (a service that logs its token); it is masked before the model sees it

@@ -5,39 +5,24 @@ from __future__ import annotations
 import httpx
 import openai
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
 
 from triage.agent.events import LlmNotConfigured
-from triage.analysis.llm_compat import output_limit_body
+from triage.analysis.chat_model import build_chat_model
 from triage.settings import LlmSettings
 
 NOT_CONFIGURED = (
     "no language model is configured: set OPENAI_BASE_URL to an OpenAI-compatible endpoint "
     "(Ollama, vLLM, llama.cpp …) and/or OPENAI_API_KEY, and LLM_MODEL to the model name"
 )
-# Local OpenAI-compatible servers accept any key; the client library insists on one.
-PLACEHOLDER_KEY = "sk-no-key-required"
 ERROR_DETAIL_CHARS = 200
 
 
-def build_chat_model(llm: LlmSettings) -> ChatOpenAI:
-    """A streaming ChatOpenAI for the configured endpoint; LlmNotConfigured when none is set."""
+def ask_chat_model(llm: LlmSettings) -> ChatOpenAI:
+    """The streaming chat model of /ask (:func:`triage.analysis.chat_model.build_chat_model`); LlmNotConfigured
+    when no endpoint is set."""
     if not llm.configured:
         raise LlmNotConfigured(NOT_CONFIGURED)
-    key = llm.openai_api_key or SecretStr(PLACEHOLDER_KEY)
-    return ChatOpenAI(
-        model=llm.llm_model,
-        base_url=llm.openai_base_url,
-        api_key=key,
-        timeout=llm.llm_timeout_s,
-        max_retries=1,
-        max_completion_tokens=llm.llm_max_output_tokens,
-        # servers that ignore max_completion_tokens (Ollama, llama.cpp) read max_tokens
-        extra_body=output_limit_body(llm) or None,
-        streaming=True,
-        stream_usage=True,
-        temperature=0,
-    )
+    return build_chat_model(llm, streaming=True)
 
 
 def describe_llm_error(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from triage.agent.agent import AskAgent, AskLimits
 from triage.agent.answer_stream import RESET_EVENT, delta_event
 from triage.agent.ask_prompt import build_system_prompt
 from triage.agent.events import AskError, AskEvent, AskResult
-from triage.agent.llm import build_chat_model
+from triage.agent.llm import ask_chat_model
 from triage.agent.sessions import Session, SessionStore, Turn
 from triage.agent.stream_redaction import Redactor
 from triage.analysis.budget import TokenBudget
@@ -81,7 +81,7 @@ class AskService:
     def agent(self) -> AskAgent:
         """The agent (LlmNotConfigured when no model endpoint is set)."""
         if self._agent is None:
-            model = self._model if self._model is not None else build_chat_model(self.settings.llm)
+            model = self._model if self._model is not None else ask_chat_model(self.settings.llm)
             self._agent = AskAgent(
                 model,
                 self.tools,

@@ -1,7 +1,10 @@
 """Running the tool calls of one model turn: concurrently, inside the deadline, within the output budgets.
 
 Every call gets exactly one ToolMessage back (chat APIs reject a turn with an unanswered call id): the tool's result,
-an error the model can read, or the reason it was not run. Results are fenced as data before the model sees them.
+an error the model can read, or the reason it was not run. Each call runs through
+:func:`triage.analysis.tool_calls.run_tool`, the runner of the triage follow-up round too; this module keeps the
+question's own policy: the call limit, the deadline of the whole turn, the per-tool and total output budgets, the
+events streamed to the client. Results are redacted and fenced as data before the model sees them.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from langchain_core.tools import BaseTool
 from pydantic import ValidationError
 
 from triage.agent.events import AskEvent, AskSource
+from triage.analysis.tool_calls import run_tool
 
 if TYPE_CHECKING:
     from triage.agent.agent import AskLimits
 
 Emit = Callable[[AskEvent], Awaitable[None]]
 PREVIEW_CHARS = 240
-ERROR_CHARS = 400
 
 
 @dataclass
@@ -81,21 +84,6 @@ def _skipped(call: Mapping[str, Any], reason: Literal["limit", "deadline"]) -> T
         cite=False,
         skipped_reason=reason,
     )
-
-
-async def _invoke(tool: BaseTool, call: Mapping[str, Any]) -> tuple[str, bool, Any]:
-    """Run one tool; a raised error becomes text for the model (tools report errors as text, this is the backstop)."""
-    try:
-        result = await tool.ainvoke({"type": "tool_call", "id": call["id"], "name": call["name"], "args": call["args"]})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-        return f"error: invalid arguments for {call['name']}: {problems}"[:ERROR_CHARS], False, None
-    except Exception as exc:
-        return f"error: {call['name']} failed: {type(exc).__name__}: {exc}"[:ERROR_CHARS], False, None
-    if isinstance(result, ToolMessage):
-        content = result.content if isinstance(result.content, str) else str(result.content)
-        return content, result.status != "error", result.artifact
-    return str(result), True, None
 
 
 def _cited(artifact: Any) -> list[AskSource]:
@@ -172,9 +160,8 @@ async def run_tool_calls(
 
     async def one(call: Mapping[str, Any]) -> None:
         started = time.monotonic()
-        raw, ok, artifact = await _invoke(tools[call["name"]], call)
-        raw = redact(raw)
-        shown, truncated, budget_hit = budget.take(raw)
+        run = await run_tool(tools[call["name"]], call, error_detail=True)
+        shown, truncated, budget_hit = budget.take(redact(run.text))
         outcome = ToolOutcome(
             call_id=call["id"],
             name=call["name"],
@@ -183,15 +170,15 @@ async def run_tool_calls(
                 content=fence(call["name"], shown),
                 tool_call_id=call["id"],
                 name=call["name"],
-                status="success" if ok else "error",
+                status="success" if run.ok else "error",
             ),
             content=shown,
-            ok=ok,
+            ok=run.ok,
             chars=len(shown),
             ms=(time.monotonic() - started) * 1000,
             truncated=truncated,
             budget_cut=budget_hit,
-            cited=_cited(artifact),
+            cited=_cited(run.artifact),
         )
         outcomes[call["id"]] = outcome
         await emit(_end_event(outcome))

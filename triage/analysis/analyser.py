@@ -41,10 +41,12 @@ from reports.models import Alert, Evidence, History, Hypothesis, LlmUsage, Runbo
 from triage.analysis import fallback
 from triage.analysis.answer_json import NoJsonObject, extract_object
 from triage.analysis.budget import TokenBudget
+from triage.analysis.chat_model import build_chat_model
 from triage.analysis.evidence_view import select_for_prompt
 from triage.analysis.followup import FollowUp, followup_text, run_followup
-from triage.analysis.llm_compat import output_limit_body, text_tool_call
+from triage.analysis.llm_compat import text_tool_call
 from triage.analysis.tokens import count_tokens
+from triage.analysis.tool_calls import tool_allowlist
 from triage.analysis.triage_prompt import (
     build_messages,
     build_payload,
@@ -68,9 +70,6 @@ MAX_ANSWER_STEPS = 3
 SUMMARY_CHARS = 200
 TITLE_CHARS = 60
 STEP_CHARS = 100
-LLM_MAX_RETRIES = 1
-# local servers usually need no key, but the OpenAI client refuses to start without one
-PLACEHOLDER_API_KEY = "not-needed"
 DEFAULT_TOOL_TIMEOUT_S = 20.0
 DEFAULT_TOOL_OUTPUT_CHARS = 4000
 
@@ -251,24 +250,11 @@ class Analyser:
         self.settings = settings
         self.budget = budget
         self.tools = list(tools or []) if max_tool_calls > 0 else []
+        self.allowlist = tool_allowlist(self.tools)
         self.max_tool_calls = max_tool_calls
         self.tool_timeout_s = tool_timeout_s
         self.tool_output_chars = tool_output_chars
-        self.chat: ChatOpenAI | None = None
-        if settings.configured:
-            key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else PLACEHOLDER_API_KEY
-            self.chat = ChatOpenAI(
-                base_url=settings.openai_base_url,
-                api_key=key,
-                model=settings.llm_model,
-                timeout=settings.llm_timeout_s,
-                max_retries=LLM_MAX_RETRIES,
-                max_tokens=settings.llm_max_output_tokens,
-                # the same evidence gets the same explanation; local servers otherwise sample (llama.cpp: 0.8)
-                temperature=0,
-                # servers that ignore max_completion_tokens (Ollama, llama.cpp) read this one
-                extra_body=output_limit_body(settings) or None,
-            )
+        self.chat: ChatOpenAI | None = build_chat_model(settings) if settings.configured else None
 
     async def analyse(
         self,
@@ -415,7 +401,7 @@ class Analyser:
     async def _followup_round(self, requested: list[ToolCall], round_: FollowUp) -> None:
         done = await run_followup(
             requested,
-            self.tools,
+            self.allowlist,
             limit=self.max_tool_calls,
             timeout_s=self.tool_timeout_s,
             output_chars=self.tool_output_chars,

@@ -1,9 +1,10 @@
 """The bounded follow-up round of a triage: the read-only tool calls the model asked for in its first answer.
 
-At most ``limit`` calls run, concurrently, each under a timeout and with its answer clipped to the tool output
-budget; calls to a tool outside the read-only set are ignored. Each result becomes an evidence item (kind
-``followup``) the second answer can cite by id, and reaches the model fenced as untrusted data like all evidence:
-a tool answer carries log lines and labels anyone can write.
+At most ``limit`` calls run, concurrently, each under a timeout (:func:`triage.analysis.tool_calls.run_tool`: a
+failure or the timeout is a short error text naming the exception's type only, since the result is kept in the
+report) and with its answer clipped to the tool output budget; calls to a tool outside the read-only set are
+ignored. Each result becomes an evidence item (kind ``followup``) the second answer can cite by id, and reaches the
+model fenced as untrusted data like all evidence: a tool answer carries log lines and labels anyone can write.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.messages import ToolCall
 from langchain_core.tools import BaseTool
 
 from reports.models import Evidence
+from triage.analysis.tool_calls import run_tool
 from triage.analysis.triage_prompt import fence_json
 
 FOLLOWUP_KIND = "followup"
@@ -51,45 +53,34 @@ def _title(name: str, args: Mapping[str, Any]) -> str:
     return _clip(f"{name} {shown}", TITLE_CHARS)
 
 
-async def _run_one(tool: BaseTool, args: dict[str, Any], timeout_s: float) -> str:
-    try:
-        result = await asyncio.wait_for(tool.ainvoke(args), timeout_s)
-    except TimeoutError:
-        return f"error: {tool.name} did not answer within {timeout_s:g}s"
-    except Exception as exc:
-        # the tools turn source failures into text already; anything left is a bug in one tool, not the triage
-        return f"error: {tool.name} failed ({type(exc).__name__})"
-    return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
-
-
 async def run_followup(
     calls: Sequence[ToolCall],
-    tools: Sequence[BaseTool],
+    tools: Mapping[str, BaseTool],
     *,
     limit: int,
     timeout_s: float,
     output_chars: int,
 ) -> FollowUp:
-    """Run up to ``limit`` of ``calls`` that name a tool of ``tools``; the rest is listed as cut or ignored."""
-    by_name = {t.name: t for t in tools}
+    """Run up to ``limit`` of ``calls`` that name a tool of ``tools`` (the allowlist, by name); the rest is listed
+    as cut or ignored."""
     round_ = FollowUp()
     chosen: list[ToolCall] = []
     for call in calls:
-        if call["name"] not in by_name:
+        if call["name"] not in tools:
             round_.ignored.append(_clip(call["name"], 100))
         elif len(chosen) >= limit:
             round_.cut.append({"tool": call["name"], "arguments": dict(call["args"])})
         else:
             chosen.append(call)
-    outputs = await asyncio.gather(*(_run_one(by_name[c["name"]], dict(c["args"]), timeout_s) for c in chosen))
-    for index, (call, output) in enumerate(zip(chosen, outputs, strict=True), start=1):
+    runs = await asyncio.gather(*(run_tool(tools[c["name"]], c, timeout_s=timeout_s) for c in chosen))
+    for index, (call, run) in enumerate(zip(chosen, runs, strict=True), start=1):
         round_.evidence.append(
             Evidence(
                 id=f"followup-{index}",
                 source=source_of(call["name"]),
                 kind=FOLLOWUP_KIND,
                 title=_title(call["name"], call["args"]),
-                detail=_clip(output, output_chars),
+                detail=_clip(run.text, output_chars),
                 score=FOLLOWUP_SCORE,
                 ref=call["name"],
                 data={"tool": call["name"], "arguments": dict(call["args"])},
