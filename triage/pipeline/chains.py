@@ -8,8 +8,8 @@ together:
 - **A change and what applied it.** A deliberate change (a configuration, an upgrade, a deployment, a migration, a
   rollback) that is followed within :data:`CHAIN_MIN` by a restart, reboot, stop or OOM kill of the same place
   caused them: a memory limit lowered, then a reboot, then OOM kills; a database upgraded, then restarted into
-  crash recovery. Both must be about the alert's target (``data["about_target"]``: its own logs, a neighbour's line
-  naming it, a Proxmox task of its guest) or found on the same place (``data["where"]``), so a change is never
+  crash recovery. Both must be about the alert's target (``about_target``: its own logs, a neighbour's line
+  naming it, a Proxmox task of its guest) or found on the same place (``where``), so a change is never
   credited with another host's restart.
 - **An announcement and its mark on the metrics.** A message a place never logged before, said once or a few times
   (:data:`ANNOUNCE_MAX`), right before a series of the same place left its usual level (from
@@ -23,13 +23,15 @@ together:
   the same disks, so the backup crawls (and holds up the guest it copies) while the maintenance runs.
 
 - **An error that names where it comes from.** A line of the target that names another place of the neighbourhood
-  (``connect ECONNREFUSED 10.0.24.20:5432``, ``nfs: server apollo not responding``; ``data["points_at"]``) sends
+  (``connect ECONNREFUSED 10.0.24.20:5432``, ``nfs: server apollo not responding``; ``points_at``) sends
   the look there: the strongest finding of that place from :data:`POINTED_BEFORE_MIN` before the line to
   :data:`POINTED_AFTER_MIN` after it is what the target suffers from.
 
 In all of them, the later or bigger finding would outrank the one that explains it, so the explaining finding takes
 the score of the strongest finding it explains (a hair above it) and says what followed. Several findings that
 explain the same one are ordered by time, earliest first: a package list announced before the restart it led to.
+
+The facts read from the findings' ``data`` are :mod:`triage.pipeline.evidence_facts`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from reports.models import Evidence
+from triage.pipeline.evidence_facts import Facts, facts
 
 CHAIN_MIN = 20.0
 # a cause ranks just above the consequence it explains
@@ -63,7 +66,7 @@ def _upid_key(upid: str) -> str:
 
 def same_events(evidence: Sequence[Evidence]) -> list[Evidence]:
     """``evidence`` without log findings that only announce a Proxmox task also reported as a task."""
-    tasks = {_upid_key(str(e.data["upid"])) for e in evidence if isinstance(e.data.get("upid"), str)}
+    tasks = {_upid_key(upid) for e in evidence if (upid := facts(e).upid) is not None}
     if not tasks:
         return list(evidence)
     kept: list[Evidence] = []
@@ -75,69 +78,62 @@ def same_events(evidence: Sequence[Evidence]) -> list[Evidence]:
     return kept
 
 
-def _applied(cause: Evidence, effect: Evidence) -> bool:
+def _applied(cause: Evidence, effect: Evidence, cause_facts: Facts, effect_facts: Facts) -> bool:
     """``cause`` is a deliberate change of a place and ``effect`` a restart, reboot or OOM kill of it soon after: both
     about the target, or both found on the same place."""
     if cause.kind not in ACTIONS or effect.kind not in CONSEQUENCES:
         return False
-    where = cause.data.get("where")
-    same_place = where is not None and effect.data.get("where") == where
-    if not (same_place or (cause.data.get("about_target") and effect.data.get("about_target"))):
+    where = cause_facts.where
+    same_place = where is not None and effect_facts.where == where
+    if not (same_place or (cause_facts.about_target and effect_facts.about_target)):
         return False
     assert cause.at is not None and effect.at is not None
     return cause.at <= effect.at <= cause.at + timedelta(minutes=CHAIN_MIN)
 
 
-def _announced(cause: Evidence, effect: Evidence) -> bool:
+def _announced(cause: Evidence, effect: Evidence, cause_facts: Facts, effect_facts: Facts) -> bool:
     """``cause`` is a new message said a few times and ``effect`` a series of the same place that moved right after."""
-    count = cause.data.get("count")
-    if cause.source != "loki" or not cause.data.get("new") or not isinstance(count, int) or count > ANNOUNCE_MAX:
+    count = cause_facts.count
+    if cause.source != "loki" or not cause_facts.new or count is None or count > ANNOUNCE_MAX:
         return False
-    where = cause.data.get("where")
-    if effect.kind != "metric_shift" or where is None or effect.data.get("where") != where:
+    where = cause_facts.where
+    if effect.kind != "metric_shift" or where is None or effect_facts.where != where:
         return False
-    if effect.data.get("limit_lowered") is not None:
+    if effect_facts.limit_lowered is not None:
         return False
     assert cause.at is not None and effect.at is not None
     before, after = timedelta(minutes=ANNOUNCE_BEFORE_MIN), timedelta(minutes=ANNOUNCE_AFTER_MIN)
     return cause.at - before <= effect.at <= cause.at + after
 
 
-def _contended(cause: Evidence, effect: Evidence) -> bool:
+def _contended(cause: Evidence, effect: Evidence, cause_facts: Facts, effect_facts: Facts) -> bool:
     """``cause`` is PBS maintenance of a datastore that was running when ``effect``, a backup into it, started."""
     if cause.source != "pbs" or cause.kind not in MAINTENANCE or effect.kind != "backup":
         return False
-    store = cause.data.get("store")
-    if not store or effect.data.get("store") != store:
+    store = cause_facts.store
+    if not store or effect_facts.store != store:
         return False
-    began, ended, backup_began = (
-        cause.data.get("active_from"),
-        cause.data.get("active_until"),
-        effect.data.get("active_from"),
-    )
-    if not isinstance(began, int) or not isinstance(backup_began, int):
+    began, ended, backup_began = cause_facts.active_from, cause_facts.active_until, effect_facts.active_from
+    if began is None or backup_began is None:
         return False
-    return began <= backup_began and (not isinstance(ended, int) or backup_began <= ended)
+    return began <= backup_began and (ended is None or backup_began <= ended)
 
 
-def _pointed(ranked: Sequence[Evidence]) -> list[tuple[Evidence, Evidence]]:
+def _pointed(ranked: Sequence[tuple[Evidence, Facts]]) -> list[tuple[Evidence, Evidence]]:
     """``(cause, effect)``: for each target line naming other places, the strongest finding of each named place
     around it."""
     links: list[tuple[Evidence, Evidence]] = []
-    for effect in ranked:
-        named = effect.data.get("points_at")
-        if effect.at is None or not isinstance(named, list):
+    for effect, effect_facts in ranked:
+        named = effect_facts.points_at
+        if effect.at is None or not named:
             continue
         earliest = effect.at - timedelta(minutes=POINTED_BEFORE_MIN)
         latest = effect.at + timedelta(minutes=POINTED_AFTER_MIN)
         for where in named:
             there = [
                 e
-                for e in ranked
-                if e.data.get("where") == where
-                and e.data.get("place") != "target"
-                and e.at is not None
-                and earliest <= e.at <= latest
+                for e, known in ranked
+                if known.where == where and known.place != "target" and e.at is not None and earliest <= e.at <= latest
             ]
             best = max(there, key=lambda e: e.score, default=None)
             if best is not None:
@@ -149,9 +145,12 @@ def causes_first(ranked: Sequence[Evidence]) -> list[Evidence]:
     """Ranked ``ranked`` with each finding that explains others (a change and what applied it, an announcement and
     its mark on the metrics, maintenance a backup competes with, the place a target's error names) lifted just above
     the strongest of them; best first."""
-    dated = [e for e in ranked if e.at is not None]
+    dated = [(e, facts(e)) for e in ranked if e.at is not None]
     links = [
-        (c, e) for c in dated for e in dated if e is not c and (_applied(c, e) or _announced(c, e) or _contended(c, e))
+        (c, e)
+        for c, cf in dated
+        for e, ef in dated
+        if e is not c and (_applied(c, e, cf, ef) or _announced(c, e, cf, ef) or _contended(c, e, cf, ef))
     ]
     links += _pointed(dated)
     strongest: dict[str, tuple[Evidence, Evidence]] = {}

@@ -1,13 +1,15 @@
 """Ranking: one score per evidence item from the size of its anomaly and its closeness in time to the alert's start.
 
 Checks report how unusual a finding is as ``Evidence.score`` (0..1, see :func:`saturate` for turning a z-score or a
-relative shift into one). :func:`rank` keeps that value as ``data["anomaly"]``, multiplies it by a time proximity
+relative shift into one). :func:`rank` keeps that value as the ``anomaly`` fact, multiplies it by a time proximity
 weight and orders the items. Proximity halves every ``half_life_min`` before ``starts_at``; findings after the start
 decay twice as fast and count less, because they are more often consequences than causes. A floor keeps a large
 anomaly far from the start visible. Items without a time (current state, such as a guest's memory limit) get a
 fixed middle weight.
 
-What of the ranked list the LLM sees is :mod:`triage.analysis.evidence_view`.
+The facts ranking reads from an item's ``data`` (its anomaly, when it was active, the signal's onset, whether it
+persists) are :mod:`triage.pipeline.evidence_facts`. What of the ranked list the LLM sees is
+:mod:`triage.analysis.evidence_view`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from reports.models import Evidence
+from triage.pipeline.evidence_facts import facts, facts_data
 
 HALF_LIFE_MIN = 15.0
 AFTER_START_FACTOR = 0.8
@@ -57,37 +60,34 @@ def proximity(
 
 def anomaly_of(item: Evidence) -> float:
     """The check-provided anomaly size of an item (kept in ``data`` once the item has been ranked)."""
-    value = item.data.get("anomaly", item.score)
-    try:
-        return float(min(1.0, max(0.0, float(value))))
-    except (TypeError, ValueError):
-        return 0.0
+    anomaly = facts(item).anomaly
+    value = item.score if anomaly is None else anomaly
+    return float(min(1.0, max(0.0, value)))
 
 
 def effective_time(item: Evidence, starts_at: datetime) -> datetime | None:
-    """The time that counts for proximity: ``at``, or for a finding that lasted (``data["active_from"]`` /
-    ``data["active_until"]``, epoch seconds; no end = still going) the point of it nearest the alert's start."""
-    begin = item.data.get("active_from")
-    if not isinstance(begin, int | float):
+    """The time that counts for proximity: ``at``, or for a finding that lasted (``active_from`` /
+    ``active_until``; no end = still going) the point of it nearest the alert's start."""
+    known = facts(item)
+    begin = known.active_from
+    if begin is None:
         return item.at
-    end = item.data.get("active_until")
-    start_s = starts_at.timestamp()
-    if begin <= start_s and (not isinstance(end, int | float) or end >= start_s):
+    end = known.active_until
+    if begin <= starts_at and (end is None or end >= starts_at):
         return starts_at
-    edge = begin if begin > start_s else float(end) if isinstance(end, int | float) else begin
-    return datetime.fromtimestamp(edge, starts_at.tzinfo)
+    edge = begin if begin > starts_at else end if end is not None else begin
+    return edge.astimezone(starts_at.tzinfo)
 
 
 def signal_onset(evidence: Iterable[Evidence], starts_at: datetime, *, allowance_min: float) -> datetime | None:
     """When the alert's own signal began moving (its ``onset``), no earlier than ``allowance_min`` plus the rule's
     pending period (``for``, when the signal knows it) before the start."""
     for item in evidence:
-        began = item.data.get("onset") if item.kind == "alert_signal" else None
-        if isinstance(began, int | float) and math.isfinite(began):
-            pending = item.data.get("pending_s")
-            pending_min = float(pending) / 60 if isinstance(pending, int | float) and math.isfinite(pending) else 0.0
+        known = facts(item) if item.kind == "alert_signal" else None
+        if known is not None and known.onset is not None:
+            pending_min = known.pending_s / 60 if known.pending_s is not None else 0.0
             earliest = starts_at - timedelta(minutes=allowance_min + max(0.0, pending_min))
-            return max(earliest, min(starts_at, datetime.fromtimestamp(began, starts_at.tzinfo)))
+            return max(earliest, min(starts_at, known.onset.astimezone(starts_at.tzinfo)))
     return None
 
 
@@ -101,18 +101,18 @@ def rank(
     """Score every item (anomaly × proximity to the span from the signal's ``onset`` to the alert's start) and return
     them all, best first. Ranking twice gives the same result.
 
-    A condition that began before the alert and still holds (``data["persisting"]``: a level that moved and stayed
+    A condition that began before the alert and still holds (``persisting``: a level that moved and stayed
     moved) fades with ``persisting_half_life_min`` instead: it is present at the alert however early it began.
     """
     scored: list[tuple[float, float, str, Evidence]] = []
     for item in evidence:
         anomaly = anomaly_of(item)
         when = effective_time(item, starts_at)
-        half_life = max(HALF_LIFE_MIN, persisting_half_life_min) if item.data.get("persisting") else HALF_LIFE_MIN
+        half_life = max(HALF_LIFE_MIN, persisting_half_life_min) if facts(item).persisting else HALF_LIFE_MIN
         weight = proximity(when, starts_at, onset=onset, half_life_min=half_life)
         score = round(anomaly * weight, 4)
         ranked = item.model_copy(
-            update={"score": score, "data": {**item.data, "anomaly": anomaly, "proximity": round(weight, 4)}}
+            update={"score": score, "data": {**item.data, **facts_data(anomaly=anomaly), "proximity": round(weight, 4)}}
         )
         distance = abs((when - starts_at).total_seconds()) if when else math.inf
         scored.append((-score, distance, item.id, ranked))

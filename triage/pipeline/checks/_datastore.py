@@ -15,6 +15,7 @@ from reports.models import Evidence
 from tools.pbs import DatastoreUsage, PbsClient, PbsTask
 from triage.pipeline.checks._log_selectors import clip
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
+from triage.pipeline.evidence_facts import facts_data
 
 MAINTENANCE_LOOKBACK = timedelta(days=3)
 MAX_TASKS = 500
@@ -85,7 +86,11 @@ def _maintenance(ctx: CheckContext, store: str, job: FailingJob) -> Evidence:
         score=job.weight,
         ref="/nodes/localhost/tasks",
         # failing until a run succeeds: active from the first failure, with no end
-        data={"active_from": job.first_failure.starttime, "active_until": None, "failed": True, "store": store},
+        data={
+            **facts_data(active_from=job.first_failure.starttime, active_until=None),
+            "failed": True,
+            "store": store,
+        },
     )
 
 

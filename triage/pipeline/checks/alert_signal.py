@@ -44,6 +44,7 @@ from triage.pipeline.checks._stats import ONSET_SIGMA, Shift, departure, shift, 
 from triage.pipeline.checks.check_context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.pipeline.checks.result import CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts_data
 from triage.pipeline.ranking import saturate
 
 NAME = "alert_signal"
@@ -219,10 +220,12 @@ async def _signal(
             "worst_at": worst.at.isoformat(),
             "fires": condition.kind if condition is not None else None,
             "thresholds": list(condition.thresholds) if condition is not None else [],
-            # when the rule's expression began moving: ranking measures proximity from it
-            "onset": onset.timestamp(),
-            # how long the condition had to hold before the rule fired (its ``for``), when known
-            **({"pending_s": pending_s} if pending_s else {}),
+            **facts_data(
+                # when the rule's expression began moving: ranking measures proximity from it
+                onset=onset.timestamp(),
+                # how long the condition had to hold before the rule fired (its ``for``), when known
+                pending_s=pending_s,
+            ),
         },
     )
     if measured is None:

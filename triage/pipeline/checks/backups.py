@@ -25,6 +25,7 @@ from triage.pipeline.checks.changes import on_datastore
 from triage.pipeline.checks.check_context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.pipeline.checks.result import CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts_data
 
 NAME = "backups"
 LOOKBACK = timedelta(hours=12)
@@ -78,7 +79,7 @@ def _item(
         at=started,
         score=min(1.0, score),
         ref=ref,
-        data={"active_from": start_s, "active_until": end_s, "failed": failed, **({"store": store} if store else {})},
+        data={**facts_data(active_from=start_s, active_until=end_s), "failed": failed, **facts_data(store=store)},
     )
 
 

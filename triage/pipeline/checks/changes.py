@@ -24,6 +24,7 @@ from triage.pipeline.checks._task_logs import task_stories, worth_reading
 from triage.pipeline.checks.check_context import CheckContext, CheckFailed, evidence_id
 from triage.pipeline.checks.result import CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts_data
 
 NAME = "changes"
 FAILED_BONUS = 0.25
@@ -127,12 +128,14 @@ async def _from_proxmox(ctx: CheckContext) -> list[Evidence]:
                 ),
                 ref=f"/nodes/{task.node}/tasks",
                 data={
-                    "upid": task.upid,
+                    **facts_data(upid=task.upid),
                     "type": task.type,
                     "vmid": task.vmid,
-                    "about_target": vmid is not None and task.vmid == vmid,
-                    "active_from": task.starttime,
-                    "active_until": task.endtime,
+                    **facts_data(
+                        about_target=vmid is not None and task.vmid == vmid,
+                        active_from=task.starttime,
+                        active_until=task.endtime,
+                    ),
                 },
             )
         )
@@ -173,11 +176,13 @@ async def _from_pbs(ctx: CheckContext) -> list[Evidence]:
                 score=min(1.0, known[1] + (FAILED_BONUS if task.failed else 0.0) + (TARGET_BONUS if ours else 0.0)),
                 ref="/nodes/localhost/tasks",
                 data={
-                    "upid": task.upid,
+                    **facts_data(upid=task.upid),
                     "type": task.worker_type,
-                    "active_from": task.starttime,
-                    "active_until": task.endtime,
-                    **({"store": task.worker_id.split(":", 1)[0]} if task.worker_id else {}),
+                    **facts_data(
+                        active_from=task.starttime,
+                        active_until=task.endtime,
+                        store=task.worker_id.split(":", 1)[0] if task.worker_id else None,
+                    ),
                 },
             )
         )

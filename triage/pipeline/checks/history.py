@@ -14,6 +14,7 @@ from reports.models import Evidence, History
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts_data
 
 NAME = "history"
 FREQUENT_FROM = 5
@@ -58,7 +59,7 @@ async def run(ctx: CheckContext) -> CheckResult:
         title=f"{alert.alertname} fired {count} times in the last {days} days (chronic or flapping)",
         detail=f"last at {last.alert.starts_at:%Y-%m-%d %H:%M} UTC" if last else "",
         score=0.35,
-        data={"count": count},
+        data=facts_data(count=count),
     )
     return CheckResult((chronic,), history=history)
 

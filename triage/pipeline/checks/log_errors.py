@@ -35,6 +35,7 @@ from triage.pipeline.checks._rules import LOGQL
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts, facts_data
 from triage.sources import sources_in
 
 NAME = "log_errors"
@@ -125,20 +126,22 @@ def _evidence(
         score=change.score * (1.0 if about_target else place.weight),
         ref=ref,
         data={
-            "count": item.count,
+            **facts_data(count=item.count),
             "before": item.before,
-            "new": item.before == 0,
+            **facts_data(new=item.before == 0),
             "template": item.key,
-            "place": place.role,
-            "where": place.name,
-            "about_target": about_target,
-            # the other places a target's line names ("connect ECONNREFUSED 10.0.24.20:5432"): where it comes from
-            **({"points_at": named} if (named := _named_places(item.sample, others)) else {}),
-            # a message that began long before and goes on is a condition present at the alert
-            "persisting": began is not None,
-            # a pattern still logging at the alert's start is as close to it as evidence gets
-            "active_from": first.at.timestamp(),
-            "active_until": last.at.timestamp() + ACTIVE_SLACK_S,
+            **facts_data(
+                place=place.role,
+                where=place.name,
+                about_target=about_target,
+                # the other places a target's line names ("connect ECONNREFUSED 10.0.24.20:5432"): where it comes from
+                points_at=_named_places(item.sample, others),
+                # a message that began long before and goes on is a condition present at the alert
+                persisting=began is not None,
+                # a pattern still logging at the alert's start is as close to it as evidence gets
+                active_from=first.at.timestamp(),
+                active_until=last.at.timestamp() + ACTIVE_SLACK_S,
+            ),
         },
     )
     if about_target and restates(item.sample, logql):
@@ -217,7 +220,7 @@ async def run(ctx: CheckContext) -> CheckResult:
     evidence = await ctx.search_places(
         NAME, places, lambda place: _place(ctx, loki, available, place, guest_name, target, logql, others)
     )
-    evidence.sort(key=lambda e: (e.score, e.data["count"]), reverse=True)
+    evidence.sort(key=lambda e: (e.score, facts(e).count or 0), reverse=True)
     return CheckResult(tuple(evidence[: ctx.settings.log_patterns_max]))
 
 

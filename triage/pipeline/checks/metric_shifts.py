@@ -31,6 +31,7 @@ from triage.pipeline.checks._stats import MIN_SPREAD_ABS, Shift, level_change
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts, facts_data
 from triage.pipeline.ranking import saturate
 
 NAME = "metric_shifts"
@@ -196,13 +197,11 @@ def _evidence(ctx: CheckContext, place: Place, series: Series, counter: bool, fo
         series=[(p.t, p.value) for p in series.points][-240:],
         # a level that moved and stayed moved is a condition still present at the alert, however early it began
         data={
-            "metric": metric,
+            **facts_data(metric=metric),
             "z": round(found.z, 2),
-            "place": place.role,
-            "where": place.name,
-            "persisting": True,
+            **facts_data(place=place.role, where=place.name, persisting=True),
             **({"running_out": round(gone, 3)} if gone is not None else {}),
-            **({"limit_lowered": round(lowered, 3)} if lowered is not None else {}),
+            **facts_data(limit_lowered=round(lowered, 3) if lowered is not None else None),
         },
     )
 
@@ -310,7 +309,8 @@ async def run(ctx: CheckContext) -> CheckResult:
 
 def _restates(item: Evidence, families: frozenset[str]) -> bool:
     """A target's shift of the resource the alert measures (load for a CPU alert): the symptom again."""
-    return item.data.get("place") == "target" and bool(alert_families(str(item.data.get("metric", ""))) & families)
+    known = facts(item)
+    return known.place == "target" and bool(alert_families(known.metric or "") & families)
 
 
 CHECK = CheckSpec(NAME, run, sources=("prometheus",))

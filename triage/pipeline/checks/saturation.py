@@ -29,6 +29,7 @@ from triage.pipeline.checks._stats import Shift, shift
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
+from triage.pipeline.evidence_facts import facts, facts_data
 from triage.pipeline.ranking import saturate
 
 NAME = "saturation"
@@ -219,7 +220,12 @@ def _evidence(ctx: CheckContext, target: str, query: MetricQuery, series: Series
         score=anomaly,
         ref=query.promql,
         series=[(p.t, p.value) for p in series.points][-240:],
-        data={"metric": query.key, "z": round(found.z, 2), "target": target, "peak": found.recent_peak},
+        data={
+            **facts_data(metric=query.key),
+            "z": round(found.z, 2),
+            **facts_data(target=target),
+            "peak": found.recent_peak,
+        },
     )
 
 
@@ -238,7 +244,7 @@ def _stopped(ctx: CheckContext, target: Target, state: Liveness) -> Evidence:
         at=state.last_sample,
         score=STOPPED_SCORE,
         ref=target.liveness,
-        data={"target": target.name, "last_sample": state.last_sample.timestamp()},
+        data={**facts_data(target=target.name), "last_sample": state.last_sample.timestamp()},
     )
 
 
@@ -301,7 +307,7 @@ RESOURCE_OF: dict[str, str] = {
 
 def resources(item: Evidence) -> frozenset[str]:
     """The resources a saturation finding measures: its query's, else read from the query's text."""
-    known = RESOURCE_OF.get(str(item.data.get("metric", "")))
+    known = RESOURCE_OF.get(facts(item).metric or "")
     return frozenset({known}) if known else alert_families(item.ref)
 
 
@@ -311,7 +317,7 @@ def restating(evidence: list[Evidence], families: frozenset[str]) -> list[Eviden
     keep their weight."""
     out: list[Evidence] = []
     for item in evidence:
-        target = str(item.data.get("target", ""))
+        target = facts(item).target or ""
         if item.kind == "saturation" and resources(item) & families and not target.startswith("node "):
             item = as_symptom(item, "the resource the alert measures")
         out.append(item)
