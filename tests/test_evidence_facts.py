@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reports.models import Evidence
-from triage.pipeline.evidence_facts import Facts, facts, facts_data
+from triage.evidence_facts import Facts, facts, facts_data
 from triage.pipeline.ranking import anomaly_of, effective_time, signal_onset
 
 START = datetime(2026, 12, 5, 0, 10, tzinfo=UTC)

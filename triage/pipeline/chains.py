@@ -31,7 +31,7 @@ In all of them, the later or bigger finding would outrank the one that explains 
 the score of the strongest finding it explains (a hair above it) and says what followed. Several findings that
 explain the same one are ordered by time, earliest first: a package list announced before the restart it led to.
 
-The facts read from the findings' ``data`` are :mod:`triage.pipeline.evidence_facts`.
+The facts read from the findings' ``data`` are :mod:`triage.evidence_facts`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from reports.models import Evidence
-from triage.pipeline.evidence_facts import Facts, facts
+from triage.evidence_facts import Facts, facts
 
 CHAIN_MIN = 20.0
 # a cause ranks just above the consequence it explains

@@ -8,7 +8,7 @@ anomaly far from the start visible. Items without a time (current state, such as
 fixed middle weight.
 
 The facts ranking reads from an item's ``data`` (its anomaly, when it was active, the signal's onset, whether it
-persists) are :mod:`triage.pipeline.evidence_facts`. What of the ranked list the LLM sees is
+persists) are :mod:`triage.evidence_facts`. What of the ranked list the LLM sees is
 :mod:`triage.analysis.evidence_view`.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from reports.models import Evidence
-from triage.pipeline.evidence_facts import facts, facts_data
+from triage.evidence_facts import facts, facts_data
 
 HALF_LIFE_MIN = 15.0
 AFTER_START_FACTOR = 0.8

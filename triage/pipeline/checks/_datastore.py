@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from reports.models import Evidence
 from tools.pbs import DatastoreUsage, PbsClient, PbsTask
+from triage.evidence_facts import facts_data
 from triage.pipeline.checks._log_selectors import clip
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
-from triage.pipeline.evidence_facts import facts_data
 
 MAINTENANCE_LOOKBACK = timedelta(days=3)
 MAX_TASKS = 500

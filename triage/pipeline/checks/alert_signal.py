@@ -23,6 +23,7 @@ from tools.grafana import AlertRule
 from tools.numbers import duration_s
 from tools.prometheus import PrometheusClient
 from tools.types import Point, Series
+from triage.evidence_facts import facts_data
 from triage.pipeline.checks._breakdown import Part, breakdown_query, distinguishing, dominant, measured_side, movers
 from triage.pipeline.checks._condition import (
     Condition,
@@ -44,7 +45,6 @@ from triage.pipeline.checks._stats import ONSET_SIGMA, Shift, departure, shift, 
 from triage.pipeline.checks.check_context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.pipeline.checks.result import CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts_data
 from triage.pipeline.ranking import saturate
 
 NAME = "alert_signal"

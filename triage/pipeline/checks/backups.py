@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 from reports.models import Evidence
 from tools.pbs import PbsTask
 from tools.proxmox_models import TaskBase
+from triage.evidence_facts import facts_data
 from triage.pipeline.checks._datastore import maintenance_tasks, named_datastore
 from triage.pipeline.checks._task_logs import task_stories, worth_reading
 from triage.pipeline.checks.changes import on_datastore
 from triage.pipeline.checks.check_context import CheckContext, CheckFailed, describe_error, evidence_id
 from triage.pipeline.checks.result import CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts_data
 
 NAME = "backups"
 LOOKBACK = timedelta(hours=12)

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from reports.delivery import ANNOTATION_TAG
 from reports.models import Evidence
 from tools.proxmox_models import TaskBase
+from triage.evidence_facts import facts_data
 from triage.pipeline.checks._log_selectors import clip
 from triage.pipeline.checks._task_logs import task_stories, worth_reading
 from triage.pipeline.checks.check_context import CheckContext, CheckFailed, evidence_id
 from triage.pipeline.checks.result import CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts_data
 
 NAME = "changes"
 FAILED_BONUS = 0.25

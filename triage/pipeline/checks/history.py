@@ -11,10 +11,10 @@ from datetime import timedelta
 from typing import Literal
 
 from reports.models import Evidence, History
+from triage.evidence_facts import facts_data
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts_data
 
 NAME = "history"
 FREQUENT_FROM = 5

@@ -24,6 +24,7 @@ from reports.models import Evidence
 from tools.errors import SourceError
 from tools.loki import LogEntry
 from tools.selectors import logql_selector
+from triage.evidence_facts import facts, facts_data
 from triage.log_source import LogSource
 from triage.pipeline.checks._families import as_symptom
 from triage.pipeline.checks._log_selectors import HOST_LOG_LABELS, any_of, change_kind, choose_selectors
@@ -35,7 +36,6 @@ from triage.pipeline.checks._rules import LOGQL
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts, facts_data
 from triage.sources import sources_in
 
 NAME = "log_errors"

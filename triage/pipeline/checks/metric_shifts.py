@@ -23,6 +23,7 @@ from tools.errors import SourceError
 from tools.prometheus import PrometheusClient
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Point, Series
+from triage.evidence_facts import facts, facts_data
 from triage.pipeline.checks._breakdown import query_metrics
 from triage.pipeline.checks._families import alert_families, as_symptom
 from triage.pipeline.checks._metric_words import plain_words
@@ -31,7 +32,6 @@ from triage.pipeline.checks._stats import MIN_SPREAD_ABS, Shift, level_change
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts, facts_data
 from triage.pipeline.ranking import saturate
 
 NAME = "metric_shifts"

@@ -23,13 +23,13 @@ from tools.prometheus_models import QueryResult
 from tools.proxmox_models import split_instance
 from tools.selectors import Matcher, regex_escape, selector
 from tools.types import Series
+from triage.evidence_facts import facts, facts_data
 from triage.pipeline.checks._families import alert_families, as_symptom
 from triage.pipeline.checks._liveness import Liveness, liveness, liveness_query, until
 from triage.pipeline.checks._stats import Shift, shift
 from triage.pipeline.checks.check_context import CheckContext, evidence_id
 from triage.pipeline.checks.result import NO_EVIDENCE, CheckResult
 from triage.pipeline.checks.spec import CheckSpec
-from triage.pipeline.evidence_facts import facts, facts_data
 from triage.pipeline.ranking import saturate
 
 NAME = "saturation"
