@@ -13,8 +13,7 @@ line's time is a float), ``active_until`` null for "no end yet", ``points_at``, 
 always took it (an unreadable ``anomaly`` counts as 0, flags are read by their truth, ``metric`` and ``target`` as
 text whatever they hold), and so does a time that is no point in time (not finite, out of range).
 
-Keys only written for the report (``proximity``, ``symptom``, ``consequence``, ``running_out``, ``z``, …) stay with
-their writers.
+Keys only written for the report (``proximity``, ``running_out``, ``z``, …) stay with their writers.
 """
 
 from __future__ import annotations
@@ -61,6 +60,10 @@ class Facts:
     store: str | None = None
     # a configured limit lowered: the share of it taken away (0..1)
     limit_lowered: float | None = None
+    # weighed as the alert's own symptom
+    symptom: bool = False
+    # the id of the finding this one explains (set by the chains of causes)
+    consequence: str | None = None
 
 
 class Written(TypedDict, total=False):
@@ -86,6 +89,8 @@ class Written(TypedDict, total=False):
     # left out when unknown
     store: str | None
     limit_lowered: float | None
+    symptom: bool
+    consequence: str
 
 
 # facts not written when there is nothing to say (no place named, no pending period)
@@ -118,6 +123,8 @@ def facts(item: Evidence) -> Facts:
         target=_shown(data, "target"),
         store=_text(data.get("store")),
         limit_lowered=_seconds(data.get("limit_lowered")),
+        symptom=data.get("symptom") is True,
+        consequence=_text(data.get("consequence")),
     )
 
 

@@ -15,7 +15,8 @@ to call, must give the structured answer over the fenced tool results too. A ser
 naming them), or a model that writes a tool call as text instead of making it, goes straight to that final call.
 
 A hypothesis keeps only the evidence ids that exist in the report; one left with none is dropped, so every claim in
-a report points at something that was observed. Token use is counted per report and charged to the hourly budget.
+a report points at something that was observed. Hypotheses that cite only the alert's own signal or symptom come
+after those citing other evidence (:mod:`triage.analysis.hypothesis_order`), and ``llm.notes`` says when that changed the order. Token use is counted per report and charged to the hourly budget.
 With no LLM configured, an LLM failure, an answer that does not parse, or the hourly budget spent, the report gets
 the deterministic summary of :mod:`triage.analysis.fallback` and ``llm.skipped_reason`` says why.
 """
@@ -44,6 +45,7 @@ from triage.analysis.budget import TokenBudget
 from triage.analysis.chat_model import build_chat_model
 from triage.analysis.evidence_view import select_for_prompt
 from triage.analysis.followup import FollowUp, followup_text, run_followup
+from triage.analysis.hypothesis_order import NOTE_REORDERED, explaining_first
 from triage.analysis.llm_compat import text_tool_call
 from triage.analysis.tokens import count_tokens
 from triage.analysis.tool_calls import tool_allowlist
@@ -283,8 +285,11 @@ class Analyser:
             skipped.followup = round_.evidence
             return skipped
         answer = with_real_ids(answer, {a: i for i, a in evidence_aliases(prompt_evidence(chosen)).items()})
-        known = {e.id for e in [*evidence, *round_.evidence]}
-        hypotheses = keep_supported(answer, known)
+        by_id = {e.id: e for e in [*evidence, *round_.evidence]}
+        known = set(by_id)
+        hypotheses, reordered = explaining_first(keep_supported(answer, known), by_id)
+        if reordered:
+            usage.notes.append(NOTE_REORDERED)
         usage.dropped_hypotheses = sum(1 for h in answer.hypotheses if not known.intersection(h.evidence_ids))
         if usage.dropped_hypotheses:
             usage.notes.append(

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from reports.models import Evidence
-from triage.evidence_facts import Facts, facts
+from triage.evidence_facts import Facts, facts, facts_data
 
 CHAIN_MIN = 20.0
 # a cause ranks just above the consequence it explains
@@ -168,7 +168,7 @@ def causes_first(ranked: Sequence[Evidence]) -> list[Evidence]:
             update={
                 "score": round(min(1.0, effect.score * LEAD), 4),
                 "detail": f"{cause.detail}; explains, {when}: {effect.title[:160]}".lstrip("; "),
-                "data": {**cause.data, "consequence": effect.id},
+                "data": {**cause.data, **facts_data(consequence=effect.id)},
             }
         )
     result = [lifted.get(e.id, e) for e in ranked]

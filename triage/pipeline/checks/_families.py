@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from reports.models import Evidence
+from triage.evidence_facts import facts_data
 
 # a shift of the resource the alert measures, on the alert's own target, counts this much: it is the symptom, which
 # the alert signal already shows
@@ -38,6 +39,6 @@ def as_symptom(item: Evidence, why: str) -> Evidence:
         update={
             "score": item.score * SYMPTOM_FACTOR,
             "detail": f"{item.detail}; {why}",
-            "data": {**item.data, "symptom": True},
+            "data": {**item.data, **facts_data(symptom=True)},
         }
     )
