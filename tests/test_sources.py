@@ -192,3 +192,13 @@ async def test_a_log_check_runs_over_a_second_log_backend() -> None:
     assert isinstance(logs, MemoryLogs) and {"labels", "patterns", "query_range"} <= set(logs.calls)
     found = [e for e in result.evidence if "disk read timeout" in e.title]
     assert found and found[0].data["new"] is True and found[0].data["place"] == "target"
+
+
+def test_a_follow_up_tool_result_is_attributed_to_the_source_that_makes_the_tool() -> None:
+    from triage.analysis.followup import source_of
+
+    for spec in SOURCES:
+        for name in spec.tool_names:
+            assert source_of(name) == spec.name
+    assert source_of("reports_search") == "tool"
+    assert source_of("prometheus_but_not_a_tool") == "tool"

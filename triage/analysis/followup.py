@@ -21,11 +21,11 @@ from langchain_core.tools import BaseTool
 from reports.models import Evidence
 from triage.analysis.tool_calls import run_tool
 from triage.analysis.triage_prompt import fence_json
+from triage.sources import SOURCES
 
 FOLLOWUP_KIND = "followup"
 # between the weak and the strong automatic findings: the model chose to look, the result is not ranked
 FOLLOWUP_SCORE = 0.5
-SOURCES = ("prometheus", "loki", "grafana", "proxmox", "pbs")
 TITLE_CHARS = 200
 
 
@@ -39,9 +39,8 @@ class FollowUp:
 
 
 def source_of(tool_name: str) -> str:
-    """The data source a tool reads (its name's prefix)."""
-    prefix = tool_name.split("_", 1)[0]
-    return prefix if prefix in SOURCES else "tool"
+    """The data source a tool reads (the registry's source that makes it); "tool" for any other."""
+    return next((spec.name for spec in SOURCES if tool_name in spec.tool_names), "tool")
 
 
 def _clip(text: str, limit: int) -> str:
