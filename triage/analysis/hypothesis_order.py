@@ -51,7 +51,6 @@ def explaining_first(hypotheses: list[Hypothesis], evidence: Mapping[str, Eviden
     """``hypotheses`` with those that explain the alert first, each group in its given order; and whether the order
     changed. ``evidence``: the report's items by id."""
     followed = consequences(evidence)
-    explaining = [h for h in hypotheses if explains(h, evidence, followed)]
-    restating = [h for h in hypotheses if not explains(h, evidence, followed)]
-    ordered = [*explaining, *restating]
+    # a stable sort: explaining (False) before restating (True), each group in its given order
+    ordered = sorted(hypotheses, key=lambda h: not explains(h, evidence, followed))
     return ordered, any(a is not b for a, b in zip(ordered, hypotheses, strict=True))
