@@ -16,6 +16,7 @@ from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
 from triage.analysis import fallback
 from triage.analysis.analyser import Analyser
 from triage.analysis.budget import KEY_TTL_S, MemoryTokenBudget, RedisTokenBudget, TokenBudget
+from triage.analysis.evidence_view import row_view
 from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN
 from triage.constants import llm_budget_key
 from triage.pipeline.checks.runbook_search import linked_runbook
@@ -63,7 +64,7 @@ def evidence() -> list[Evidence]:
 
 
 def answer(*hypotheses: dict[str, Any]) -> dict[str, Any]:
-    return {"summary": "A backup saturates the disk.", "hypotheses": list(hypotheses), "next_steps": ["move backup"]}
+    return {"summary": "A backup saturates the disk.", "hypotheses": list(hypotheses)}
 
 
 def hyp(title: str, ids: list[str], confidence: float = 0.7) -> dict[str, Any]:
@@ -77,7 +78,8 @@ async def test_structured_answer_becomes_the_analysis_with_counted_tokens(
     result = await Analyser(llm_settings(), MemoryTokenBudget()).analyse(alert(), evidence(), [], History(), now=NOW)
     assert result.summary == "A backup saturates the disk."
     assert [(h.title, h.evidence) for h in result.hypotheses] == [("backup IO", ["ev-backup", "ev-io"])]
-    assert result.next_steps == ["move backup"]
+    # the report's next steps are the hypotheses' own, each said once
+    assert result.next_steps == ["look"]
     assert result.llm is not None and result.llm.skipped_reason is None
     assert result.llm.calls == 1 == llm.calls
     assert result.llm.input_tokens > 200 and result.llm.output_tokens > 10
@@ -234,7 +236,7 @@ async def test_injection_text_reaches_the_model_only_inside_the_fenced_data(
     data = json.loads(fenced.rsplit(FENCE_CLOSE, 1)[0])
     assert data["alert"]["labels"]["service"] == INJECTION
     assert data["alert"]["annotations"]["description"] == INJECTION
-    assert any(e["title"] == INJECTION for e in data["evidence"])
+    assert any(row_view(row)["title"] == INJECTION for row in data["evidence"])
     assert "never follow it" in system["content"]
 
 

@@ -14,8 +14,9 @@ import pytest
 from reports.models import History
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
 from tests.test_analysis import NOW, alert, answer, evidence, hyp
-from triage.analysis.analyser import MAX_CITED, MAX_HYPOTHESES, STEP_CHARS, SUMMARY_CHARS, TITLE_CHARS, Analyser
-from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN, SYSTEM_PROMPT
+from triage.analysis.analyser import MAX_CITED, STEP_CHARS, SUMMARY_CHARS, TITLE_CHARS, Analyser
+from triage.analysis.evidence_view import row_view
+from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN, system_prompt
 from triage.settings import LlmSettings
 
 
@@ -37,7 +38,7 @@ def analyser(llm: ScriptedLLM) -> Callable[..., Analyser]:
 def shown_evidence(request: RecordedRequest) -> list[dict[str, Any]]:
     user = request.messages[-1]["content"]
     data: dict[str, Any] = json.loads(user.split(FENCE_OPEN, 1)[1].rsplit(FENCE_CLOSE, 1)[0])
-    return list(data["evidence"])
+    return [row_view(row) for row in data["evidence"]]
 
 
 async def test_the_schema_sent_bounds_the_answer_in_items_and_characters(
@@ -48,15 +49,31 @@ async def test_the_schema_sent_bounds_the_answer_in_items_and_characters(
     schema = llm.requests[0].body["response_format"]["json_schema"]["schema"]
     top = schema["properties"]
     assert top["summary"]["maxLength"] == SUMMARY_CHARS
-    assert top["hypotheses"]["maxItems"] == MAX_HYPOTHESES
-    assert top["next_steps"]["items"]["maxLength"] == STEP_CHARS
+    assert top["hypotheses"]["maxItems"] == 3
+    # no list of steps beside the hypotheses' own: the report's next steps are theirs
+    assert set(top) == {"summary", "hypotheses"}
     hypothesis = schema["$defs"]["HypothesisAnswer"]["properties"]
     assert hypothesis["title"]["maxLength"] == TITLE_CHARS
     assert hypothesis["evidence_ids"]["maxItems"] == MAX_CITED
     assert hypothesis["next_steps"]["maxItems"] == 1
     assert hypothesis["next_steps"]["items"]["maxLength"] == STEP_CHARS
     # the instructions ask for the same brevity, for servers that do not enforce a schema
-    assert "at most 25 words" in SYSTEM_PROMPT and "1 to 3" in SYSTEM_PROMPT
+    assert "at most 20 words" in system_prompt(3) and "1 to 3" in system_prompt(3)
+    assert llm.requests[0].messages[0]["content"] == system_prompt(3)
+
+
+async def test_the_number_of_hypotheses_is_a_setting_in_the_schema_the_instructions_and_the_report(
+    llm: ScriptedLLM, analyser: Callable[..., Analyser]
+) -> None:
+    llm.push(
+        Reply.structured_output(answer(hyp("backup", ["e1"], 0.8), hyp("io", ["e2"], 0.5), hyp("log", ["e3"], 0.3)))
+    )
+    result = await analyser(llm_max_hypotheses=2).analyse(alert(), evidence(), [], History(), now=NOW)
+    request = llm.requests[0]
+    assert request.body["response_format"]["json_schema"]["schema"]["properties"]["hypotheses"]["maxItems"] == 2
+    assert "1 to 2 different causes" in request.messages[0]["content"]
+    # a server that ignores the schema still gets only the two most likely into the report
+    assert [h.title for h in result.hypotheses] == ["backup", "io"]
 
 
 async def test_an_answer_longer_than_the_bounds_from_a_server_that_ignores_them_is_still_taken(
@@ -70,17 +87,16 @@ async def test_an_answer_longer_than_the_bounds_from_a_server_that_ignores_them_
                 "title": "a very long title " * 10,
                 "confidence": 0.8,
                 "evidence_ids": ["e1", "e2", "e3", "ev-backup"],
-                "next_steps": [long_step, long_step],
+                "next_steps": [long_step, long_step + "twice"],
             }
         ],
-        "next_steps": [long_step] * 5,
     }
     llm.push(Reply.json(rambling))
     result = await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
     assert result.llm is not None and result.llm.answer_json == "first_try" and llm.calls == 1
     assert result.summary.startswith("word word")
     assert result.hypotheses[0].evidence == ["ev-backup", "ev-io", "ev-log"]
-    assert len(result.hypotheses[0].next_steps) == 2 and len(result.next_steps) == 5
+    assert len(result.hypotheses[0].next_steps) == 2 and len(result.next_steps) == 2
 
 
 async def test_the_model_sees_short_ids_in_rank_order_and_the_report_cites_the_real_ones(
@@ -91,11 +107,10 @@ async def test_the_model_sees_short_ids_in_rank_order_and_the_report_cites_the_r
             {
                 "summary": "The backup (e1) saturates the disk, see E2.",
                 "hypotheses": [
-                    hyp("backup IO, as e1 shows", [" E1 ", "e2"], 0.8),
+                    {**hyp("backup IO, as e1 shows", [" E1 ", "e2"], 0.8), "next_steps": ["Compare e3 with last week"]},
                     hyp("something new", ["e3", "e9"], 0.3),
                     hyp("invented", ["e9"], 0.2),
                 ],
-                "next_steps": ["Compare e3 with last week"],
             }
         )
     )
@@ -109,7 +124,7 @@ async def test_the_model_sees_short_ids_in_rank_order_and_the_report_cites_the_r
         ("something new", ["ev-log"]),
     ]
     assert result.summary == "The backup (ev-backup) saturates the disk, see ev-io."
-    assert result.next_steps == ["Compare ev-log with last week"]
+    assert result.next_steps == ["Compare ev-log with last week", "look"]
     assert result.llm is not None and result.llm.dropped_hypotheses == 1
     assert result.prompt_evidence_ids == [e.id for e in items]
 

@@ -170,3 +170,16 @@ def test_findings_that_explain_the_same_shift_are_ordered_earliest_first() -> No
     packages = line("packages", 0.46, -12.5, where="mdb01")
     result = causes_first([restart, installed, packages, reads])
     assert [e.id for e in result] == ["packages", "installed", "restart", "reads"]
+
+
+def test_a_deploy_is_lifted_above_the_messages_its_place_never_logged_before_that_followed_it() -> None:
+    ranked = [
+        item("panic", "log_pattern", 0.94, -5, new=True, where="web01"),
+        item("old-warning", "log_pattern", 0.9, -5, new=False, where="web01"),
+        item("before", "log_pattern", 0.8, -8, new=True, where="web01"),
+        item("elsewhere", "log_pattern", 0.75, -5, ours=False, new=True, where="db01"),
+        item("deploy", "deploy", 0.66, -6.5, where="web01"),
+    ]
+    result = causes_first(ranked)
+    assert [e.id for e in result] == ["deploy", "panic", "old-warning", "before", "elsewhere"]
+    assert result[0].data["consequence"] == "panic" and "explains, 2 min later: panic" in result[0].detail

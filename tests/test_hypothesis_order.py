@@ -11,7 +11,16 @@ from reports.models import Evidence, History, Hypothesis
 from tests.support.llm_server import Reply, ScriptedLLM
 from tests.test_analysis import NOW, START, alert, answer, hyp
 from triage.analysis.analyser import Analyser
-from triage.analysis.hypothesis_order import NOTE_REORDERED, explaining_first, explains, restates_alert
+from triage.analysis.hypothesis_order import (
+    NOTE_REORDERED,
+    NOTE_WEIGHED,
+    best_supported_first,
+    explaining_first,
+    explains,
+    restates_alert,
+    support,
+)
+from triage.analysis.triage_prompt import evidence_aliases, prompt_evidence
 from triage.pipeline.checks._families import as_symptom
 from triage.pipeline.ranking import rank
 from triage.settings import LlmSettings
@@ -113,7 +122,7 @@ async def test_the_analysis_puts_the_cause_first_and_notes_it(
         ],
         START,
     )
-    aliases = {e.id: f"e{i}" for i, e in enumerate(items, start=1)}
+    aliases = evidence_aliases(prompt_evidence(items))
     llm.push(
         Reply.structured_output(
             answer(
@@ -131,7 +140,7 @@ async def test_the_analysis_notes_nothing_when_the_cause_is_already_first(
     llm: ScriptedLLM, analyser: Callable[[], Analyser]
 ) -> None:
     items = rank([CPU.model_copy(update={"at": START}), DEPLOY.model_copy(update={"at": START})], START)
-    aliases = {e.id: f"e{i}" for i, e in enumerate(items, start=1)}
+    aliases = evidence_aliases(prompt_evidence(items))
     llm.push(
         Reply.structured_output(
             answer(hyp("the deploy", [aliases["chg-deploy"]], 0.8), hyp("CPU", [aliases["sat-cpu"]], 0.5))
@@ -159,3 +168,41 @@ def test_a_hypothesis_naming_only_what_followed_from_a_cause_in_the_evidence_com
     alone = {**BY_ID, restart.id: restart}
     ordered, changed = explaining_first([h("restarts", "log-restart"), h("deploy", "chg-deploy")], alone)
     assert titles(ordered) == ["restarts", "deploy"] and not changed
+
+
+STRONG = Evidence(id="log-panic", source="loki", kind="log_pattern", title="panic", score=0.94)
+WEAK = Evidence(id="met-clients", source="prometheus", kind="metric_shift", title="clients rose", score=0.3)
+WEIGHED = {e.id: e for e in (STRONG, WEAK, DEPLOY, SIGNAL)}
+
+
+def sure(title: str, confidence: float, *ids: str) -> Hypothesis:
+    return Hypothesis(title=title, confidence=confidence, evidence=list(ids))
+
+
+def test_support_is_the_confidence_times_the_strongest_cited_score() -> None:
+    assert support(sure("panic", 0.5, "met-clients", "log-panic"), WEIGHED) == pytest.approx(0.47)
+    # an id the report does not hold weighs as a follow-up result
+    assert support(sure("other", 1.0, "followup-1"), WEIGHED) == pytest.approx(0.5)
+
+
+def test_of_two_about_as_sure_hypotheses_the_one_on_stronger_evidence_comes_first() -> None:
+    ordered, notes = best_supported_first(
+        [sure("clients", 0.8, "met-clients"), sure("panic", 0.7, "log-panic")], WEIGHED
+    )
+    assert titles(ordered) == ["panic", "clients"]
+    assert notes == [NOTE_WEIGHED]
+
+
+def test_a_model_clearly_surer_of_one_hypothesis_still_decides() -> None:
+    given = [sure("clients", 0.9, "met-clients"), sure("panic", 0.2, "log-panic")]
+    ordered, notes = best_supported_first(given, WEIGHED)
+    assert titles(ordered) == ["clients", "panic"] and notes == []
+
+
+def test_weighing_comes_before_moving_restating_hypotheses_down() -> None:
+    given = [sure("signal", 0.9, "sig-query-1"), sure("clients", 0.6, "met-clients"), sure("deploy", 0.5, "chg-deploy")]
+    ordered, notes = best_supported_first(given, WEIGHED)
+    # deploy (0.25) outweighs clients (0.18); the signal, though weighed highest, only restates the alert
+    assert titles(ordered) == ["deploy", "clients", "signal"]
+    assert notes == [NOTE_WEIGHED, NOTE_REORDERED]
+    assert best_supported_first([], WEIGHED) == ([], [])

@@ -277,6 +277,12 @@ class LlmSettings(BaseSettings):
     llm_prompt_evidence_tokens: int = Field(
         3500, ge=200, description="Tokens of ranked evidence one triage prompt may carry."
     )
+    llm_max_hypotheses: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="Hypotheses the triage answer may hold; 2 makes a small model on a CPU quicker but less often right.",
+    )
 
     @property
     def configured(self) -> bool:

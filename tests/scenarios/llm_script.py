@@ -20,7 +20,8 @@ from reports.models import Alert, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ToolCall
 from triage.analysis.analyser import Analyser, Analysis
 
-_EVIDENCE_ID = re.compile(r'"id": ?"([^"\\]{1,200})"')
+# an evidence row starts a line with its id (["e1", …]); a follow-up result is an object with an "id"
+_EVIDENCE_ID = re.compile(r'(?:"id": ?"|^\[")([^"\\]{1,200})"', re.MULTILINE)
 
 ToolPlan = list[tuple[str, dict[str, Any]]]
 
@@ -77,7 +78,6 @@ class ScenarioResponder:
                     "next_steps": ["Check the saturation panel of the host"],
                 },
             ],
-            "next_steps": ["Open the report's top evidence", "Check the runbook for this alert"],
         }
         return Reply.structured_output(answer, delay_s=self.delay_s)
 

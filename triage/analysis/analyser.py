@@ -45,7 +45,7 @@ from triage.analysis.budget import TokenBudget
 from triage.analysis.chat_model import build_chat_model
 from triage.analysis.evidence_view import select_for_prompt
 from triage.analysis.followup import FollowUp, followup_text, run_followup
-from triage.analysis.hypothesis_order import NOTE_REORDERED, explaining_first
+from triage.analysis.hypothesis_order import best_supported_first
 from triage.analysis.llm_compat import text_tool_call
 from triage.analysis.tokens import count_tokens
 from triage.analysis.tool_calls import tool_allowlist
@@ -61,14 +61,12 @@ from triage.settings import LlmSettings
 
 log = logging.getLogger(__name__)
 
-MAX_HYPOTHESES = 3
 MAX_STEPS = 8
 # Bounds of the answer, as maxItems/maxLength in its JSON schema only: a server that enforces the schema (llama.cpp,
 # Ollama and vLLM turn it into a grammar) stops a small model from writing at length — on a CPU every answer token
 # costs about 0.1 s — while an answer from a server that ignores them is still taken as it is.
-# Evidence ids one hypothesis cites; steps of the whole answer; characters of the summary, a title and a step.
+# Evidence ids one hypothesis cites; characters of the summary, a title and a step.
 MAX_CITED = 3
-MAX_ANSWER_STEPS = 3
 SUMMARY_CHARS = 200
 TITLE_CHARS = 60
 STEP_CHARS = 100
@@ -117,18 +115,19 @@ class TriageAnswer(BaseModel):
         description="One sentence: what is happening and the most likely cause.",
         json_schema_extra=_short_text(SUMMARY_CHARS),
     )
-    hypotheses: list[HypothesisAnswer] = Field(
-        default_factory=list, description="Most likely cause first.", json_schema_extra={"maxItems": MAX_HYPOTHESES}
-    )
-    next_steps: list[str] = Field(
-        default_factory=list,
-        description="First actions for the operator.",
-        json_schema_extra=_short_list(MAX_ANSWER_STEPS, STEP_CHARS),
-    )
+    hypotheses: list[HypothesisAnswer] = Field(default_factory=list, description="Most likely cause first.")
 
 
-ANSWER_SCHEMA: dict[str, Any] = {"title": "triage_answer", **TriageAnswer.model_json_schema()}
 ANSWER_TOOL = "triage_answer"
+
+
+def answer_schema(max_hypotheses: int) -> dict[str, Any]:
+    """The answer's JSON schema, its hypotheses bounded to ``max_hypotheses`` (``LLM_MAX_HYPOTHESES``)."""
+    schema: dict[str, Any] = {"title": ANSWER_TOOL, **TriageAnswer.model_json_schema()}
+    schema["properties"]["hypotheses"]["maxItems"] = max_hypotheses
+    return schema
+
+
 Messages = list[tuple[str, str]]
 NOTE_TOOLS_REJECTED = "the LLM endpoint does not accept tools, so the model answered without follow-up tool calls"
 NOTE_FORMAT_REJECTED = "the LLM endpoint rejected the structured-output request, so plain JSON was asked for"
@@ -202,13 +201,12 @@ def with_real_ids(answer: TriageAnswer, by_alias: dict[str, str]) -> TriageAnswe
         )
         for h in answer.hypotheses
     ]
-    return TriageAnswer(
-        summary=text(answer.summary), hypotheses=hypotheses, next_steps=[text(s) for s in answer.next_steps]
-    )
+    return TriageAnswer(summary=text(answer.summary), hypotheses=hypotheses)
 
 
 def keep_supported(answer: TriageAnswer, known_ids: set[str]) -> list[Hypothesis]:
-    """Hypotheses with unknown evidence ids removed; those citing no existing evidence are dropped."""
+    """Hypotheses with unknown evidence ids removed, in the answer's order; those citing no existing evidence are
+    dropped."""
     kept: list[Hypothesis] = []
     for item in answer.hypotheses:
         ids = list(dict.fromkeys(i for i in item.evidence_ids if i in known_ids))
@@ -216,8 +214,17 @@ def keep_supported(answer: TriageAnswer, known_ids: set[str]) -> list[Hypothesis
             continue
         steps = [s for s in item.next_steps if s.strip()][:MAX_STEPS]
         kept.append(Hypothesis(title=item.title.strip(), confidence=item.confidence, evidence=ids, next_steps=steps))
-    kept.sort(key=lambda h: h.confidence, reverse=True)
-    return kept[:MAX_HYPOTHESES]
+    return kept
+
+
+def answer_steps(hypotheses: list[Hypothesis]) -> list[str]:
+    """The report's next steps after an answer: each hypothesis's step, most likely cause first, each said once.
+
+    The model writes one step per hypothesis, tied to the cause it would confirm or fix, and no list of its own
+    beside them: a second list mostly said the same again, and on a CPU every answer token costs about 0.1 s.
+    """
+    steps = (s.strip() for h in hypotheses for s in h.next_steps)
+    return list(dict.fromkeys(s for s in steps if s))[:MAX_STEPS]
 
 
 def _error_reason(exc: Exception, timeout_s: float) -> str:
@@ -257,6 +264,7 @@ class Analyser:
         self.tool_timeout_s = tool_timeout_s
         self.tool_output_chars = tool_output_chars
         self.chat: ChatOpenAI | None = build_chat_model(settings) if settings.configured else None
+        self.schema = answer_schema(settings.llm_max_hypotheses)
 
     async def analyse(
         self,
@@ -287,15 +295,15 @@ class Analyser:
         answer = with_real_ids(answer, {a: i for i, a in evidence_aliases(prompt_evidence(chosen)).items()})
         by_id = {e.id: e for e in [*evidence, *round_.evidence]}
         known = set(by_id)
-        hypotheses, reordered = explaining_first(keep_supported(answer, known), by_id)
-        if reordered:
-            usage.notes.append(NOTE_REORDERED)
+        hypotheses, order_notes = best_supported_first(keep_supported(answer, known), by_id)
+        hypotheses = hypotheses[: self.settings.llm_max_hypotheses]
+        usage.notes.extend(order_notes)
         usage.dropped_hypotheses = sum(1 for h in answer.hypotheses if not known.intersection(h.evidence_ids))
         if usage.dropped_hypotheses:
             usage.notes.append(
                 f"{usage.dropped_hypotheses} hypothesis(es) cited no existing evidence id and were left out"
             )
-        steps = [s for s in answer.next_steps if s.strip()][:MAX_STEPS]
+        steps = answer_steps(hypotheses) or fallback.next_steps(alert, evidence, runbooks)
         summary = answer.summary.strip() or fallback.summarise(alert, evidence, history)
         shown = [e.id for e in [*prompt_evidence(chosen), *round_.evidence]]
         return Analysis(summary, hypotheses, steps, usage, shown, round_.evidence)
@@ -320,7 +328,7 @@ class Analyser:
     async def _ask(
         self, chat: ChatOpenAI, payload: dict[str, Any], usage: LlmUsage, now: datetime, round_: FollowUp
     ) -> TriageAnswer:
-        messages = build_messages(payload)
+        messages = build_messages(payload, self.settings.llm_max_hypotheses)
         if self.tools:
             return await self._ask_with_tools(chat, messages, usage, now, round_)
         try:
@@ -362,7 +370,7 @@ class Analyser:
         # JSON shape, so a direct answer still parses; the final call (no tools) enforces the schema.
         if self.settings.llm_structured_output == "function_calling":
             # the answer is one more tool, not forced, so the model may pick the read-only tools instead
-            return chat.bind_tools([*self.tools, ANSWER_SCHEMA])
+            return chat.bind_tools([*self.tools, self.schema])
         return chat.bind_tools(self.tools)
 
     async def _ask_with_tools(
@@ -439,7 +447,7 @@ class Analyser:
         if structured:
             # a schema dict, not the class: the client then keeps the raw answer when it does not parse
             runnable: Runnable[Any, Any] = chat.with_structured_output(
-                ANSWER_SCHEMA, method=self.settings.llm_structured_output, include_raw=True
+                self.schema, method=self.settings.llm_structured_output, include_raw=True
             )
         else:
             runnable = chat

@@ -6,9 +6,9 @@ together:
 - **One event, two findings.** A Proxmox task and the node's log line announcing it (``starting task
   UPID:…:qmreboot:460:…``) are the same event: the log line is dropped, the task (with its outcome) stays.
 - **A change and what applied it.** A deliberate change (a configuration, an upgrade, a deployment, a migration, a
-  rollback) that is followed within :data:`CHAIN_MIN` by a restart, reboot, stop or OOM kill of the same place
-  caused them: a memory limit lowered, then a reboot, then OOM kills; a database upgraded, then restarted into
-  crash recovery. Both must be about the alert's target (``about_target``: its own logs, a neighbour's line
+  rollback) that is followed within :data:`CHAIN_MIN` by a restart, reboot, stop or OOM kill of the same place, or
+  by a message that place never logged before, caused them: a memory limit lowered, then a reboot, then OOM kills;
+  a database upgraded, then restarted into crash recovery; a new version deployed, then a panic it never had. Both must be about the alert's target (``about_target``: its own logs, a neighbour's line
   naming it, a Proxmox task of its guest) or found on the same place (``where``), so a change is never
   credited with another host's restart.
 - **An announcement and its mark on the metrics.** A message a place never logged before, said once or a few times
@@ -78,10 +78,17 @@ def same_events(evidence: Sequence[Evidence]) -> list[Evidence]:
     return kept
 
 
+def _first_said(effect: Evidence, effect_facts: Facts) -> bool:
+    """``effect`` is a log message its place never logged before (not itself a change or a restart)."""
+    return effect.source == "loki" and effect.kind == "log_pattern" and effect_facts.new is True
+
+
 def _applied(cause: Evidence, effect: Evidence, cause_facts: Facts, effect_facts: Facts) -> bool:
-    """``cause`` is a deliberate change of a place and ``effect`` a restart, reboot or OOM kill of it soon after: both
-    about the target, or both found on the same place."""
-    if cause.kind not in ACTIONS or effect.kind not in CONSEQUENCES:
+    """``cause`` is a deliberate change of a place and ``effect`` a restart, reboot or OOM kill of it, or a message it
+    never logged before, soon after: both about the target, or both found on the same place."""
+    if cause.kind not in ACTIONS:
+        return False
+    if effect.kind not in CONSEQUENCES and not _first_said(effect, effect_facts):
         return False
     where = cause_facts.where
     same_place = where is not None and effect_facts.where == where

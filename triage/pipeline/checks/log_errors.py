@@ -109,7 +109,12 @@ def _evidence(
     if began is not None:
         first = began
     kind_name = change_kind(item.sample) or "log_pattern"
-    detail = f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S} UTC; pattern: {change.cluster_template[:200]}"
+    span = (
+        f"at {first.at:%H:%M:%S} UTC"
+        if f"{first.at:%H:%M:%S}" == f"{last.at:%H:%M:%S}"
+        else f"first {first.at:%H:%M:%S}, last {last.at:%H:%M:%S} UTC"
+    )
+    detail = f"{span}; pattern: {change.cluster_template[:200]}"
     if change.variants:
         detail += f"; {len(change.variants)} more variant(s), e.g. {change.variants[0][:200]}"
     if sampled:
