@@ -49,12 +49,12 @@ async def test_the_schema_sent_bounds_the_answer_in_items_and_characters(
     schema = llm.requests[0].body["response_format"]["json_schema"]["schema"]
     top = schema["properties"]
     assert top["summary"]["maxLength"] == SUMMARY_CHARS
-    assert top["hypotheses"]["maxItems"] == 3
+    assert top["hypotheses"]["maxItems"] == 3 and top["hypotheses"]["minItems"] == 1
     # no list of steps beside the hypotheses' own: the report's next steps are theirs
     assert set(top) == {"summary", "hypotheses"}
     hypothesis = schema["$defs"]["HypothesisAnswer"]["properties"]
     assert hypothesis["title"]["maxLength"] == TITLE_CHARS
-    assert hypothesis["evidence_ids"]["maxItems"] == MAX_CITED
+    assert hypothesis["evidence_ids"]["maxItems"] == MAX_CITED and hypothesis["evidence_ids"]["minItems"] == 1
     assert hypothesis["next_steps"]["maxItems"] == 1
     assert hypothesis["next_steps"]["items"]["maxLength"] == STEP_CHARS
     # the instructions ask for the same brevity, for servers that do not enforce a schema

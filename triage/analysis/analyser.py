@@ -90,7 +90,7 @@ class HypothesisAnswer(BaseModel):
     evidence_ids: list[str] = Field(
         default_factory=list,
         description="Ids of the supporting evidence items, strongest first.",
-        json_schema_extra={"maxItems": MAX_CITED},
+        json_schema_extra={"minItems": 1, "maxItems": MAX_CITED},
     )
     next_steps: list[str] = Field(
         default_factory=list,
@@ -124,7 +124,8 @@ ANSWER_TOOL = "triage_answer"
 def answer_schema(max_hypotheses: int) -> dict[str, Any]:
     """The answer's JSON schema, its hypotheses bounded to ``max_hypotheses`` (``LLM_MAX_HYPOTHESES``)."""
     schema: dict[str, Any] = {"title": ANSWER_TOOL, **TriageAnswer.model_json_schema()}
-    schema["properties"]["hypotheses"]["maxItems"] = max_hypotheses
+    # at least one hypothesis citing at least one item: a small model otherwise answers an empty list now and then
+    schema["properties"]["hypotheses"].update(minItems=1, maxItems=max_hypotheses)
     return schema
 
 
