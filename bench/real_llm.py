@@ -12,6 +12,7 @@ deterministic side, "cites" means the summary's strongest evidence (first item /
     .venv/bin/python -m bench.real_llm                            # every scenario
     .venv/bin/python -m bench.real_llm --scenarios oom_leak,dns_cascade --max-minutes 10
     .venv/bin/python -m bench.real_llm --json
+    .venv/bin/python -m bench.real_llm --reports /tmp/reports     # each LLM report as JSON, with the causal ids
     .venv/bin/python -m bench.real_llm --max-hypotheses 2                         # a shorter answer: time against quality
     .venv/bin/python -m bench.real_llm --scenarios oom_leak --full-evidence   # the prompt without its evidence cuts
 
@@ -161,10 +162,26 @@ def llm_analyser(base_url: str, model: str, max_hypotheses: int = LOCAL_MAX_HYPO
     return Analyser(settings, None)
 
 
+def save_report(folder: Path, scenario: Scenario, report: Report) -> None:
+    """``report`` as ``<scenario>.json`` in ``folder``, beside the ids the scenario calls causal, to study offline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        "scenario": scenario.name,
+        "causal_ids": sorted(_causal_ids(scenario, report)),
+        "report": report.model_dump(mode="json"),
+    }
+    (folder / f"{scenario.name}.json").write_text(json.dumps(data, indent=1))
+
+
 async def run(
-    scenarios: Sequence[Scenario], server: LocalServer, max_minutes: float, max_hypotheses: int = LOCAL_MAX_HYPOTHESES
+    scenarios: Sequence[Scenario],
+    server: LocalServer,
+    max_minutes: float,
+    max_hypotheses: int = LOCAL_MAX_HYPOTHESES,
+    reports: Path | None = None,
 ) -> tuple[list[Row], list[str]]:
-    """Both triages of each scenario; scenarios not started within ``max_minutes`` are returned as skipped."""
+    """Both triages of each scenario; scenarios not started within ``max_minutes`` are returned as skipped.
+    ``reports``: a folder to save each LLM report in (:func:`save_report`)."""
     rows: list[Row] = []
     skipped: list[str] = []
     deadline = time.monotonic() + max_minutes * 60
@@ -179,6 +196,8 @@ async def run(
                 before = server.counters()
                 report, wall_s = await _triage_once(suite, scenario, analyser)
                 spent = server.counters() - before
+                if reports is not None:
+                    save_report(reports, scenario, report)
                 row = Row(
                     scenario=scenario.name,
                     llm=score_llm(scenario, report, wall_s, spent),
@@ -301,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         help="LLM_MAX_HYPOTHESES of the triage (default: %(default)s, as configured by default)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--reports", type=Path, default=None, help="save each LLM report as JSON in this folder")
     parser.add_argument(
         "--full-evidence",
         action="store_true",
@@ -327,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         with LocalServer(installed, threads=args.threads) as server:
             _setup(f"model loaded in {server.load_s:.1f} s at {server.base_url}")
             load_start = os.getloadavg()[0]
-            rows, skipped = asyncio.run(run(scenarios, server, args.max_minutes, args.max_hypotheses))
+            rows, skipped = asyncio.run(run(scenarios, server, args.max_minutes, args.max_hypotheses, args.reports))
             load_s = server.load_s
     except KeyboardInterrupt:
         _setup("interrupted; servers stopped")

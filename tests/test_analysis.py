@@ -64,7 +64,7 @@ def evidence() -> list[Evidence]:
 
 
 def answer(*hypotheses: dict[str, Any]) -> dict[str, Any]:
-    return {"summary": "A backup saturates the disk.", "hypotheses": list(hypotheses)}
+    return {"hypotheses": list(hypotheses)}
 
 
 def hyp(title: str, ids: list[str], confidence: float = 0.7) -> dict[str, Any]:
@@ -76,7 +76,7 @@ async def test_structured_answer_becomes_the_analysis_with_counted_tokens(
 ) -> None:
     llm.push(Reply.structured_output(answer(hyp("backup IO", ["ev-backup", "ev-io"], 0.8))))
     result = await Analyser(llm_settings(), MemoryTokenBudget()).analyse(alert(), evidence(), [], History(), now=NOW)
-    assert result.summary == "A backup saturates the disk."
+    assert result.summary == "HighDiskIO on instance pve1:9100: most likely backup IO (confidence 80%)."
     assert [(h.title, h.evidence) for h in result.hypotheses] == [("backup IO", ["ev-backup", "ev-io"])]
     # the report's next steps are the hypotheses' own, each said once
     assert result.next_steps == ["look"]
@@ -128,8 +128,19 @@ async def test_server_rejecting_the_structured_request_is_asked_once_more_for_pl
     result = await Analyser(llm_settings(), None).analyse(alert(), evidence(), [], History(), now=NOW)
     assert llm.calls == 2 and result.llm is not None and result.llm.calls == 2
     assert "response_format" not in llm.requests[1].body
-    assert '"summary"' in llm.requests[1].prompt_text
+    assert '"hypotheses"' in llm.requests[1].prompt_text
     assert result.hypotheses[0].evidence == ["ev-backup"]
+
+
+async def test_an_answer_without_a_hypothesis_is_asked_for_once_more(
+    llm: ScriptedLLM, llm_settings: Callable[..., LlmSettings]
+) -> None:
+    # what a server that ignores the schema's minItems may send: no cause, so nothing for the report to lead with
+    llm.push(Reply.json({"hypotheses": []}), Reply.json(answer(hyp("backup", ["ev-backup"]))))
+    result = await Analyser(llm_settings(), None).analyse(alert(), evidence(), [], History(), now=NOW)
+    assert llm.calls == 2 and result.llm is not None and result.llm.answer_json == "after_retry"
+    assert [h.title for h in result.hypotheses] == ["backup"]
+    assert result.summary.endswith("most likely backup (confidence 70%).")
 
 
 async def test_invalid_json_twice_gives_the_deterministic_summary_with_the_reason(

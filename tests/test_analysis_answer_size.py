@@ -14,7 +14,7 @@ import pytest
 from reports.models import History
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
 from tests.test_analysis import NOW, alert, answer, evidence, hyp
-from triage.analysis.analyser import MAX_CITED, STEP_CHARS, SUMMARY_CHARS, TITLE_CHARS, Analyser
+from triage.analysis.analyser import MAX_CITED, STEP_CHARS, TITLE_CHARS, Analyser, also_citable, answer_schema
 from triage.analysis.evidence_view import row_view
 from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN, system_prompt
 from triage.settings import LlmSettings
@@ -48,17 +48,18 @@ async def test_the_schema_sent_bounds_the_answer_in_items_and_characters(
     await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
     schema = llm.requests[0].body["response_format"]["json_schema"]["schema"]
     top = schema["properties"]
-    assert top["summary"]["maxLength"] == SUMMARY_CHARS
     assert top["hypotheses"]["maxItems"] == 3 and top["hypotheses"]["minItems"] == 1
-    # no list of steps beside the hypotheses' own: the report's next steps are theirs
-    assert set(top) == {"summary", "hypotheses"}
+    # no summary and no list of steps beside the hypotheses: the report's summary and next steps are made from them
+    assert set(top) == {"hypotheses"} and schema["required"] == ["hypotheses"]
     hypothesis = schema["$defs"]["HypothesisAnswer"]["properties"]
     assert hypothesis["title"]["maxLength"] == TITLE_CHARS
     assert hypothesis["evidence_ids"]["maxItems"] == MAX_CITED and hypothesis["evidence_ids"]["minItems"] == 1
+    # only the ids of the rows shown can be cited
+    assert hypothesis["evidence_ids"]["items"] == {"type": "string", "enum": ["e1", "e2", "e3"]}
     assert hypothesis["next_steps"]["maxItems"] == 1
     assert hypothesis["next_steps"]["items"]["maxLength"] == STEP_CHARS
     # the instructions ask for the same brevity, for servers that do not enforce a schema
-    assert "at most 20 words" in system_prompt(3) and "1 to 3" in system_prompt(3)
+    assert "at most 6 words" in system_prompt(3) and "1 to 3" in system_prompt(3)
     assert llm.requests[0].messages[0]["content"] == system_prompt(3)
 
 
@@ -81,7 +82,7 @@ async def test_an_answer_longer_than_the_bounds_from_a_server_that_ignores_them_
 ) -> None:
     long_step = "check " * 40
     rambling = {
-        "summary": "word " * 100,
+        "summary": "word " * 100,  # the answer's shape had one once; a server that still sends it is not refused
         "hypotheses": [
             {
                 "title": "a very long title " * 10,
@@ -94,7 +95,7 @@ async def test_an_answer_longer_than_the_bounds_from_a_server_that_ignores_them_
     llm.push(Reply.json(rambling))
     result = await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
     assert result.llm is not None and result.llm.answer_json == "first_try" and llm.calls == 1
-    assert result.summary.startswith("word word")
+    assert "word word" not in result.summary and result.summary.startswith("HighDiskIO on instance pve1:9100:")
     assert result.hypotheses[0].evidence == ["ev-backup", "ev-io", "ev-log"]
     assert len(result.hypotheses[0].next_steps) == 2 and len(result.next_steps) == 2
 
@@ -105,7 +106,6 @@ async def test_the_model_sees_short_ids_in_rank_order_and_the_report_cites_the_r
     llm.push(
         Reply.structured_output(
             {
-                "summary": "The backup (e1) saturates the disk, see E2.",
                 "hypotheses": [
                     {**hyp("backup IO, as e1 shows", [" E1 ", "e2"], 0.8), "next_steps": ["Compare e3 with last week"]},
                     hyp("something new", ["e3", "e9"], 0.3),
@@ -123,7 +123,10 @@ async def test_the_model_sees_short_ids_in_rank_order_and_the_report_cites_the_r
         ("backup IO, as ev-backup shows", ["ev-backup", "ev-io"]),
         ("something new", ["ev-log"]),
     ]
-    assert result.summary == "The backup (ev-backup) saturates the disk, see ev-io."
+    assert result.summary == (
+        "HighDiskIO on instance pve1:9100: most likely backup IO, as ev-backup shows (confidence 80%). "
+        "Also possible: something new."
+    )
     assert result.next_steps == ["Compare ev-log with last week", "look"]
     assert result.llm is not None and result.llm.dropped_hypotheses == 1
     assert result.prompt_evidence_ids == [e.id for e in items]
@@ -144,3 +147,13 @@ async def test_a_server_that_does_not_count_its_cache_leaves_the_cached_count_at
     llm.push(Reply.structured_output(answer(hyp("backup", ["e1"])), prompt_tokens=900))
     result = await analyser().analyse(alert(), evidence(), [], History(), now=NOW)
     assert result.llm is not None and result.llm.input_tokens == 900 and result.llm.cached_input_tokens == 0
+
+
+def test_the_results_of_follow_up_tools_become_citable_for_the_final_answer() -> None:
+    schema = answer_schema(3, ["e1", "e2"])
+    widened = also_citable(schema, ["tool-1", "e2"])
+    cited = widened["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]["items"]
+    assert cited["enum"] == ["e1", "e2", "tool-1"]
+    # the schema of the first call is not changed, and one that bounds no ids is left as it is
+    assert schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]["items"]["enum"] == ["e1", "e2"]
+    assert also_citable(answer_schema(3), ["tool-1"]) == answer_schema(3)

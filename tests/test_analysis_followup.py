@@ -94,6 +94,10 @@ async def test_two_requested_tool_calls_run_and_the_final_answer_cites_their_evi
     first, second = llm.requests
     assert {"loki_query", "proxmox_guest_status", "proxmox_tasks"} <= tool_names(first)
     assert "tools" not in second.body and "response_format" in second.body
+    # the final answer may cite the tools' results as well as the rows shown at first
+    schema = second.body["response_format"]["json_schema"]["schema"]
+    cited = schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]["items"]["enum"]
+    assert cited == ["e1", "e2", "e3", "followup-1", "followup-2"]
     data = fenced(second)
     results = {r["tool"]: r for r in data["tool_results"]}
     assert set(results) == {"loki_query", "proxmox_guest_status"}

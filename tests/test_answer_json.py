@@ -71,7 +71,7 @@ def test_a_cut_answer_that_never_fits_the_schema_is_unusable() -> None:
 
 def test_parse_answer_returns_the_triage_answer_and_its_repairs() -> None:
     answer, repairs = parse_answer("```json\n" + TEXT[:-30])
-    assert answer.summary == ANSWER["summary"] and repairs == [FENCED, TRUNCATED]
+    assert [h.title for h in answer.hypotheses] == ["backup IO", "noisy guest"] and repairs == [FENCED, TRUNCATED]
 
 
 TOOLS = {"loki_query", "prometheus_query"}

@@ -134,6 +134,8 @@ async def test_the_analysis_puts_the_cause_first_and_notes_it(
     result = await analyser().analyse(alert(), items, [], History(), now=NOW)
     assert [x.title for x in result.hypotheses] == ["the deploy", "CPU saturation"]
     assert result.llm is not None and NOTE_REORDERED in result.llm.notes
+    # the summary leads with the hypothesis the report leads with, not the one the model put first
+    assert "most likely the deploy (confidence 60%). Also possible: CPU saturation." in result.summary
 
 
 async def test_the_analysis_notes_nothing_when_the_cause_is_already_first(

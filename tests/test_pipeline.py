@@ -56,7 +56,6 @@ async def test_a_backup_under_the_alert_is_the_top_evidence_and_the_llm_explains
         top = row_view(data["evidence"][0])["id"]
         return Reply.structured_output(
             {
-                "summary": "The PBS backup of VM 105 saturates its disk.",
                 "hypotheses": [
                     {
                         "title": "Backup IO",
@@ -74,7 +73,7 @@ async def test_a_backup_under_the_alert_is_the_top_evidence_and_the_llm_explains
     assert report.status is ReportStatus.triaged and report.id == alert.occurrence_key
     assert report.evidence[0].kind == "backup" and "main:vm/105" in report.evidence[0].title
     assert report.hypotheses[0].evidence == [report.evidence[0].id]
-    assert report.summary == "The PBS backup of VM 105 saturates its disk."
+    assert report.summary == "HostHighCpu on instance 10.0.0.12:9100: most likely Backup IO (confidence 80%)."
     assert report.llm is not None and report.llm.calls == 1 == llm.calls
     assert report.sources["saturation"].error == "not configured (set PROMETHEUS_URL)"
     assert all(report.sources[name].ok for name in ("guest_status", "backups", "changes", "log_errors"))
@@ -84,7 +83,9 @@ async def test_a_backup_under_the_alert_is_the_top_evidence_and_the_llm_explains
 async def test_injection_in_labels_annotations_and_logs_stays_data_and_changes_nothing(
     world: EngineWorld, llm: ScriptedLLM
 ) -> None:
-    llm.responder = lambda request: Reply.structured_output({"summary": "ok", "hypotheses": []})
+    llm.responder = lambda request: Reply.structured_output(
+        {"hypotheses": [{"title": "ok", "confidence": 0.5, "evidence_ids": []}]}
+    )
     plain = make_alert({"instance": "10.0.0.12:9100", "service": "jellyfin"}, starts_at=world.ago(5))
     baseline = await triage(plain, world_deps(world), world.settings, now=world.now)
 

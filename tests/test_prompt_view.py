@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from reports.models import Alert, AlertStatus, Evidence, History
 from triage.analysis.evidence_view import prompt_view, row_view, unrepeated_detail
-from triage.analysis.triage_prompt import build_payload, evidence_aliases, prompt_evidence, referenced_by_alias
+from triage.analysis.triage_prompt import (
+    build_payload,
+    citable_ids,
+    evidence_aliases,
+    prompt_evidence,
+    referenced_by_alias,
+)
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PANIC = (
@@ -82,5 +88,9 @@ def test_rows_that_only_restate_the_alert_are_listed_apart_after_the_others_and_
     payload = build_payload(alert, [signal, symptom, cause, flat], [], History(), START)
     assert [row[0] for row in payload["evidence"]] == ["e1"]
     assert [(row[0], row[2]) for row in payload["symptoms"]] == [("e2", "Alert query rose"), ("e3", "disk busy rose")]
+    # a hypothesis cites the rows that may explain the alert, not those that restate it
+    assert citable_ids(payload) == ["e1"]
+    only_symptoms = build_payload(alert, [signal, symptom], [], History(), START)
+    assert only_symptoms["evidence"] == [] and citable_ids(only_symptoms) == ["e1", "e2"]
     # the strongest item is shown whatever its score
     assert [e.id for e in prompt_evidence([flat])] == ["sat-cpu"]

@@ -91,8 +91,10 @@ def test_a_100_kb_hostile_line_is_redacted_in_linear_time() -> None:
 
 @given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="\"',;&<>"), min_size=6))
 def test_any_password_value_is_hidden(secret: str) -> None:
-    assume(secret not in MASK)
-    out = redact_text(f"login failed: password={secret}")
+    line = "login failed: password="
+    # a value that is part of the mask or of the line's own words ("passwo") is found there, not leaked
+    assume(secret not in MASK and secret not in line)
+    out = redact_text(line + secret)
     assert secret not in out
 
 

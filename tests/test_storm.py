@@ -26,7 +26,8 @@ from triage.worker.state import WorkerContext
 @pytest.fixture
 def llm() -> Iterator[ScriptedLLM]:
     def explain(request: RecordedRequest) -> Reply:
-        answer = {"summary": "Node pve2 is down; its guests went with it.", "hypotheses": [], "next_steps": []}
+        down = {"title": "Node pve2 is down", "confidence": 0.9, "evidence_ids": ["e1"], "next_steps": []}
+        answer = {"hypotheses": [down]}
         return Reply.structured_output(answer, delay_s=0.3)
 
     with ScriptedLLM(responder=explain) as server:

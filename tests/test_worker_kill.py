@@ -28,13 +28,17 @@ pytestmark = pytest.mark.slow
 JOB_TIMEOUT_S = 10  # arq lets another worker take a job this long (+10 s) after its worker vanished
 
 
+def _answer(title: str) -> dict[str, object]:
+    return {"hypotheses": [{"title": title, "confidence": 0.5, "evidence_ids": ["e1"], "next_steps": []}]}
+
+
 async def test_a_killed_worker_s_job_is_retried_and_produces_one_report(
     make_settings: Callable[..., Settings], redis: Redis, redis_url: str, tmp_path: Path
 ) -> None:
     answers = iter(
         [
-            Reply.structured_output({"summary": "first try", "hypotheses": [], "next_steps": []}, delay_s=60),
-            Reply.structured_output({"summary": "second try", "hypotheses": [], "next_steps": []}),
+            Reply.structured_output(_answer("first try"), delay_s=60),
+            Reply.structured_output(_answer("second try")),
         ]
     )
 
@@ -99,5 +103,6 @@ async def test_a_killed_worker_s_job_is_retried_and_produces_one_report(
         finally:
             await store.close()
         assert report is not None and report.status is ReportStatus.triaged
-        assert report.summary == "second try"
+        # the report holds the answer of the second worker's one call: the killed worker's call never returned
         assert report.llm is not None and report.llm.calls == 1
+        assert report.llm.answer_json == "first_try" and report.llm.skipped_reason is None

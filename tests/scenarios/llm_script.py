@@ -63,7 +63,6 @@ class ScenarioResponder:
     def _triage(self, request: RecordedRequest) -> Reply:
         ids = list(dict.fromkeys(_EVIDENCE_ID.findall(request.prompt_text)))
         answer = {
-            "summary": "The alert follows the highest-ranked change; the saturation and log evidence agree.",
             "hypotheses": [
                 {
                     "title": "The top-ranked evidence item is the cause",

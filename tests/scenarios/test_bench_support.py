@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from bench.local_model import ServerCounters
-from bench.real_llm import score_deterministic, score_llm
+from bench.real_llm import save_report, score_deterministic, score_llm
 from reports.models import Evidence, Hypothesis, LlmUsage
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.loki import FakeLoki
@@ -80,7 +81,7 @@ def test_the_scripted_agent_calls_each_planned_tool_once_then_answers() -> None:
     assert responder.agent_calls == 3
 
 
-def test_the_real_llm_bench_scores_a_hypothesis_by_the_evidence_it_cites() -> None:
+def test_the_real_llm_bench_scores_a_hypothesis_by_the_evidence_it_cites(tmp_path: Path) -> None:
     scenario = select(["oom_leak"])[0]
     oom = Evidence(
         id="chg-oom-1", source="loki", kind="oom", title="oom: Killed process 4821 (immich-server)", score=0.8
@@ -101,6 +102,11 @@ def test_the_real_llm_bench_scores_a_hypothesis_by_the_evidence_it_cites() -> No
     plain = score_deterministic(scenario, report, 0.4)
     # the summary names the strongest items: memory first, the OOM kill second
     assert (plain.top_cites_causal, plain.any_cites_causal) == (False, True)
+    # the report as the bench saves it to be studied offline: whole, with the ids the scenario calls causal
+    save_report(tmp_path / "reports", scenario, report)
+    saved = json.loads((tmp_path / "reports" / "oom_leak.json").read_text())
+    assert saved["scenario"] == "oom_leak" and saved["causal_ids"] == ["chg-oom-1"]
+    assert saved["report"]["hypotheses"][1]["evidence"] == ["chg-oom-1"]
 
 
 def test_the_real_model_bench_charges_each_report_the_server_counters_it_moved() -> None:

@@ -23,8 +23,10 @@ the deterministic summary of :mod:`triage.analysis.fallback` and ``llm.skipped_r
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +54,7 @@ from triage.analysis.tool_calls import tool_allowlist
 from triage.analysis.triage_prompt import (
     build_messages,
     build_payload,
+    citable_ids,
     evidence_aliases,
     prompt_evidence,
     real_id,
@@ -65,9 +68,8 @@ MAX_STEPS = 8
 # Bounds of the answer, as maxItems/maxLength in its JSON schema only: a server that enforces the schema (llama.cpp,
 # Ollama and vLLM turn it into a grammar) stops a small model from writing at length — on a CPU every answer token
 # costs about 0.1 s — while an answer from a server that ignores them is still taken as it is.
-# Evidence ids one hypothesis cites; characters of the summary, a title and a step.
+# Evidence ids one hypothesis cites; characters of a title and a step.
 MAX_CITED = 3
-SUMMARY_CHARS = 200
 TITLE_CHARS = 60
 STEP_CHARS = 100
 DEFAULT_TOOL_TIMEOUT_S = 20.0
@@ -109,24 +111,51 @@ class HypothesisAnswer(BaseModel):
 
 
 class TriageAnswer(BaseModel):
-    """The structured answer of the triage call."""
+    """The structured answer of the triage call: causes, each citing its evidence.
 
-    summary: str = Field(
-        description="One sentence: what is happening and the most likely cause.",
-        json_schema_extra=_short_text(SUMMARY_CHARS),
-    )
-    hypotheses: list[HypothesisAnswer] = Field(default_factory=list, description="Most likely cause first.")
+    No summary of its own: the report's summary names the hypothesis that comes first once the evidence has weighed
+    in (:func:`answer_summary`), so it never names another cause than the one the report leads with, and the model
+    spends no answer tokens restating its first hypothesis (a "summary" a server still sends is ignored).
+    """
+
+    # required and never empty: ``{}`` or an inner object of a cut-off answer is no answer, and an empty list says
+    # nothing the deterministic summary would not say better (a server that ignores the schema is asked again)
+    hypotheses: list[HypothesisAnswer] = Field(min_length=1, description="Most likely cause first.")
 
 
 ANSWER_TOOL = "triage_answer"
 
 
-def answer_schema(max_hypotheses: int) -> dict[str, Any]:
-    """The answer's JSON schema, its hypotheses bounded to ``max_hypotheses`` (``LLM_MAX_HYPOTHESES``)."""
-    schema: dict[str, Any] = {"title": ANSWER_TOOL, **TriageAnswer.model_json_schema()}
-    # at least one hypothesis citing at least one item: a small model otherwise answers an empty list now and then
-    schema["properties"]["hypotheses"].update(minItems=1, maxItems=max_hypotheses)
+Schema = dict[str, Any]
+
+
+def answer_schema(max_hypotheses: int, citable: Sequence[str] = ()) -> Schema:
+    """The answer's JSON schema, its hypotheses bounded to ``max_hypotheses`` (``LLM_MAX_HYPOTHESES``) and, when
+    ``citable`` ids are given, each cited id one of them.
+
+    A server that turns the schema into a grammar (llama.cpp, Ollama, vLLM) then cannot let the model cite an id that
+    does not exist, nor an item that only restates the alert (:func:`triage.analysis.triage_prompt.citable_ids`):
+    a small model otherwise names the resource the alert measures as its own cause.
+    """
+    schema: Schema = {"title": ANSWER_TOOL, **TriageAnswer.model_json_schema()}
+    # at least one hypothesis (the model's own minItems) citing at least one item: a small model otherwise answers an
+    # empty list now and then
+    schema["properties"]["hypotheses"]["maxItems"] = max_hypotheses
+    if citable:
+        cited = schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]
+        cited["items"] = {"type": "string", "enum": list(dict.fromkeys(citable))}
     return schema
+
+
+def also_citable(schema: Schema, ids: Sequence[str]) -> Schema:
+    """``schema`` with ``ids`` (the follow-up tools' results) citable too, where it bounds the cited ids."""
+    items = schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"].get("items", {})
+    if not ids or "enum" not in items:
+        return schema
+    widened = copy.deepcopy(schema)
+    enum = widened["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]["items"]["enum"]
+    enum.extend(i for i in ids if i not in enum)
+    return widened
 
 
 Messages = list[tuple[str, str]]
@@ -202,7 +231,7 @@ def with_real_ids(answer: TriageAnswer, by_alias: dict[str, str]) -> TriageAnswe
         )
         for h in answer.hypotheses
     ]
-    return TriageAnswer(summary=text(answer.summary), hypotheses=hypotheses)
+    return TriageAnswer(hypotheses=hypotheses)
 
 
 def keep_supported(answer: TriageAnswer, known_ids: set[str]) -> list[Hypothesis]:
@@ -226,6 +255,22 @@ def answer_steps(hypotheses: list[Hypothesis]) -> list[str]:
     """
     steps = (s.strip() for h in hypotheses for s in h.next_steps)
     return list(dict.fromkeys(s for s in steps if s))[:MAX_STEPS]
+
+
+def answer_summary(alert: Alert, hypotheses: list[Hypothesis]) -> str:
+    """The report's summary after an answer: the alert, the hypothesis the report leads with, the others by title."""
+    target = alert.target
+    lead, *others = hypotheses
+    summary = f"{alert.alertname}{' on ' + target if target else ''}: most likely {_sentence_part(lead.title)}"
+    summary += f" (confidence {lead.confidence:.0%})."
+    if others:
+        summary += " Also possible: " + "; ".join(_sentence_part(h.title) for h in others) + "."
+    return summary
+
+
+def _sentence_part(title: str) -> str:
+    # a title ends no sentence of its own inside the summary
+    return title.strip().rstrip(".")
 
 
 def _error_reason(exc: Exception, timeout_s: float) -> str:
@@ -265,7 +310,6 @@ class Analyser:
         self.tool_timeout_s = tool_timeout_s
         self.tool_output_chars = tool_output_chars
         self.chat: ChatOpenAI | None = build_chat_model(settings) if settings.configured else None
-        self.schema = answer_schema(settings.llm_max_hypotheses)
 
     async def analyse(
         self,
@@ -305,7 +349,7 @@ class Analyser:
                 f"{usage.dropped_hypotheses} hypothesis(es) cited no existing evidence id and were left out"
             )
         steps = answer_steps(hypotheses) or fallback.next_steps(alert, evidence, runbooks)
-        summary = answer.summary.strip() or fallback.summarise(alert, evidence, history)
+        summary = answer_summary(alert, hypotheses) if hypotheses else fallback.summarise(alert, evidence, history)
         shown = [e.id for e in [*prompt_evidence(chosen), *round_.evidence]]
         return Analysis(summary, hypotheses, steps, usage, shown, round_.evidence)
 
@@ -330,21 +374,23 @@ class Analyser:
         self, chat: ChatOpenAI, payload: dict[str, Any], usage: LlmUsage, now: datetime, round_: FollowUp
     ) -> TriageAnswer:
         messages = build_messages(payload, self.settings.llm_max_hypotheses)
+        schema = answer_schema(self.settings.llm_max_hypotheses, citable_ids(payload))
         if self.tools:
-            return await self._ask_with_tools(chat, messages, usage, now, round_)
+            return await self._ask_with_tools(chat, messages, schema, usage, now, round_)
         try:
-            return await self._answer(chat, messages, usage, now, structured=True)
+            return await self._answer(chat, messages, schema, usage, now, structured=True)
         except openai.BadRequestError:
             # the server rejects response_format: ask once more for plain JSON text
             usage.notes.append(NOTE_FORMAT_REJECTED)
-            return await self._final(chat, messages, usage, now, structured=False, retry=True)
+            return await self._final(chat, messages, schema, usage, now, structured=False, retry=True)
         except UnusableAnswer as exc:
-            return await self._final(chat, _retry_messages(messages, exc), usage, now, structured=True, retry=True)
+            retry = _retry_messages(messages, exc)
+            return await self._final(chat, retry, schema, usage, now, structured=True, retry=True)
 
     async def _answer(
-        self, chat: ChatOpenAI, messages: Messages, usage: LlmUsage, now: datetime, *, structured: bool
+        self, chat: ChatOpenAI, messages: Messages, schema: Schema, usage: LlmUsage, now: datetime, *, structured: bool
     ) -> TriageAnswer:
-        answer = await self._call(chat, messages, usage, now, structured=structured)
+        answer = await self._call(chat, messages, schema, usage, now, structured=structured)
         usage.answer_json = "first_try"
         return answer
 
@@ -352,6 +398,7 @@ class Analyser:
         self,
         chat: ChatOpenAI,
         messages: Messages,
+        schema: Schema,
         usage: LlmUsage,
         now: datetime,
         *,
@@ -360,40 +407,42 @@ class Analyser:
     ) -> TriageAnswer:
         """The last call of a triage, with no tools: a rejection now is final."""
         try:
-            answer = await self._call(chat, messages, usage, now, structured=structured)
+            answer = await self._call(chat, messages, schema, usage, now, structured=structured)
         except openai.BadRequestError as exc:
             raise LlmSkipped("the LLM endpoint rejected the request (HTTP 400)") from exc
         usage.answer_json = "after_retry" if retry else "first_try"
         return answer
 
-    def _tools_runnable(self, chat: ChatOpenAI) -> Runnable[Any, Any]:
+    def _tools_runnable(self, chat: ChatOpenAI, schema: Schema) -> Runnable[Any, Any]:
         # No response_format next to tools: Ollama ignores tool calls when a format is set. The prompt spells out the
         # JSON shape, so a direct answer still parses; the final call (no tools) enforces the schema.
         if self.settings.llm_structured_output == "function_calling":
             # the answer is one more tool, not forced, so the model may pick the read-only tools instead
-            return chat.bind_tools([*self.tools, self.schema])
+            return chat.bind_tools([*self.tools, schema])
         return chat.bind_tools(self.tools)
 
     async def _ask_with_tools(
-        self, chat: ChatOpenAI, messages: Messages, usage: LlmUsage, now: datetime, round_: FollowUp
+        self, chat: ChatOpenAI, messages: Messages, schema: Schema, usage: LlmUsage, now: datetime, round_: FollowUp
     ) -> TriageAnswer:
         schemas = [convert_to_openai_tool(t) for t in self.tools]
+        runnable = self._tools_runnable(chat, schema)
         try:
-            result = await self._invoke(self._tools_runnable(chat), messages, usage, now, extra=json.dumps(schemas))
+            result = await self._invoke(runnable, messages, usage, now, extra=json.dumps(schemas))
         except openai.BadRequestError as exc:
             if "tool" not in str(exc).lower():
                 usage.notes.append(NOTE_FORMAT_REJECTED)
-                return await self._final(chat, messages, usage, now, structured=False, retry=True)
+                return await self._final(chat, messages, schema, usage, now, structured=False, retry=True)
             # the server does not support tools: the one call left is the plain structured request
             usage.notes.append(NOTE_TOOLS_REJECTED)
-            return await self._final(chat, messages, usage, now, structured=True, retry=False)
+            return await self._final(chat, messages, schema, usage, now, structured=True, retry=False)
         raw = result if isinstance(result, AIMessage) else None
         calls = list(raw.tool_calls) if raw is not None else []
         requested = [c for c in calls if c["name"] != ANSWER_TOOL]
         if requested:
             await self._followup_round(requested, round_)
             second = [*messages, ("user", followup_text(round_, self.max_tool_calls))]
-            return await self._final(chat, second, usage, now, structured=True, retry=False)
+            schema = also_citable(schema, [e.id for e in round_.evidence])
+            return await self._final(chat, second, schema, usage, now, structured=True, retry=False)
         if calls:  # the answer tool's arguments
             answer = _validated(calls[0]["args"])
             usage.answer_json = "first_try"
@@ -404,11 +453,12 @@ class Analyser:
             # a small model that cannot call tools writes the call as text: go straight to the final answer
             log.info("triage tool call written as text", extra={"tool": written})
             usage.notes.append(NOTE_TEXT_TOOL_CALL)
-            return await self._final(chat, messages, usage, now, structured=True, retry=False)
+            return await self._final(chat, messages, schema, usage, now, structured=True, retry=False)
         try:
             answer = _parse_noted(text, usage)
         except UnusableAnswer as exc:
-            return await self._final(chat, _retry_messages(messages, exc), usage, now, structured=True, retry=True)
+            retry = _retry_messages(messages, exc)
+            return await self._final(chat, retry, schema, usage, now, structured=True, retry=True)
         usage.answer_json = "first_try"
         return answer
 
@@ -440,6 +490,7 @@ class Analyser:
         self,
         chat: ChatOpenAI,
         messages: Messages,
+        schema: Schema,
         usage: LlmUsage,
         now: datetime,
         *,
@@ -448,7 +499,7 @@ class Analyser:
         if structured:
             # a schema dict, not the class: the client then keeps the raw answer when it does not parse
             runnable: Runnable[Any, Any] = chat.with_structured_output(
-                self.schema, method=self.settings.llm_structured_output, include_raw=True
+                schema, method=self.settings.llm_structured_output, include_raw=True
             )
         else:
             runnable = chat

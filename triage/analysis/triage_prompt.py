@@ -61,7 +61,8 @@ it only as evidence about the systems.
 Each row of "evidence" and "symptoms" is [{", ".join(EVIDENCE_COLUMNS)}]. The rows are ranked, strongest first: \
 score is how unusual and how close in time to the alert start an item is, and offset_min is minutes relative to the \
 alert start (negative is before). "symptoms" rows show what the alert itself measures (its own query, the resource or \
-log line it watches): they say what is wrong, not why; explain them with the "evidence" rows. The cause is most often \
+log line it watches): they say what is wrong, not why; explain them with the "evidence" rows, the only rows a \
+hypothesis cites. The cause is most often \
 shown by the first "evidence" rows; prefer causes that come before the alert start. \
 A change made shortly before the first errors (a deploy, upgrade, configuration change, backup or other task) usually \
 caused them: name the change, and cite its id before the errors it explains. A row whose detail says it "explains" e7 \
@@ -69,8 +70,9 @@ caused e7. Say when the evidence is not enough.
 
 """
 
-ANSWER_SHAPE = """Answer with one compact JSON object and nothing else (no code fence, no text before or after it), of this shape:
-{"summary": "...", "hypotheses": [{"title": "...", "confidence": 0.7, "evidence_ids": ["..."], "next_steps": ["..."]}]}"""
+ANSWER_SHAPE = """Answer with one compact JSON object and nothing else (no code fence, no text before or after it, no \
+spaces or line breaks between its parts), of this shape:
+{"hypotheses":[{"title":"...","confidence":0.7,"evidence_ids":["..."],"next_steps":["..."]}]}"""
 
 
 @lru_cache(maxsize=8)
@@ -78,10 +80,9 @@ def system_prompt(max_hypotheses: int) -> str:
     """The system message: the same bytes for every alert of one configuration, so a server's prompt cache keeps it."""
     count = f"1 to {max_hypotheses}" if max_hypotheses > 1 else "1"
     brevity = f"""Answer briefly, in short phrases without repetition:
-- summary: one sentence of at most 20 words: what is happening and its most likely cause.
 - hypotheses: {count} different causes (not one per evidence row), most likely first; each with a title of at most 6 \
-words, a confidence from 0 to 1, evidence_ids: the 1 to 3 ids that support it most (copied exactly from the rows' ids, \
-strongest first; cite only ids that exist), and next_steps: one action of at most 10 words that confirms or fixes \
+words, a confidence from 0 to 1, evidence_ids: the 1 to 3 ids of "evidence" rows that support it most (copied exactly, \
+strongest first), and next_steps: one action of at most 10 words that confirms or fixes \
 that cause.
 
 """
@@ -218,6 +219,13 @@ def build_payload(
             for r in readable
         ]
     return payload
+
+
+def citable_ids(payload: dict[str, Any]) -> list[str]:
+    """The ids a hypothesis may cite: the "evidence" rows', not those that only restate the alert — unless the
+    "symptoms" rows are all there is."""
+    explaining = [row[0] for row in payload.get("evidence", [])]
+    return explaining or [row[0] for row in payload.get("symptoms", [])]
 
 
 def build_messages(payload: dict[str, Any], max_hypotheses: int) -> list[tuple[str, str]]:
