@@ -164,7 +164,8 @@ async def test_invalid_json_is_asked_for_once_more_and_the_second_answer_is_used
     result = await Analyser(llm_settings(), None).analyse(alert(), evidence(), [], History(), now=NOW)
     assert llm.calls == 2 and "response_format" in llm.requests[1].body
     # the retry repeats the first call's messages, so a server's prompt cache reuses them
-    assert llm.requests[1].messages[:2] == llm.requests[0].messages
+    first = llm.requests[0].messages
+    assert llm.requests[1].messages[: len(first)] == first
     assert result.llm is not None and result.llm.answer_json == "after_retry" and result.llm.skipped_reason is None
     assert result.hypotheses[0].evidence == ["ev-backup"]
 
@@ -240,8 +241,10 @@ async def test_injection_text_reaches_the_model_only_inside_the_fenced_data(
     hostile.annotations["description"] = INJECTION
     items = [*evidence(), Evidence(id="ev-hostile", source="loki", kind="log_pattern", title=INJECTION, score=0.5)]
     await Analyser(llm_settings(), None).analyse(hostile, items, [], History(), now=NOW)
-    system, user = llm.requests[0].messages
-    assert INJECTION.split(" <")[0] not in system["content"]
+    *fixed, user = llm.requests[0].messages
+    system = fixed[0]
+    # the instructions and the worked example are the same bytes for every alert: nothing collected reaches them
+    assert all(INJECTION.split(" <")[0] not in m["content"] for m in fixed)
     fenced = user["content"].split(FENCE_OPEN, 1)[1]
     assert fenced.count(FENCE_CLOSE) == 1 and fenced.rstrip().endswith(FENCE_CLOSE)
     data = json.loads(fenced.rsplit(FENCE_CLOSE, 1)[0])

@@ -14,9 +14,24 @@ import pytest
 from reports.models import History
 from tests.support.llm_server import RecordedRequest, Reply, ScriptedLLM
 from tests.test_analysis import NOW, alert, answer, evidence, hyp
-from triage.analysis.analyser import MAX_CITED, STEP_CHARS, TITLE_CHARS, Analyser, also_citable, answer_schema
+from triage.analysis.analyser import (
+    MAX_CITED,
+    STEP_CHARS,
+    TITLE_CHARS,
+    Analyser,
+    TriageAnswer,
+    also_citable,
+    answer_schema,
+)
 from triage.analysis.evidence_view import row_view
-from triage.analysis.triage_prompt import FENCE_CLOSE, FENCE_OPEN, system_prompt
+from triage.analysis.triage_prompt import (
+    EXAMPLE_PAYLOAD,
+    FENCE_CLOSE,
+    FENCE_OPEN,
+    build_messages,
+    citable_ids,
+    system_prompt,
+)
 from triage.settings import LlmSettings
 
 
@@ -157,3 +172,22 @@ def test_the_results_of_follow_up_tools_become_citable_for_the_final_answer() ->
     # the schema of the first call is not changed, and one that bounds no ids is left as it is
     assert schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]["items"]["enum"] == ["e1", "e2"]
     assert also_citable(answer_schema(3), ["tool-1"]) == answer_schema(3)
+
+
+def test_a_worked_example_shows_the_answer_compact_and_citing_only_evidence_rows() -> None:
+    payload = {"alert": {"alertname": "A"}, "evidence": [["e1", "change", "x", 0.5, -1.0]], "symptoms": []}
+    system, example_data, example_answer, data = build_messages(payload, 2)
+    assert (system[0], example_data[0], example_answer[0], data[0]) == ("system", "user", "assistant", "user")
+    # the same bytes for every alert, before its data: a server's prompt cache keeps them with the instructions
+    assert build_messages({"alert": {"alertname": "B"}}, 2)[:3] == [system, example_data, example_answer]
+    answer = TriageAnswer.model_validate_json(example_answer[1])
+    assert (
+        1 <= len(answer.hypotheses) <= 2
+        and len(TriageAnswer.model_validate_json(build_messages(payload, 1)[2][1]).hypotheses) == 1
+    )
+    # written the way the answer should be: no whitespace between its parts, ids of "evidence" rows only
+    assert json.dumps(json.loads(example_answer[1]), ensure_ascii=False, separators=(",", ":")) == example_answer[1]
+    cited = {i for h in answer.hypotheses for i in h.evidence_ids}
+    assert cited <= set(citable_ids(EXAMPLE_PAYLOAD)) and "e4" not in citable_ids(EXAMPLE_PAYLOAD)
+    # with follow-up tools offered there is no example: one answered straight away would teach not to ask for them
+    assert build_messages(payload, 2, worked_example=False) == [system, data]

@@ -93,6 +93,8 @@ async def test_two_requested_tool_calls_run_and_the_final_answer_cites_their_evi
     assert llm.calls == 2
     first, second = llm.requests
     assert {"loki_query", "proxmox_guest_status", "proxmox_tasks"} <= tool_names(first)
+    # no worked example answered straight away before the data: the model is to ask for the tools it needs
+    assert [m["role"] for m in first.messages] == ["system", "user"]
     assert "tools" not in second.body and "response_format" in second.body
     # the final answer may cite the tools' results as well as the rows shown at first
     schema = second.body["response_format"]["json_schema"]["schema"]

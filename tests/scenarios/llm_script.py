@@ -19,6 +19,7 @@ from typing import Any
 from reports.models import Alert, Evidence, History, RunbookMatch
 from tests.support.llm_server import RecordedRequest, Reply, ToolCall
 from triage.analysis.analyser import Analyser, Analysis
+from triage.analysis.triage_prompt import example_data
 
 # an evidence row starts a line with its id (["e1", …]); a follow-up result is an object with an "id"
 _EVIDENCE_ID = re.compile(r'(?:"id": ?"|^\[")([^"\\]{1,200})"', re.MULTILINE)
@@ -61,7 +62,9 @@ class ScenarioResponder:
         )
 
     def _triage(self, request: RecordedRequest) -> Reply:
-        ids = list(dict.fromkeys(_EVIDENCE_ID.findall(request.prompt_text)))
+        # the ids of the alert's data, not of the worked example before it
+        data = request.prompt_text.split(example_data(), 1)[-1]
+        ids = list(dict.fromkeys(_EVIDENCE_ID.findall(data)))
         answer = {
             "hypotheses": [
                 {

@@ -373,7 +373,7 @@ class Analyser:
     async def _ask(
         self, chat: ChatOpenAI, payload: dict[str, Any], usage: LlmUsage, now: datetime, round_: FollowUp
     ) -> TriageAnswer:
-        messages = build_messages(payload, self.settings.llm_max_hypotheses)
+        messages = build_messages(payload, self.settings.llm_max_hypotheses, worked_example=not self.tools)
         schema = answer_schema(self.settings.llm_max_hypotheses, citable_ids(payload))
         if self.tools:
             return await self._ask_with_tools(chat, messages, schema, usage, now, round_)

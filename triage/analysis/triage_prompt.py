@@ -5,9 +5,9 @@ Alert labels, annotations, log lines and every other collected text can carry wo
 block, JSON-encoded, with ``<`` ``>`` ``&`` escaped so nothing inside can close the fence, and the instructions say
 that nothing inside the fence is an instruction.
 
-The system message is the same bytes for every alert and every call of one configuration — instructions, the
-answer's JSON shape and the fence rules — so a local server's prompt cache reuses it and only the data is processed
-per alert. The data is compact: one evidence row per line (the columns are named once, in the instructions), no field
+The system message — instructions, the answer's JSON shape and the fence rules — and the worked example after it
+are the same bytes for every alert and every call of one configuration, so a local server's prompt cache reuses them
+and only the data is processed per alert. The data is compact: one evidence row per line (the columns are named once, in the instructions), no field
 that repeats another, and only the items that can matter (:func:`prompt_evidence`), because on a small local model
 every prompt token costs time before the first answer word.
 """
@@ -228,6 +228,51 @@ def citable_ids(payload: dict[str, Any]) -> list[str]:
     return explaining or [row[0] for row in payload.get("symptoms", [])]
 
 
-def build_messages(payload: dict[str, Any], max_hypotheses: int) -> list[tuple[str, str]]:
-    """System and user messages for one triage call: the fixed instructions, then the fenced data."""
-    return [("system", system_prompt(max_hypotheses)), ("user", "Triage this alert. The data:\n" + fence_json(payload))]
+# One worked exchange before the alert's data, the same bytes for every alert (so the server's cache keeps it with
+# the instructions): a small model writes its answer the way it sees one written — compact, not indented (an indented
+# answer costs about a third more tokens to write), one cause per hypothesis, the ids of "evidence" rows only.
+EXAMPLE_PAYLOAD: dict[str, Any] = {
+    "alert": {"alertname": "ExampleServiceErrors", "status": "firing", "labels": {"instance": "app1"}},
+    "evidence": [
+        ["e1", "change", "app1: example-app upgraded from 1.4 to 1.5", 0.9, -12.0],
+        ["e2", "log_pattern", "12× app1: error: connection refused to db1:5432 (new pattern)", 0.7, -10.5],
+        ["e3", "saturation", "CPU busy of db1 rose from 20% to 35% (+1.1σ)", 0.3, -8.0],
+    ],
+    "symptoms": [["e4", "alert_signal", "Alert query rose from 0 to 12 (threshold 5)", 0.5, -1.0]],
+}
+EXAMPLE_HYPOTHESES: list[dict[str, Any]] = [
+    {
+        "title": "Upgrade broke the database connection",
+        "confidence": 0.8,
+        "evidence_ids": ["e1", "e2"],
+        "next_steps": ["Check the new version's database settings"],
+    },
+    {"title": "Database under load", "confidence": 0.3, "evidence_ids": ["e3"], "next_steps": ["Check db1's load"]},
+]
+
+
+def _user_message(payload: dict[str, Any]) -> str:
+    return "Triage this alert. The data:\n" + fence_json(payload)
+
+
+@lru_cache(maxsize=8)
+def _example(max_hypotheses: int) -> tuple[tuple[str, str], tuple[str, str]]:
+    answer = {"hypotheses": EXAMPLE_HYPOTHESES[:max_hypotheses]}
+    return ("user", _user_message(EXAMPLE_PAYLOAD)), ("assistant", _dumps(answer))
+
+
+def example_data() -> str:
+    """The worked example's data message, as the model reads it."""
+    return _user_message(EXAMPLE_PAYLOAD)
+
+
+def build_messages(
+    payload: dict[str, Any], max_hypotheses: int, *, worked_example: bool = True
+) -> list[tuple[str, str]]:
+    """The messages of one triage call: the fixed instructions and the worked example, then the alert's fenced data.
+
+    ``worked_example=False`` leaves the example out: with follow-up tools offered, an example answered straight away
+    would teach the model not to ask for them.
+    """
+    example = _example(max_hypotheses) if worked_example else ()
+    return [("system", system_prompt(max_hypotheses)), *example, ("user", _user_message(payload))]
