@@ -142,18 +142,22 @@ def answer_schema(max_hypotheses: int, citable: Sequence[str] = ()) -> Schema:
     # empty list now and then
     schema["properties"]["hypotheses"]["maxItems"] = max_hypotheses
     if citable:
-        cited = schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]
-        cited["items"] = {"type": "string", "enum": list(dict.fromkeys(citable))}
+        _cited_ids(schema)["items"] = {"type": "string", "enum": list(dict.fromkeys(citable))}
     return schema
+
+
+def _cited_ids(schema: Schema) -> dict[str, Any]:
+    """The schema of a hypothesis's ``evidence_ids``."""
+    cited: dict[str, Any] = schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]
+    return cited
 
 
 def also_citable(schema: Schema, ids: Sequence[str]) -> Schema:
     """``schema`` with ``ids`` (the follow-up tools' results) citable too, where it bounds the cited ids."""
-    items = schema["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"].get("items", {})
-    if not ids or "enum" not in items:
+    if not ids or "enum" not in _cited_ids(schema).get("items", {}):
         return schema
     widened = copy.deepcopy(schema)
-    enum = widened["$defs"]["HypothesisAnswer"]["properties"]["evidence_ids"]["items"]["enum"]
+    enum = _cited_ids(widened)["items"]["enum"]
     enum.extend(i for i in ids if i not in enum)
     return widened
 
@@ -259,9 +263,8 @@ def answer_steps(hypotheses: list[Hypothesis]) -> list[str]:
 
 def answer_summary(alert: Alert, hypotheses: list[Hypothesis]) -> str:
     """The report's summary after an answer: the alert, the hypothesis the report leads with, the others by title."""
-    target = alert.target
     lead, *others = hypotheses
-    summary = f"{alert.alertname}{' on ' + target if target else ''}: most likely {_sentence_part(lead.title)}"
+    summary = f"{fallback.alert_subject(alert)}: most likely {_sentence_part(lead.title)}"
     summary += f" (confidence {lead.confidence:.0%})."
     if others:
         summary += " Also possible: " + "; ".join(_sentence_part(h.title) for h in others) + "."

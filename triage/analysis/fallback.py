@@ -25,11 +25,16 @@ def _history_sentence(history: History) -> str:
     return ""
 
 
+def alert_subject(alert: Alert) -> str:
+    """How a summary names the alert: ``HighDiskIO on instance pve1:9100``, or its name alone without a target."""
+    target = alert.target
+    return f"{alert.alertname}{' on ' + target if target else ''}"
+
+
 def summarise(alert: Alert, evidence: list[Evidence], history: History) -> str:
     """A short plain summary: the alert, the strongest evidence, how often it fired before."""
-    target = alert.target
     when = alert.starts_at.strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"{alert.alertname}{' on ' + target if target else ''} has been firing since {when}."]
+    parts = [f"{alert_subject(alert)} has been firing since {when}."]
     notable = [e for e in evidence if e.score >= MIN_NOTABLE_SCORE][:TOP_EVIDENCE]
     if notable:
         listed = "; ".join(f"{i}) {e.title}" for i, e in enumerate(notable, 1))
